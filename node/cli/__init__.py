@@ -1,0 +1,47 @@
+"""The ``catallax`` command line.
+
+Each subcommand group lives in its own module and is attached here. ``main`` runs the
+app without click's standalone mode so that every usage error, from option parsing or
+from a command's own checks, ends the same way: one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from catallax.node.cli._common import USAGE_ERROR, CliError, new_app, print_error
+
+app = new_app("catallax: market-based AI. Traders compete for the right to act; wealth is the learning signal.")
+
+
+def _attach() -> None:
+    # Imported here so that each module can import ``app``-free helpers without cycles.
+    from catallax.node.cli import demo, trader, train
+
+    app.command("demo", help=demo.__doc__)(demo.demo)
+    app.command("train", help=train.__doc__)(train.train)
+    app.add_typer(trader.app, name="trader")
+
+
+_attach()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``catallax`` console script."""
+    try:
+        rv = app(args=argv, prog_name="catallax", standalone_mode=False)
+    except CliError as exc:
+        print_error(str(exc))
+        sys.exit(USAGE_ERROR)
+    except click.exceptions.UsageError as exc:
+        print_error(exc.format_message())
+        sys.exit(USAGE_ERROR)
+    except click.exceptions.Abort:
+        print_error("aborted")
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+__all__ = ["app", "main"]
