@@ -18,11 +18,13 @@ app = new_app("catallax: market-based AI. Traders compete for the right to act; 
 
 def _attach() -> None:
     # Imported here so that each module can import ``app``-free helpers without cycles.
-    from catallax.node.cli import demo, trader, train
+    from catallax.node.cli import demo, keys, ledger, trader, train
 
     app.command("demo", help=demo.__doc__)(demo.demo)
     app.command("train", help=train.__doc__)(train.train)
     app.add_typer(trader.app, name="trader")
+    app.add_typer(keys.app, name="keys")
+    app.add_typer(ledger.app, name="ledger")
 
 
 _attach()
