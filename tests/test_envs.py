@@ -45,6 +45,7 @@ def test_exported_names() -> None:
         "with_message_register",
         "TabularModel",
         "best_memoryless_return",
+        "episode_horizon",
         "greedy_return",
         "optimal_return",
         "q_star",

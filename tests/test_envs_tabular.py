@@ -12,10 +12,12 @@ from catallax.exchange.envs import (
     ChainEnv,
     InvalidArgument,
     InvalidModel,
+    MessageRegister,
     NotConverged,
     TabularModel,
     TMazeEnv,
     best_memoryless_return,
+    episode_horizon,
     greedy_return,
     optimal_return,
     q_star,
@@ -116,6 +118,29 @@ def test_tmaze_model_matches_long_corridor() -> None:
     assert model.n_states == 16 and model.n_observations == 4
     assert optimal_return(model, 12) == 1.0
     assert optimal_return(model, 7) == 0.0  # seven forward steps then a turn need eight
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, expected",
+    [
+        ("catallax/Bandit-v0", {}, 1),
+        ("catallax/Chain-v0", {}, 20),
+        ("catallax/Duality-v0", {}, 10),
+        ("catallax/TMaze-v0", {}, 9),
+        ("catallax/TMaze-v0", {"length": 7}, 13),
+        ("catallax/TMaze-v0", {"max_episode_steps": 4}, 4),
+        ("FrozenLake-v1", {}, 100),
+    ],
+)
+def test_episode_horizon(env_id: str, kwargs: dict, expected: int) -> None:
+    env = gym.make(env_id, **kwargs)
+    assert episode_horizon(env) == expected
+    assert episode_horizon(MessageRegister(env, 2)) == expected
+
+
+def test_episode_horizon_of_unlimited_and_hand_wrapped_envs() -> None:
+    assert episode_horizon(ChainEnv()) is None
+    assert episode_horizon(gym.wrappers.TimeLimit(ChainEnv(), 7)) == 7
 
 
 # --- bad input ------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from .memory import (
 from .tabular import (
     TabularModel,
     best_memoryless_return,
+    episode_horizon,
     greedy_return,
     optimal_return,
     q_star,
@@ -66,6 +67,7 @@ __all__ = [  # noqa: RUF022 (grouped by topic, as STYLE.md asks)
     # exact tabular tools
     "TabularModel",
     "best_memoryless_return",
+    "episode_horizon",
     "greedy_return",
     "optimal_return",
     "q_star",

@@ -28,9 +28,11 @@ class TableEnv(gym.Env[int, int]):
     """A Gymnasium environment whose dynamics are the table ``P`` (see the module doc).
 
     ``info`` holds ``"prob"``: the probability of the transition (or start) just drawn.
-    ``elapsed_steps`` counts the steps of the current episode; a subclass may add a
-    time limit by overriding :meth:`_truncated`.
+    ``elapsed_steps`` counts the steps of the current episode; ``max_steps``, when a
+    subclass sets it, is the environment's own time limit (truncation at that step).
     """
+
+    max_steps: int | None = None
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
 
@@ -107,8 +109,8 @@ class TableEnv(gym.Env[int, int]):
         return int(self.observation_map[state])
 
     def _truncated(self) -> bool:
-        """Whether the episode is cut after the step just taken (no time limit here)."""
-        return False
+        """Whether the episode is cut after the step just taken."""
+        return self.max_steps is not None and self.elapsed_steps >= self.max_steps
 
     def _describe(self, state: int | None) -> str:
         return "not started" if state is None else f"state {state}"

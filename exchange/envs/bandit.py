@@ -26,7 +26,12 @@ class BanditEnv(TableEnv):
     Args:
         payouts: the deterministic reward of each arm; at least one, all finite.
         render_mode: ``None`` or ``"ansi"``.
+
+    Attributes:
+        max_steps: 1; every episode is one pull (it terminates before any truncation).
     """
+
+    max_steps = 1
 
     def __init__(
         self, *, payouts: Sequence[float] = DEFAULT_PAYOUTS, render_mode: str | None = None

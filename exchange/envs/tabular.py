@@ -25,6 +25,7 @@ from .errors import InvalidArgument, InvalidModel, NotConverged
 __all__ = [
     "TabularModel",
     "best_memoryless_return",
+    "episode_horizon",
     "greedy_return",
     "optimal_return",
     "q_star",
@@ -185,7 +186,9 @@ def greedy_return(
     """Exact expected return of a deterministic policy over ``horizon`` steps.
 
     ``policy[s]`` is the action taken in state ``s``. Computed by dynamic programming
-    over time from the initial distribution, discounting by ``gamma`` per step.
+    over time from the initial distribution, discounting by ``gamma`` per step. For a
+    POMDP model, a policy over observation ids ``obs_policy`` becomes one over states as
+    ``obs_policy[model.observation]``.
 
     Raises:
         InvalidArgument: the policy is not ``S`` integer actions in range, or horizon or
@@ -247,6 +250,23 @@ def best_memoryless_return(
         if value > best_value:
             best_value, best_policy = value, obs_policy
     return float(best_value), best_policy
+
+
+def episode_horizon(env: gym.Env) -> int | None:
+    """The number of steps after which an episode of ``env`` is cut, or None if never.
+
+    The smallest of the limits of the ``TimeLimit`` wrappers around ``env`` (the one
+    ``gym.make`` adds from ``max_episode_steps``) and the environment's own
+    ``max_steps`` attribute (the T-maze's ``length + 6``, the bandit's single pull).
+    """
+    limits = [getattr(env.unwrapped, "max_steps", None)]
+    layer = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            limits.append(layer._max_episode_steps)  # the wrapper keeps it only there
+        layer = layer.env
+    known = [int(limit) for limit in limits if limit is not None]
+    return min(known) if known else None
 
 
 def _check_horizon(horizon: int | None, *, allow_none: bool = False) -> None:

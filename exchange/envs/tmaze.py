@@ -109,9 +109,6 @@ class TMazeEnv(TableEnv):
             render_mode=render_mode,
         )
 
-    def _truncated(self) -> bool:
-        return self.elapsed_steps >= self.max_steps
-
     def _describe(self, state: int | None) -> str:
         if state is None:
             return "not started"
