@@ -32,6 +32,10 @@ Details the paper leaves open, decided here:
 * **Consumers.** When consumers are given, the environment's reward is ignored and the
   owner is paid what the consumers bid for the state its action reached; each consumer
   is an issuer account of its own.
+* **Budgets over parallel episodes.** Each trader's wealth is shared by the ``E``
+  parallel episodes (footnote 2), so its bid in each is capped by ``w / E``: a trader
+  can never commit more than its wealth in one step, and with ``E = 1`` this is the
+  paper's ``min(α_b(ω), w[α])``.
 * **Growth and death.** Every new trader gets ``allowance`` credits from the issuer.
   A trader whose wealth falls below ``floor`` is removed: it no longer bids, its
   remaining wealth (positive or negative) is written off to the treasury, and receipts
@@ -57,6 +61,7 @@ from catallax.exchange.protocols import (
     Consumer,
     Enumerable,
     Learner,
+    Mortal,
     OneBidder,
     Outcomes,
     as_bidders,
@@ -236,6 +241,12 @@ class DeepMarket:
         self.wealth[dying] = 0.0
         self.alive[dying] = False
         self.deaths += n
+        gone = np.flatnonzero(dying)
+        pops = self._pop_of[gone]
+        for p in np.unique(pops):
+            pop = self.populations[p]
+            if isinstance(pop, Mortal):
+                pop.retire(self._local_of[gone[pops == p]])
         return n, written
 
     # -- forward pass -------------------------------------------------------------------
@@ -266,7 +277,7 @@ class DeepMarket:
         bids = self.bids(obs)
         if self._scratch is None or self._scratch.shape != bids.shape:
             self._scratch = np.empty_like(bids)
-        cap = np.where(self.alive, self.wealth, -1.0)
+        cap = np.where(self.alive, self.wealth / self.n_envs, -1.0)
         result = run_auction(bids, cap, self.auction, scratch=self._scratch)
         actions = self._rng.integers(self.n_actions, size=len(obs))
         won = result.winner >= 0
@@ -290,7 +301,7 @@ class DeepMarket:
                     )
                 actions[sel] = chosen
         return Decision(
-            obs=obs,
+            obs=obs.copy(),
             winner=result.winner,
             actions=actions,
             price=result.price,

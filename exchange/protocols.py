@@ -25,6 +25,7 @@ __all__ = [
     "Consumer",
     "Enumerable",
     "Learner",
+    "Mortal",
     "OneBidder",
     "Outcomes",
     "as_bidders",
@@ -67,6 +68,15 @@ class Enumerable(Protocol):
 
     def grow(self, count: int) -> int:
         """Add up to ``count`` new members; return how many were added (0 when exhausted)."""
+        ...
+
+
+@runtime_checkable
+class Mortal(Protocol):
+    """A population that wants to know when members go bankrupt and leave the market."""
+
+    def retire(self, members: np.ndarray) -> None:
+        """``members`` (local ids) were removed by the wealth floor; they never bid again."""
         ...
 
 
