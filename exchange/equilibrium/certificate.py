@@ -1,0 +1,110 @@
+"""The certificate: the paper's three equilibrium conditions, measured.
+
+``certify(market, eq)`` checks any equilibrium, however it was computed, and returns the
+largest violation of each condition (one number per market of a batch):
+
+1. ``allocation`` -- the full quantity is allocated. Over-allocation counts in units of the
+   good's supply, ``max_j (Σ_i x_ij - s_j)⁺ / s_j``. Unallocated supply counts by its value at
+   the equilibrium prices relative to the value of all supply, ``Σ_j p_j (s_j - Σ_i x_ij)⁺ /
+   Σ_j p_j s_j``: goods whose price is zero may stay unallocated (free disposal), which is
+   what happens to goods nobody values in quasi-linear markets and to goods in excess
+   supply in Leontief markets.
+2. ``payment`` -- no agent pays more than it values (and never more than its budget):
+   ``(p·x_i - min(value_i(x_i), B_i))⁺`` in quasi-linear markets, ``(p·x_i - B_i)⁺`` in
+   markets where money has no value to buyers (linear Fisher, Leontief, CES); relative to
+   the buyer's budget.
+3. ``optimality`` -- each agent gets a utility-maximising bundle at p within its budget:
+   ``best_i - utility_i(x_i)``, relative to ``max(B_i, best_i)`` in quasi-linear markets
+   (utilities are money; a buyer whose best surplus is many times its budget is measured
+   against that surplus) and to ``best_i`` where utilities are not money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket
+
+__all__ = ["Certificate", "certify"]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Largest relative violation of each equilibrium condition (arrays over the batch)."""
+
+    allocation: np.ndarray
+    payment: np.ndarray
+    optimality: np.ndarray
+
+    @property
+    def worst(self) -> float:
+        """The largest violation of any condition in any market of the batch."""
+        return float(max(np.max(self.allocation), np.max(self.payment), np.max(self.optimality)))
+
+    def holds(self, tol: float = 1e-6) -> bool:
+        """True when every condition holds to within ``tol`` in every market."""
+        return self.worst <= tol
+
+    def __str__(self) -> str:
+        return (
+            f"allocation {np.max(self.allocation):.1e}, payment {np.max(self.payment):.1e}, "
+            f"optimality {np.max(self.optimality):.1e}"
+        )
+
+
+def certify(market: object, eq: Equilibrium) -> Certificate:
+    """Measure how far ``eq`` is from an equilibrium of ``market`` (see the module docstring)."""
+    if isinstance(market, FisherMarket):
+        return _certify_fisher(market, eq)
+    raise TypeError(f"certify: no certificate for {type(market).__name__}")
+
+
+def allocation_violation(supply: np.ndarray, prices: np.ndarray, allocation: np.ndarray):
+    """Condition 1 for divisible goods (see the module docstring); one value per market."""
+    held = allocation.sum(axis=-2)
+    over = np.max(np.maximum(held - supply, 0.0) / supply, axis=-1)
+    worth = np.sum(prices * supply, axis=-1)
+    unsold = np.sum(prices * np.maximum(supply - held, 0.0), axis=-1)
+    return np.maximum(over, _ratio(unsold, worth))
+
+
+def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``top / bottom`` with 0/0 = 0 and x/0 = inf for x > 0."""
+    top, bottom = np.asarray(top, dtype=float), np.asarray(bottom, dtype=float)
+    safe = np.where(bottom > 0, bottom, 1.0)
+    return np.where(bottom > 0, top / safe, np.where(top > 0, np.inf, 0.0))
+
+
+def bang_per_buck(valuations: np.ndarray, prices: np.ndarray) -> np.ndarray:
+    """Best ``v_ij / p_j`` of each buyer; a valued good at price zero gives ``inf``."""
+    p = prices[..., None, :]
+    ratio = np.where(p > 0, valuations / np.where(p > 0, p, 1.0), np.inf)
+    ratio = np.where(valuations > 0, ratio, 0.0)
+    return ratio.max(axis=-1)
+
+
+def _certify_fisher(market: FisherMarket, eq: Equilibrium) -> Certificate:
+    v, budgets, supply = market.valuations, market.budgets, market.supply
+    prices, x = np.asarray(eq.prices, float), np.asarray(eq.allocation, float)
+    spent = np.sum(prices[..., None, :] * x, axis=-1)
+    value = np.sum(v * x, axis=-1)
+    best_ratio = bang_per_buck(v, prices)
+    scale = np.where(budgets > 0, budgets, np.mean(budgets, axis=-1, keepdims=True))
+    scale = np.where(scale > 0, scale, 1.0)
+    if market.quasilinear:
+        paid_too_much = np.maximum(spent - np.minimum(value, budgets), 0.0) / scale
+        with np.errstate(invalid="ignore"):
+            best = np.where(budgets > 0, budgets * np.maximum(best_ratio - 1.0, 0.0), 0.0)
+        shortfall = np.maximum(best - (value - spent), 0.0) / np.maximum(scale, best)
+    else:
+        paid_too_much = np.maximum(spent - budgets, 0.0) / scale
+        with np.errstate(invalid="ignore"):
+            best = np.where(budgets > 0, budgets * best_ratio, 0.0)
+        shortfall = _ratio(np.maximum(best - value, 0.0), best)
+    return Certificate(
+        allocation=allocation_violation(supply, prices, x),
+        payment=np.max(paid_too_much, axis=-1),
+        optimality=np.max(shortfall, axis=-1),
+    )
