@@ -1,0 +1,299 @@
+"""Ed25519 keys and domain-separated signatures, as pure functions.
+
+Every signature catallax makes is over a domain-separation prefix followed by the
+bytes being signed::
+
+    b"catallax/v1/" + message_name + b"\\x00" + data
+
+``message_name`` names what the bytes are (``Bid``, ``StepReport``...), so a signature
+made for one kind of message can never be replayed as another. The NUL byte ends the
+name (names never contain one), so no (name, data) pair shares its signing input with
+another. Verification always uses the bytes received, never a re-serialization.
+
+A :class:`SignedEnvelope` carries the three things a verifier needs besides the name:
+the bytes, the signer's raw 32-byte public key and the 64-byte signature.
+
+Keys live in PEM files: the private key as unencrypted PKCS#8, the public key as
+SubjectPublicKeyInfo. Errors::
+
+    CryptoError                 root of everything this module raises
+    ├── KeyFileError            a key file is missing, unreadable, not PEM, or not Ed25519
+    ├── InvalidKey              public key bytes are not a valid Ed25519 key (ValueError)
+    ├── InvalidMessageName      a message name is not an identifier (ValueError)
+    └── SignatureError          a signature does not check out
+        ├── MissingSignature    there is no signature where one is required
+        └── BadSignature        the signature does not verify for these bytes and key
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+__all__ = [
+    "DOMAIN_PREFIX",
+    "PUBLIC_KEY_SIZE",
+    "SIGNATURE_SIZE",
+    "BadSignature",
+    "CryptoError",
+    "Ed25519PrivateKey",
+    "Ed25519PublicKey",
+    "InvalidKey",
+    "InvalidMessageName",
+    "KeyFileError",
+    "MissingSignature",
+    "SignatureError",
+    "SignedEnvelope",
+    "generate_private_key",
+    "key_fingerprint",
+    "load_private_key",
+    "load_public_key",
+    "private_key_from_pem",
+    "private_key_to_pem",
+    "public_key_bytes",
+    "public_key_from_bytes",
+    "public_key_to_pem",
+    "save_private_key",
+    "sign",
+    "signing_input",
+    "verify",
+]
+
+#: Every signing input starts with this.
+DOMAIN_PREFIX = b"catallax/v1/"
+#: Raw Ed25519 public keys are 32 bytes, signatures 64.
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+
+_MESSAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,127}")
+
+
+class CryptoError(Exception):
+    """Root of the errors raised by :mod:`catallax.exchange.crypto`."""
+
+
+class KeyFileError(CryptoError):
+    """A key file is missing, unreadable, not PEM, or does not hold an Ed25519 key."""
+
+
+class InvalidKey(CryptoError, ValueError):
+    """Public key bytes are not a valid raw Ed25519 public key."""
+
+
+class InvalidMessageName(CryptoError, ValueError):
+    """A message name is empty or not an identifier (letters, digits, ``_`` and ``.``)."""
+
+
+class SignatureError(CryptoError):
+    """A signature does not check out."""
+
+
+class MissingSignature(SignatureError):
+    """A signature is required but absent (empty)."""
+
+
+class BadSignature(SignatureError):
+    """The signature does not verify for these bytes, this key and this message name."""
+
+
+# --- keys ---------------------------------------------------------------------------
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    """A fresh Ed25519 private key from the operating system's random source."""
+    return Ed25519PrivateKey.generate()
+
+
+def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The raw 32-byte public key of a private or public key."""
+    if isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidKey(f"key: expected an Ed25519 key, got {type(key).__name__}")
+    return key.public_bytes_raw()
+
+
+def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
+    """Load a raw 32-byte public key; :class:`InvalidKey` if it is not one."""
+    if not isinstance(raw, bytes | bytearray) or len(raw) != PUBLIC_KEY_SIZE:
+        size = len(raw) if isinstance(raw, bytes | bytearray) else type(raw).__name__
+        raise InvalidKey(f"public key: expected {PUBLIC_KEY_SIZE} raw bytes, got {size}")
+    try:
+        return Ed25519PublicKey.from_public_bytes(bytes(raw))
+    except ValueError as exc:
+        raise InvalidKey(f"public key: not a valid Ed25519 key ({exc})") from exc
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """A short hex name for a raw public key (first 8 bytes of its SHA-256), for display."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def private_key_to_pem(key: Ed25519PrivateKey) -> bytes:
+    """The private key as unencrypted PKCS#8 PEM."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_key_to_pem(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> bytes:
+    """The public key as SubjectPublicKeyInfo PEM (from a key object or raw bytes)."""
+    if isinstance(key, bytes | bytearray):
+        key = public_key_from_bytes(bytes(key))
+    if isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def private_key_from_pem(data: bytes) -> Ed25519PrivateKey:
+    """Parse a PKCS#8 PEM private key; :class:`KeyFileError` unless it is Ed25519."""
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"not an unencrypted PEM private key ({exc})") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"expected an Ed25519 private key, got {type(key).__name__}")
+    return key
+
+
+def save_private_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the private key PEM to ``path`` (mode 0600) and its public PEM to ``path.pub``.
+
+    Refuses (:class:`KeyFileError`) to replace an existing file unless ``overwrite``.
+    Returns the path of the private key file.
+    """
+    path = Path(path)
+    pub = path.with_name(path.name + ".pub")
+    if not overwrite:
+        for target in (path, pub):
+            if target.exists():
+                raise KeyFileError(f"{target}: already exists (refusing to overwrite a key)")
+    if not path.parent.is_dir():
+        raise KeyFileError(f"{path.parent}: no such directory")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if overwrite else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_key_to_pem(key))
+    pub.write_bytes(public_key_to_pem(key))
+    return path
+
+
+def _read_key_file(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read key file ({exc.strerror or exc})") from exc
+
+
+def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    """Load an Ed25519 private key from a PEM file."""
+    try:
+        return private_key_from_pem(_read_key_file(path))
+    except KeyFileError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise KeyFileError(f"{path}: {exc}") from exc
+
+
+def load_public_key(path: str | Path) -> bytes:
+    """The raw public key held in a PEM file: a public key PEM, or a private key PEM."""
+    data = _read_key_file(path)
+    if b"PRIVATE KEY" in data:
+        try:
+            return public_key_bytes(private_key_from_pem(data))
+        except KeyFileError as exc:
+            raise KeyFileError(f"{path}: {exc}") from exc
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"{path}: not a PEM public key ({exc})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{path}: expected an Ed25519 public key, got {type(key).__name__}")
+    return key.public_bytes_raw()
+
+
+# --- signatures ---------------------------------------------------------------------
+
+
+def signing_input(message: str, data: bytes) -> bytes:
+    """The exact bytes signed for ``data`` as a ``message``: prefix, name, NUL, data."""
+    if not isinstance(message, str) or not _MESSAGE_NAME.fullmatch(message):
+        raise InvalidMessageName(
+            f"message name: expected an identifier like 'Bid' or 'StepReport', got {message!r}"
+        )
+    if not isinstance(data, bytes | bytearray):
+        raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+    return DOMAIN_PREFIX + message.encode("ascii") + b"\x00" + bytes(data)
+
+
+def sign(key: Ed25519PrivateKey, message: str, data: bytes) -> bytes:
+    """Sign ``data`` as a ``message`` (domain-separated); returns the 64-byte signature."""
+    return key.sign(signing_input(message, data))
+
+
+def verify(public_key: bytes, message: str, data: bytes, signature: bytes) -> None:
+    """Check a signature made by :func:`sign`; raise a :class:`SignatureError` if it fails.
+
+    A missing (empty) signature raises :class:`MissingSignature`, never passes.
+    """
+    if not signature:
+        raise MissingSignature(f"{message}: the signature is missing")
+    key = public_key_from_bytes(public_key)
+    if len(signature) != SIGNATURE_SIZE:
+        raise BadSignature(
+            f"{message}: a signature is {SIGNATURE_SIZE} bytes, got {len(signature)}"
+        )
+    try:
+        key.verify(bytes(signature), signing_input(message, data))
+    except InvalidSignature as exc:
+        fingerprint = key_fingerprint(bytes(public_key))
+        raise BadSignature(
+            f"{message}: the signature does not verify for key {fingerprint}"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEnvelope:
+    """Signed bytes as received: what they are, the bytes, who signed them, the signature.
+
+    ``message`` is the domain name (``Bid``, ``StepReport``...), ``data`` the serialized
+    inner message exactly as signed, ``public_key`` the signer's raw 32-byte Ed25519 key
+    and ``signature`` the 64-byte signature over :func:`signing_input`.
+    """
+
+    message: str
+    data: bytes
+    public_key: bytes
+    signature: bytes
+
+    @classmethod
+    def seal(cls, key: Ed25519PrivateKey, message: str, data: bytes) -> SignedEnvelope:
+        """Sign ``data`` as a ``message`` with ``key`` and wrap the result."""
+        data = bytes(data)
+        return cls(message, data, public_key_bytes(key), sign(key, message, data))
+
+    def verify(self) -> None:
+        """Raise a :class:`SignatureError` unless the signature checks out."""
+        verify(self.public_key, self.message, self.data, self.signature)
+
+    def is_valid(self) -> bool:
+        """True when :meth:`verify` would pass (bad keys and names count as invalid)."""
+        try:
+            self.verify()
+        except CryptoError:
+            return False
+        return True

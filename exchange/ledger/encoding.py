@@ -1,0 +1,138 @@
+"""The canonical byte encoding of log entries: the leaf data of the Merkle tree.
+
+One encoding per value, so equal entries have equal bytes and equal leaf hashes.
+All integers are big-endian and unsigned; strings are UTF-8 (ASCII in practice) with
+a 2-byte length, byte strings with a 4-byte length::
+
+    entry    = version:u8 (=1)  type:u8  body
+    opening  (type 1) = str id, str kind, bytes public_key (empty: none)
+    transfer (type 2) = str id, str payer, str payee, u64 amount, str kind, str task,
+                        u64 round, u8 has_evidence,
+                        [str message, bytes data, bytes public_key, bytes signature]
+
+Decoding is strict: trailing bytes, short reads, unknown versions or types, and field
+values the constructors refuse all raise :class:`MalformedEntry`.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from catallax.exchange.crypto import SignedEnvelope
+from catallax.exchange.ledger.errors import MalformedEntry, TransferError
+from catallax.exchange.ledger.model import Account, Entry, Opening, Transfer
+
+__all__ = ["ENCODING_VERSION", "decode_entry", "encode_entry"]
+
+#: The first byte of every encoded entry.
+ENCODING_VERSION = 1
+_OPENING = 1
+_TRANSFER = 2
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
+def _str(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return _U16.pack(len(raw)) + raw
+
+
+def _bytes(value: bytes) -> bytes:
+    return _U32.pack(len(value)) + value
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """The canonical bytes of an entry (the leaf data of the Merkle tree)."""
+    if isinstance(entry, Transfer):
+        parts = [
+            bytes((ENCODING_VERSION, _TRANSFER)),
+            _str(entry.id),
+            _str(entry.payer),
+            _str(entry.payee),
+            _U64.pack(entry.amount),
+            _str(entry.kind.value),
+            _str(entry.task),
+            _U64.pack(entry.round),
+        ]
+        ev = entry.evidence
+        if ev is None:
+            parts.append(b"\x00")
+        else:
+            parts += [
+                b"\x01",
+                _str(ev.message),
+                _bytes(ev.data),
+                _bytes(ev.public_key),
+                _bytes(ev.signature),
+            ]
+        return b"".join(parts)
+    if isinstance(entry, Opening):
+        account = entry.account
+        return b"".join(
+            [
+                bytes((ENCODING_VERSION, _OPENING)),
+                _str(account.id),
+                _str(account.kind.value),
+                _bytes(account.public_key or b""),
+            ]
+        )
+    raise TypeError(f"entry: expected an Opening or a Transfer, got {type(entry).__name__}")
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise MalformedEntry(f"entry: truncated at byte {self.pos} (needs {n} more)")
+        chunk = self.data[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u64(self) -> int:
+        return _U64.unpack(self.take(8))[0]
+
+    def str(self) -> str:
+        raw = self.take(_U16.unpack(self.take(2))[0])
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedEntry(f"entry: a string is not UTF-8 at byte {self.pos}") from exc
+
+    def bytes(self) -> bytes:
+        return self.take(_U32.unpack(self.take(4))[0])
+
+
+def decode_entry(data: bytes) -> Entry:
+    """Parse canonical entry bytes; :class:`MalformedEntry` unless they are exactly that."""
+    r = _Reader(bytes(data))
+    try:
+        version, kind = r.u8(), r.u8()
+        if version != ENCODING_VERSION:
+            raise MalformedEntry(f"entry: unknown encoding version {version}")
+        if kind == _OPENING:
+            account_id, account_kind, key = r.str(), r.str(), r.bytes()
+            entry: Entry = Opening(Account(account_id, account_kind, key or None))  # type: ignore[arg-type]
+        elif kind == _TRANSFER:
+            fields = (r.str(), r.str(), r.str(), r.u64(), r.str(), r.str(), r.u64())
+            flag = r.u8()
+            if flag not in (0, 1):
+                raise MalformedEntry(f"entry: evidence flag must be 0 or 1, got {flag}")
+            evidence = SignedEnvelope(r.str(), r.bytes(), r.bytes(), r.bytes()) if flag else None
+            entry = Transfer(*fields, evidence=evidence)  # type: ignore[arg-type]
+        else:
+            raise MalformedEntry(f"entry: unknown entry type {kind}")
+    except TransferError as exc:
+        raise MalformedEntry(f"entry: a field is invalid ({exc})") from exc
+    if r.pos != len(r.data):
+        raise MalformedEntry(f"entry: {len(r.data) - r.pos} trailing bytes")
+    return entry

@@ -1,0 +1,139 @@
+"""Errors raised by the ledger (``catallax.exchange.ledger``).
+
+Every refusal leaves the ledger unchanged. ::
+
+    LedgerError                    root of everything the ledger raises
+    ├── TransferError              a transfer or an account opening is refused (ValueError)
+    │   ├── InvalidTransfer        a field is malformed: empty id, payer == payee, bad kind...
+    │   ├── InvalidAmount          amount not an int, a bool, not positive, or too large
+    │   ├── UnknownAccount         payer or payee was never opened
+    │   ├── AccountConflict        an account id opened again with another kind or key
+    │   ├── Overdraft              a non-issuer balance would go below zero
+    │   ├── IdempotencyConflict    a transfer id already used for different content
+    │   ├── MissingEvidence        a debit from a trader, or a reward, without signed evidence
+    │   └── BadEvidence            the evidence signature does not verify, or the wrong signer
+    ├── LedgerStateError           the ledger is used wrongly: read-only, closed, round open...
+    ├── CorruptLedger              a stored ledger is damaged; ``index`` names the first bad entry
+    │   ├── CorruptStore           the file: not SQLite, truncated, malformed pages, no schema
+    │   ├── TamperedEntry          an entry or a tree node does not match the hashes
+    │   └── BadCheckpoint          a stored checkpoint does not verify or match the tree
+    ├── MalformedEntry             bytes that are not a canonical entry encoding (ValueError)
+    ├── CheckpointError            a checkpoint note that does not parse or verify (ValueError)
+    └── ProofError                 an inclusion or consistency proof fails (ValueError)
+        ├── MalformedProof         wrong sizes, indices, or hash lengths
+        └── RootMismatch           the proof leads to another root; ``expected``, ``calculated``
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccountConflict",
+    "BadCheckpoint",
+    "BadEvidence",
+    "CheckpointError",
+    "CorruptLedger",
+    "CorruptStore",
+    "IdempotencyConflict",
+    "InvalidAmount",
+    "InvalidTransfer",
+    "LedgerError",
+    "LedgerStateError",
+    "MalformedEntry",
+    "MalformedProof",
+    "MissingEvidence",
+    "Overdraft",
+    "ProofError",
+    "RootMismatch",
+    "TamperedEntry",
+    "TransferError",
+    "UnknownAccount",
+]
+
+
+class LedgerError(Exception):
+    """Root of the errors raised by the ledger."""
+
+
+class TransferError(LedgerError, ValueError):
+    """A transfer or an account opening is refused; nothing was written."""
+
+
+class InvalidTransfer(TransferError):
+    """A field of a transfer or account is malformed (the message names it)."""
+
+
+class InvalidAmount(TransferError):
+    """The amount is not a positive ``int`` (bools and floats are refused) or is too large."""
+
+
+class UnknownAccount(TransferError):
+    """The payer or the payee has not been opened on this ledger."""
+
+
+class AccountConflict(TransferError):
+    """The account id is already open with another kind or public key."""
+
+
+class Overdraft(TransferError):
+    """The transfer would take a trader's or the treasury's balance below zero."""
+
+
+class IdempotencyConflict(TransferError):
+    """The transfer id was already used for a transfer with different content."""
+
+
+class MissingEvidence(TransferError):
+    """A debit from a trader, or a reward, came without the signed evidence it needs."""
+
+
+class BadEvidence(TransferError):
+    """The evidence signature does not verify, or it was made by the wrong key."""
+
+
+class LedgerStateError(LedgerError):
+    """The ledger was used wrongly: it is read-only or closed, or a round is already open."""
+
+
+class CorruptLedger(LedgerError):
+    """A stored ledger is damaged; ``index`` is the first bad entry when one is known."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class CorruptStore(CorruptLedger):
+    """The storage itself is damaged: not a SQLite file, truncated, malformed, no schema."""
+
+
+class TamperedEntry(CorruptLedger):
+    """A stored entry or tree node does not match its hashes; ``index`` names the entry."""
+
+
+class BadCheckpoint(CorruptLedger):
+    """A stored checkpoint does not verify, or its root is not the tree's root at its size."""
+
+
+class MalformedEntry(LedgerError, ValueError):
+    """Bytes that are not the canonical encoding of a ledger entry."""
+
+
+class CheckpointError(LedgerError, ValueError):
+    """A checkpoint note that does not parse, or whose signature does not verify."""
+
+
+class ProofError(LedgerError, ValueError):
+    """An inclusion or consistency proof does not verify."""
+
+
+class MalformedProof(ProofError):
+    """The proof cannot be right whatever the hashes: sizes, indices or hash lengths."""
+
+
+class RootMismatch(ProofError):
+    """The proof leads to a root other than the one expected."""
+
+    def __init__(self, message: str, *, expected: bytes, calculated: bytes) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.calculated = calculated

@@ -1,0 +1,94 @@
+"""The in-memory ledger store: lists and dicts, for tests and in-process markets.
+
+Atomic by construction (a batch is checked first, then applied without a failure
+point); not durable: it lives as long as the object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from catallax.exchange.ledger.errors import LedgerStateError
+from catallax.exchange.ledger.store import AccountState, Batch, LedgerStore, StoreHeader, TreeState
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(LedgerStore):
+    """A ledger store held in memory."""
+
+    def __init__(self) -> None:
+        self._header: StoreHeader | None = None
+        self._state = TreeState(0, b"", "")
+        self._entries: list[bytes] = []
+        self._nodes: list[bytes] = []
+        self._ids: dict[str, int] = {}
+        self._accounts: dict[str, AccountState] = {}
+        self._archive: list[str] = []
+        self._closed = False
+
+    def _open(self) -> None:
+        if self._closed:
+            raise LedgerStateError("store: closed")
+
+    def header(self) -> StoreHeader | None:
+        self._open()
+        return self._header
+
+    def initialize(self, header: StoreHeader, state: TreeState) -> None:
+        self._open()
+        if self._header is not None:
+            raise LedgerStateError("store: already initialised")
+        self._header, self._state = header, state
+
+    def state(self) -> TreeState:
+        self._open()
+        return self._state
+
+    def account(self, account_id: str) -> AccountState | None:
+        self._open()
+        return self._accounts.get(account_id)
+
+    def accounts(self) -> list[AccountState]:
+        self._open()
+        return [self._accounts[k] for k in sorted(self._accounts)]
+
+    def transfer_index(self, transfer_id: str) -> int | None:
+        self._open()
+        return self._ids.get(transfer_id)
+
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        self._open()
+        stop = len(self._entries) if stop is None else min(stop, len(self._entries))
+        for i in range(max(start, 0), stop):
+            yield i, self._entries[i]
+
+    def nodes(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        self._open()
+        stop = len(self._nodes) if stop is None else min(stop, len(self._nodes))
+        for i in range(max(start, 0), stop):
+            yield i, self._nodes[i]
+
+    def checkpoints(self) -> list[str]:
+        self._open()
+        return list(self._archive)
+
+    def commit(self, batch: Batch) -> None:
+        self._open()
+        if self._header is None:
+            raise LedgerStateError("store: not initialised")
+        if batch.start != len(self._entries):
+            raise LedgerStateError(
+                f"store: batch starts at {batch.start} but the log has {len(self._entries)} entries"
+            )
+        self._entries.extend(batch.entries)
+        self._nodes.extend(batch.nodes)
+        self._ids.update(batch.transfer_ids)
+        for state in batch.accounts:
+            self._accounts[state.account.id] = state
+        if batch.archive:
+            self._archive.append(batch.state.checkpoint)
+        self._state = batch.state
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,169 @@
+"""The values the ledger records: accounts, their opening, and transfers.
+
+Every change of wealth is one :class:`Transfer` of a positive integer ``amount`` in the
+smallest unit (1 credit = ``UNITS_PER_CREDIT`` units) from ``payer`` to ``payee``. An
+account is opened once by an :class:`Opening` entry in the log, so that anyone holding
+the log can replay every balance. Constructors validate every field and raise a
+specific :class:`~catallax.exchange.ledger.errors.TransferError`; a value that exists
+is well formed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from catallax.exchange.crypto import PUBLIC_KEY_SIZE, SignedEnvelope
+from catallax.exchange.ledger.errors import InvalidAmount, InvalidTransfer
+
+__all__ = [
+    "MAX_AMOUNT",
+    "UNITS_PER_CREDIT",
+    "Account",
+    "AccountKind",
+    "Entry",
+    "Opening",
+    "Transfer",
+    "TransferKind",
+]
+
+#: 1 credit = 10**6 units; amounts and balances are integers of units.
+UNITS_PER_CREDIT = 1_000_000
+#: The largest amount (and absolute balance): what a signed 64-bit SQLite INTEGER holds.
+MAX_AMOUNT = 2**63 - 1
+
+_NAME = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII, no spaces
+_TASK = re.compile(r"[\x21-\x7e]{0,200}")
+
+
+class AccountKind(StrEnum):
+    """Who holds an account; only issuers may go below zero."""
+
+    TRADER = "trader"
+    """A trader's wealth; debits need the trader's signed evidence."""
+    ISSUER = "issuer"
+    """An environment acting as consumer: it issues allowances and rewards."""
+    TREASURY = "treasury"
+    """The exchange's own account; it collects rent."""
+
+
+class TransferKind(StrEnum):
+    """Why wealth moved."""
+
+    ALLOWANCE = "allowance"
+    """Endowment from an issuer when a trader enters the economy."""
+    BID = "bid"
+    """A winning bid paid by the new owner (to the previous owner)."""
+    RENT = "rent"
+    """The owner's anti-holdout rent, paid to the treasury."""
+    REWARD = "reward"
+    """Reward paid by an issuer for a step; carries the environment's signed report."""
+    TRADE = "trade"
+    """A payment for goods in a wide-market clearing."""
+
+
+def _name(field: str, value: object, pattern: re.Pattern[str] = _NAME) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidTransfer(
+            f"{field}: expected printable ASCII without spaces (at most 200 characters), "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _check_public_key(field: str, value: object) -> None:
+    if not isinstance(value, bytes) or len(value) != PUBLIC_KEY_SIZE:
+        raise InvalidTransfer(f"{field}: expected {PUBLIC_KEY_SIZE} raw Ed25519 key bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account: its id, its kind and (for traders and issuers) its signer's public key.
+
+    ``public_key`` is the raw 32-byte Ed25519 key whose signatures justify debits from
+    the account (a trader's bids, an environment's step reports); it is required for
+    traders and issuers and optional for the treasury.
+    """
+
+    id: str
+    kind: AccountKind
+    public_key: bytes | None = None
+
+    def __post_init__(self) -> None:
+        _name("account id", self.id)
+        try:
+            object.__setattr__(self, "kind", AccountKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in AccountKind)
+            raise InvalidTransfer(
+                f"account kind: expected one of {kinds}, got {self.kind!r}"
+            ) from None
+        if self.public_key is None:
+            if self.kind is not AccountKind.TREASURY:
+                raise InvalidTransfer(f"public key: a {self.kind} account needs its signer's key")
+        else:
+            _check_public_key("public key", self.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """The log entry that opens an account (balance zero)."""
+
+    account: Account
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One change of wealth: ``amount`` units from ``payer`` to ``payee``.
+
+    ``id`` is chosen by the client for idempotency: committing the same id with the same
+    content again is a no-op, with other content it is refused. ``task`` and ``round``
+    say which market step it settles; ``evidence`` is the signed message that justifies
+    it (a trader's bid, an environment's step report), signed by the payer's key.
+    """
+
+    id: str
+    payer: str
+    payee: str
+    amount: int
+    kind: TransferKind
+    task: str = ""
+    round: int = 0
+    evidence: SignedEnvelope | None = None
+
+    def __post_init__(self) -> None:
+        _name("transfer id", self.id)
+        _name("payer", self.payer)
+        _name("payee", self.payee)
+        if self.payer == self.payee:
+            raise InvalidTransfer(f"payee: {self.payee!r} cannot pay itself")
+        amount = self.amount
+        if type(amount) is not int:
+            raise InvalidAmount(
+                f"amount: expected an int of units (1 credit = {UNITS_PER_CREDIT}), "
+                f"got {type(amount).__name__} {amount!r}"
+            )
+        if not 0 < amount <= MAX_AMOUNT:
+            raise InvalidAmount(f"amount: expected 1..{MAX_AMOUNT} units, got {amount}")
+        try:
+            object.__setattr__(self, "kind", TransferKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in TransferKind)
+            raise InvalidTransfer(f"kind: expected one of {kinds}, got {self.kind!r}") from None
+        _name("task", self.task, _TASK)
+        if type(self.round) is not int or not 0 <= self.round <= MAX_AMOUNT:
+            raise InvalidTransfer(f"round: expected an int >= 0, got {self.round!r}")
+        ev = self.evidence
+        if ev is not None:
+            if not isinstance(ev, SignedEnvelope):
+                raise InvalidTransfer(
+                    f"evidence: expected a SignedEnvelope, got {type(ev).__name__}"
+                )
+            if not all(isinstance(x, bytes) for x in (ev.data, ev.public_key, ev.signature)):
+                raise InvalidTransfer("evidence: data, public key and signature must be bytes")
+            _name("evidence message", ev.message)
+
+
+#: A log entry.
+Entry = Opening | Transfer

@@ -1,0 +1,133 @@
+"""The storage interface of the ledger, and the values that cross it.
+
+A store keeps bytes and numbers; the :class:`~catallax.exchange.ledger.Ledger` decides
+what they are. Every backend MUST:
+
+- apply :meth:`LedgerStore.commit` atomically and durably: after it returns, the whole
+  batch survives a crash; if it raises or the process dies in it, none of it is there;
+- refuse a batch whose ``start`` is not its current size (:class:`LedgerStateError`),
+  so that two writers can never interleave;
+- keep entries and nodes append-only, return them in index / position order, and never
+  change the header once written;
+- never write anything while reading or opening; a damaged store raises
+  :class:`CorruptStore` and stays as it was.
+
+The in-memory and the SQLite backends run the same test suite.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from catallax.exchange.ledger.model import Account
+
+__all__ = ["AccountState", "Batch", "LedgerStore", "StoreHeader", "TreeState"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHeader:
+    """Written once when the ledger is created: its ``origin`` and the exchange's key."""
+
+    origin: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """An account and its balance in units."""
+
+    account: Account
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class TreeState:
+    """The tree after the last commit: its size, frontier bytes and signed checkpoint note."""
+
+    size: int
+    frontier: bytes
+    checkpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything one round changes, applied by :meth:`LedgerStore.commit` at once.
+
+    ``entries`` are canonical entry bytes for indices ``start, start + 1, ...``;
+    ``nodes`` are the tree nodes they complete, in post-order, continuing the stored
+    ones; ``transfer_ids`` map new transfer ids to their index; ``accounts`` are the new
+    or changed accounts with their balances after the round; ``state`` is the tree
+    after the round; ``archive`` keeps its checkpoint in the history.
+    """
+
+    start: int
+    entries: list[bytes]
+    nodes: list[bytes]
+    transfer_ids: list[tuple[str, int]]
+    accounts: list[AccountState]
+    state: TreeState
+    archive: bool = False
+
+
+class LedgerStore(ABC):
+    """Where a ledger lives. Small contract: read by key or range, commit a batch."""
+
+    @abstractmethod
+    def header(self) -> StoreHeader | None:
+        """The header, or None for a store that was never initialised."""
+
+    @abstractmethod
+    def initialize(self, header: StoreHeader, state: TreeState) -> None:
+        """Write the header and the empty tree's state (once, on a new store)."""
+
+    @abstractmethod
+    def state(self) -> TreeState:
+        """The tree state of the last commit."""
+
+    @abstractmethod
+    def account(self, account_id: str) -> AccountState | None:
+        """One account with its balance, or None if it was never opened."""
+
+    @abstractmethod
+    def accounts(self) -> list[AccountState]:
+        """All accounts with their balances, sorted by id."""
+
+    @abstractmethod
+    def transfer_index(self, transfer_id: str) -> int | None:
+        """The entry index of the transfer with this id, or None."""
+
+    @abstractmethod
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """``(index, entry bytes)`` for stored entries with ``start <= index < stop``, in order."""
+
+    @abstractmethod
+    def nodes(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """``(position, hash)`` of stored tree nodes in post-order from ``start``."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[str]:
+        """The archived checkpoint notes, oldest first (the latest is in :meth:`state`)."""
+
+    @abstractmethod
+    def commit(self, batch: Batch) -> None:
+        """Apply a batch atomically and durably (see the module's MUST list)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release files and connections; the store is unusable afterwards."""
+
+    def check(self) -> None:  # noqa: B027 - optional hook, nothing to check by default
+        """Check the storage itself (not the hashes); :class:`CorruptStore` if damaged."""
+
+    def entry(self, index: int) -> bytes:
+        """The bytes of entry ``index`` (IndexError if absent)."""
+        for _, data in self.entries(index, index + 1):
+            return data
+        raise IndexError(f"entry {index} is not stored")
+
+    def node(self, position: int) -> bytes:
+        """The hash at post-order ``position`` (IndexError if absent)."""
+        for _, h in self.nodes(position, position + 1):
+            return h
+        raise IndexError(f"node {position} is not stored")
