@@ -13,7 +13,10 @@ import click
 
 from catallax.node.cli._common import USAGE_ERROR, CliError, new_app, print_error
 
-app = new_app("catallax: market-based AI. Traders compete for the right to act; wealth is the learning signal.")
+app = new_app(
+    "catallax: market-based AI. Traders compete for the right to act; "
+    "wealth is the learning signal."
+)
 
 
 def _attach() -> None:

@@ -1,0 +1,151 @@
+"""Train a deep market on a Gymnasium environment with CAPITALISM.
+
+Shows a progress bar on stderr and ends with a summary; with --json it prints one JSON
+object on one line of stdout instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from catallax.exchange.auctions import AuctionKind
+from catallax.node.cli._common import err, fail, out
+from catallax.node.training import OptionError, TrainOptions, TrainResult, run
+
+
+def check_png(path: Path | None) -> None:
+    """Refuse a plot path that cannot be written before any work is done."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        fail(f"--plot must name a .png file, got {str(path)!r}")
+    if not path.parent.exists():
+        fail(f"--plot folder {str(path.parent)!r} does not exist")
+
+
+def run_with_progress(opts: TrainOptions, *, quiet: bool = False) -> TrainResult:
+    """Run training with a progress bar on stderr; option errors become CLI errors."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} episodes"),
+        TextColumn("return {task.fields[ret]:.3f}  traders {task.fields[alive]}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task(opts.env_id, total=opts.episodes, ret=0.0, alive=0)
+
+        def report(p) -> None:
+            bar.update(task, completed=p.episodes, ret=p.recent_return, alive=p.alive)
+
+        try:
+            return run(opts, on_progress=report)
+        except OptionError as exc:
+            fail(str(exc))
+
+
+def print_summary(result: TrainResult) -> None:
+    """A human-readable summary table on stdout."""
+    s = result.summary()
+    table = Table(title=f"catallax train {s['env']}", show_header=False)
+    rows = [
+        ("auction", s["auction"]),
+        ("traders", ", ".join(s["traders"])),
+        ("episodes (parallel slots)", f"{s['episodes']} ({s['envs']})"),
+        ("environment steps", s["steps"]),
+        ("greedy return", f"{s['greedy_return']:.4f} ± {s['greedy_return_std']:.4f}"),
+        (
+            "optimal return",
+            "unknown" if s["optimal_return"] is None else f"{s['optimal_return']:.4f}",
+        ),
+        (
+            "traders alive / born / died",
+            f"{s['traders_alive']} / {s['traders_born']} / {s['traders_died']}",
+        ),
+        ("seconds", f"{s['seconds']:.1f}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    out.print(table)
+
+
+def train(
+    env_id: Annotated[
+        str,
+        typer.Argument(
+            help="Gymnasium id with Discrete actions, e.g. catallax/Chain-v0 or FrozenLake-v1."
+        ),
+    ],
+    auction: Annotated[
+        AuctionKind, typer.Option(help="Auction for the right to act.")
+    ] = AuctionKind.VICKREY,
+    episodes: Annotated[int, typer.Option(help="Training episodes over all parallel slots.")] = 500,
+    envs: Annotated[int, typer.Option(help="Parallel episodes sharing wealth.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of environments, market and traders.")] = 0,
+    eval_episodes: Annotated[int, typer.Option(help="Greedy evaluation episodes.")] = 100,
+    trader: Annotated[
+        list[str] | None, typer.Option(help="Trader family id or module:Class; repeat to mix.")
+    ] = None,
+    memory: Annotated[int, typer.Option(help="Messages in the memory register (0: none).")] = 0,
+    allowance: Annotated[
+        float, typer.Option(help="Credits per new trader per parallel slot.")
+    ] = 10.0,
+    rent: Annotated[float, typer.Option(help="Owner's rent per step, in [0, 1).")] = 0.0,
+    discount: Annotated[
+        float, typer.Option(help="Share of the proceeds the seller keeps, in (0, 1].")
+    ] = 0.99,
+    births: Annotated[
+        float, typer.Option(help="New traders enumerated per finished episode.")
+    ] = 0.0,
+    optimism: Annotated[
+        float | None, typer.Option(help="Initial bid of adaptive traders (credits).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Also stop after this many environment steps.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a PNG of return, wealth and bids.")
+    ] = None,
+) -> None:
+    """Train a deep market on an environment with CAPITALISM and report how well it acts."""
+    check_png(plot)
+    opts = TrainOptions(
+        env_id=env_id,
+        auction=auction.value,
+        episodes=episodes,
+        envs=envs,
+        seed=seed,
+        eval_episodes=eval_episodes,
+        traders=list(trader) if trader else ["adaptive"],
+        memory=memory,
+        allowance=allowance,
+        rent=rent,
+        discount=discount,
+        births=births,
+        optimism=optimism,
+        max_steps=max_steps,
+    )
+    result = run_with_progress(opts)
+    if plot is not None:
+        from catallax.node.plotting import plot_training
+
+        plot_training(
+            result.log, plot, title=f"{env_id}, {auction.value} auction", optimal=result.optimal
+        )
+    if json_out:
+        print(json.dumps(result.summary(), separators=(",", ":")))
+    else:
+        print_summary(result)
+        if plot is not None:
+            out.print(f"plot written to {plot}")

@@ -1,0 +1,216 @@
+"""One training run of a deep market, as the command line runs it.
+
+:class:`TrainOptions` holds what ``catallax train`` takes; :func:`build` checks it and
+makes the environment factory and the market; :func:`run` trains, evaluates greedily
+and returns a :class:`TrainResult` whose :meth:`~TrainResult.summary` is the JSON the
+command prints. Bad options raise :class:`OptionError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import catallax.exchange.envs as envs
+from catallax.exchange.auctions import AuctionKind
+from catallax.exchange.capitalism import Progress, TrainLog, evaluate, train
+from catallax.exchange.deep import DeepMarket
+from catallax.exchange.errors import ExchangeError
+from catallax.traders import PluginError, load_family
+
+__all__ = ["OptionError", "TrainOptions", "TrainResult", "build", "run"]
+
+
+class OptionError(ValueError):
+    """A training option or environment id that cannot be used; one-line message."""
+
+
+@dataclass
+class TrainOptions:
+    """Options of one training run (the flags of ``catallax train``).
+
+    Attributes:
+        env_id: a Gymnasium id with Discrete actions (``catallax/*`` ids are registered).
+        auction: first-price, vickrey or vickrey-nonconserving.
+        episodes: training episodes, over all parallel slots.
+        envs: parallel episodes sharing wealth.
+        seed: seeds environments, market and traders.
+        eval_episodes: greedy evaluation episodes after training.
+        traders: trader family ids or ``module:Class`` strings.
+        memory: messages in the register (0: no memory goods).
+        allowance: credits per new trader per parallel slot (total ``allowance * envs``).
+        rent: the owner's rent ε per step.
+        discount: γ; the seller receives γ of the proceeds.
+        floor: wealth (credits per slot) below which a trader is removed.
+        births: new traders enumerated per finished episode.
+        optimism: initial bid of adaptive traders (credits).
+        max_steps: stop after this many environment steps as well.
+    """
+
+    env_id: str
+    auction: str = AuctionKind.VICKREY.value
+    episodes: int = 500
+    envs: int = 8
+    seed: int = 0
+    eval_episodes: int = 100
+    traders: list[str] = field(default_factory=lambda: ["adaptive"])
+    memory: int = 0
+    allowance: float = 10.0
+    rent: float = 0.0
+    discount: float = 0.99
+    floor: float = 0.01
+    births: float = 0.0
+    optimism: float | None = None
+    max_steps: int | None = None
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the market, its training log and greedy returns."""
+
+    options: TrainOptions
+    market: DeepMarket
+    log: TrainLog
+    greedy: np.ndarray
+    optimal: float | None
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        """The run as one JSON-able object (the ``--json`` output)."""
+        o, m = self.options, self.market
+        tail = self.log.returns[-max(1, len(self.log.returns) // 10) :]
+        return {
+            "env": o.env_id,
+            "auction": o.auction,
+            "traders": o.traders,
+            "memory": o.memory,
+            "episodes": len(self.log.returns),
+            "envs": o.envs,
+            "seed": o.seed,
+            "steps": self.log.steps,
+            "greedy_return": float(self.greedy.mean()),
+            "greedy_return_std": float(self.greedy.std()),
+            "eval_episodes": len(self.greedy),
+            "optimal_return": self.optimal,
+            "final_training_return": float(np.mean(tail)) if tail else None,
+            "traders_alive": m.n_alive,
+            "traders_born": m.births,
+            "traders_died": m.deaths,
+            "treasury": m.treasury,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise OptionError(message)
+
+
+def make_env_factory(env_id: str, memory: int = 0) -> Callable[[], gym.Env]:
+    """A factory for the environment (with a message register when ``memory > 0``)."""
+    _check(memory >= 0, f"--memory must be >= 0, got {memory}")
+    try:
+        probe = gym.make(env_id)
+    except gym.error.Error as exc:
+        raise OptionError(f"unknown environment {env_id!r}: {exc}") from exc
+    except Exception as exc:  # an env's own constructor failing is bad input too
+        raise OptionError(f"cannot make environment {env_id!r}: {exc}") from exc
+    probe.close()
+    if not isinstance(probe.action_space, gym.spaces.Discrete):
+        raise OptionError(
+            f"{env_id} has {type(probe.action_space).__name__} actions; the deep market "
+            "needs Discrete actions"
+        )
+
+    def make() -> gym.Env:
+        env = gym.make(env_id)
+        return envs.MessageRegister(env, n_messages=memory) if memory else env
+
+    if memory:
+        try:
+            make().close()
+        except envs.EnvError as exc:
+            raise OptionError(f"--memory {memory} does not fit {env_id}: {exc}") from exc
+    return make
+
+
+def optimal_return(make: Callable[[], gym.Env]) -> float | None:
+    """The exact optimal return of a tabular environment, else ``None``."""
+    env = make()
+    try:
+        horizon = envs.episode_horizon(env)
+        model = envs.transition_model(env)
+    except (envs.EnvError, TypeError, AttributeError):
+        return None
+    finally:
+        env.close()
+    if horizon is None:
+        return None
+    return float(envs.optimal_return(model, horizon))
+
+
+def build(opts: TrainOptions) -> tuple[Callable[[], gym.Env], DeepMarket]:
+    """Check ``opts`` and make the environment factory and the untrained market."""
+    _check(opts.episodes >= 1, f"--episodes must be >= 1, got {opts.episodes}")
+    _check(opts.envs >= 1, f"--envs must be >= 1, got {opts.envs}")
+    _check(opts.eval_episodes >= 1, f"--eval-episodes must be >= 1, got {opts.eval_episodes}")
+    _check(opts.births >= 0, f"--births must be >= 0, got {opts.births}")
+    _check(bool(opts.traders), "at least one --trader family is needed")
+    make = make_env_factory(opts.env_id, opts.memory)
+    probe = make()
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+    populations = []
+    for i, spec in enumerate(opts.traders):
+        try:
+            family = load_family(spec)
+        except PluginError as exc:
+            raise OptionError(str(exc)) from exc
+        extra: dict[str, Any] = {}
+        if opts.optimism is not None and spec == "adaptive":
+            extra["optimism"] = opts.optimism
+        try:
+            populations.append(family.for_env(obs_space, act_space, seed=opts.seed + i, **extra))
+        except (ValueError, TypeError) as exc:
+            raise OptionError(
+                f"trader family {spec!r} cannot trade on {opts.env_id}: {exc}"
+            ) from exc
+    try:
+        market = DeepMarket(
+            populations,
+            n_actions=int(act_space.n),
+            n_envs=opts.envs,
+            auction=opts.auction,
+            allowance=opts.allowance * opts.envs,
+            rent=opts.rent,
+            discount=opts.discount,
+            floor=opts.floor * opts.envs,
+            seed=opts.seed,
+        )
+    except ExchangeError as exc:
+        raise OptionError(str(exc)) from exc
+    return make, market
+
+
+def run(opts: TrainOptions, on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
+    """Build, train with CAPITALISM, and evaluate greedily."""
+    make, market = build(opts)
+    start = time.perf_counter()
+    log = train(
+        market,
+        make,
+        episodes=opts.episodes,
+        seed=opts.seed,
+        births_per_episode=opts.births,
+        max_steps=opts.max_steps,
+        report_every=max(1, min(100, opts.episodes // 50)),
+        on_progress=on_progress,
+    )
+    greedy = evaluate(market, make, episodes=opts.eval_episodes, seed=opts.seed + 10_000)
+    seconds = time.perf_counter() - start
+    return TrainResult(opts, market, log, greedy, optimal_return(make), seconds)
