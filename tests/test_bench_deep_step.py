@@ -1,0 +1,45 @@
+"""Smoke test of bench/deep_step.py: it runs with a tiny budget and prints its ratio."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "deep_step.py"
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCH), *argv], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_quick_run_prints_the_check_and_the_ratio() -> None:
+    done = run("--quick")
+    assert done.returncode == 0, done.stderr
+    assert "check: market and bare numpy agree" in done.stdout
+    line = re.search(
+        r"^market step: ([\d.]+) ms, bare numpy: ([\d.]+) ms, ratio market/bare: ([\d.]+) "
+        r"\(goal <= 2\)$",
+        done.stdout,
+        re.MULTILINE,
+    )
+    assert line is not None, done.stdout
+    market_ms, bare_ms, ratio = (float(g) for g in line.groups())
+    assert market_ms > 0 and bare_ms > 0
+    assert abs(ratio - market_ms / bare_ms) < 0.02 * ratio + 0.01
+
+
+def test_help_documents_every_option_from_the_field_docstrings() -> None:
+    done = run("--help")
+    assert done.returncode == 0, done.stderr
+    assert "number of traders bidding in every episode" in done.stdout
+    assert "--quick" in done.stdout
+
+
+def test_bad_option_is_refused_with_exit_status_2() -> None:
+    done = run("--traders", "many")
+    assert done.returncode == 2
+    assert "--traders" in done.stderr
