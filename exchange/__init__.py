@@ -1,7 +1,52 @@
 """The economics of catallax: auctions, the deep market (Algorithm 1), the CAPITALISM
-training loop, reference environments, and (in later issues) the wide market, the
-equilibrium solvers and the ledger. No network code lives here, and nothing here
-imports another part of the project.
+training loop and the protocols traders implement. Subpackages hold the reference
+environments (:mod:`catallax.exchange.envs`), the equilibrium solvers
+(:mod:`catallax.exchange.equilibrium`) and the ledger (:mod:`catallax.exchange.ledger`).
+No network code lives here, and nothing here imports another part of the project.
 """
 
-__all__: list[str] = []
+from catallax.exchange.auctions import NO_WINNER, AuctionKind, AuctionResult, run_auction
+from catallax.exchange.capitalism import Progress, TrainLog, evaluate, train, vector_env
+from catallax.exchange.deep import Decision, DeepMarket, StepReport
+from catallax.exchange.errors import ActionError, ExchangeError, MarketConfigError, RewardError
+from catallax.exchange.protocols import (
+    Bidders,
+    Consumer,
+    Enumerable,
+    Learner,
+    Mortal,
+    OneBidder,
+    Outcomes,
+    as_bidders,
+)
+
+__all__ = [
+    # auctions
+    "NO_WINNER",
+    "AuctionKind",
+    "AuctionResult",
+    "run_auction",
+    # the deep market and its training loop
+    "Decision",
+    "DeepMarket",
+    "StepReport",
+    "Progress",
+    "TrainLog",
+    "evaluate",
+    "train",
+    "vector_env",
+    # what traders implement
+    "Bidders",
+    "Consumer",
+    "Enumerable",
+    "Learner",
+    "Mortal",
+    "OneBidder",
+    "Outcomes",
+    "as_bidders",
+    # errors
+    "ActionError",
+    "ExchangeError",
+    "MarketConfigError",
+    "RewardError",
+]

@@ -43,8 +43,8 @@ Details the paper leaves open, decided here:
 
 Conservation: the sum of all trader wealth, the issuer's and consumers' balances and
 the treasury is zero after every call (to float rounding); :class:`StepReport` lists
-every flow so a test can check ``Σw' = Σw + rewards + allowances + minted − paid to
-the world − rent − tax − written off``.
+every flow so a test can check ``Σw' = Σw + rewards + minted − to_world − unclaimed −
+rent − tax − written_off`` (and :meth:`DeepMarket.grow` adds ``allowance`` per trader).
 """
 
 from __future__ import annotations
@@ -89,11 +89,24 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class StepReport:
-    """Every flow of money in one settled step, in credits (sums over episodes)."""
+    """Every flow of money in one settled step, in credits (sums over episodes).
+
+    Attributes:
+        rewards: rewards paid to owning traders (by the issuer or the consumers).
+        minted: what the issuer created for non-conserving Vickrey sellers.
+        to_world: what buyers paid the world as the original owner (to the issuer).
+        unclaimed: receipts owed to bankrupt sellers, paid to the treasury.
+        rent: rent levied on owners (to the treasury).
+        tax: the ``1 − γ`` share of proceeds (to the treasury).
+        written_off: wealth of traders removed at the floor (to the treasury).
+        deaths: traders removed in this step.
+        ended: ``(E,)`` episodes that ended in this step.
+    """
 
     rewards: float
     minted: float
     to_world: float
+    unclaimed: float
     rent: float
     tax: float
     written_off: float
@@ -370,7 +383,8 @@ class DeepMarket:
         to_trader = prev >= 0
         heir = to_trader & self.alive[np.maximum(prev, 0)]
         self.wealth += np.bincount(prev[heir], weights=receipt[heir], minlength=n)
-        self.treasury += float(receipt[to_trader & ~heir].sum())
+        unclaimed = float(receipt[to_trader & ~heir].sum())
+        self.treasury += unclaimed
         to_world = float(receipt[~to_trader].sum())
         self.issuer += to_world
         if to_trader.any():
@@ -415,6 +429,7 @@ class DeepMarket:
             rewards=float(rewards[won].sum()),
             minted=minted,
             to_world=to_world,
+            unclaimed=unclaimed,
             rent=rent,
             tax=tax,
             written_off=written,

@@ -1,0 +1,105 @@
+"""The auction rules: caps, no-bid values, ties and the three payment kinds."""
+
+import numpy as np
+import pytest
+
+from catallax.exchange import NO_WINNER, AuctionKind, run_auction
+
+NAN, INF = np.nan, np.inf
+
+
+def col(*bids: float) -> np.ndarray:
+    """One episode's bids as an (N, 1) array."""
+    return np.array(bids, dtype=float)[:, None]
+
+
+def test_first_price_winner_pays_own_capped_bid():
+    r = run_auction(col(0.3, 0.9, 0.5), np.array([1.0, 0.6, 1.0]), "first-price")
+    # 0.9 is capped to 0.6 by wealth and still beats 0.5.
+    assert r.winner.tolist() == [1]
+    assert r.top.tolist() == [0.6]
+    assert r.price.tolist() == [0.6]
+    assert r.proceeds.tolist() == [0.6]
+    assert r.second.tolist() == [0.5]
+
+
+def test_vickrey_winner_pays_second_capped_bid_to_previous_owner():
+    r = run_auction(col(0.3, 0.9, 0.5), np.array([1.0, 1.0, 0.4]), AuctionKind.VICKREY)
+    assert r.winner.tolist() == [1]
+    assert r.price.tolist() == [0.4]  # 0.5 capped at 0.4 is the runner-up
+    assert r.proceeds.tolist() == [0.4]
+
+
+def test_nonconserving_vickrey_pays_second_but_seller_receives_top():
+    r = run_auction(col(0.3, 0.9, 0.5), np.ones(3), "vickrey-nonconserving")
+    assert r.price.tolist() == [0.5]
+    assert r.proceeds.tolist() == [0.9]
+
+
+@pytest.mark.parametrize("bad", [NAN, INF, -INF, -0.1])
+def test_nan_infinite_and_negative_bids_are_no_bid(bad):
+    r = run_auction(col(bad, 0.2), np.ones(2), "vickrey")
+    assert r.winner.tolist() == [1]
+    assert r.second.tolist() == [0.0]  # the bad bid is not a runner-up either
+    r = run_auction(col(bad), np.ones(1), "first-price")
+    assert r.winner.tolist() == [NO_WINNER]
+    assert r.price.tolist() == [0.0] and r.proceeds.tolist() == [0.0]
+
+
+def test_traders_without_wealth_cannot_bid_but_zero_bid_counts():
+    r = run_auction(col(0.7, 0.0), np.array([0.0, 1.0]), "first-price")
+    assert r.winner.tolist() == [1]
+    assert r.top.tolist() == [0.0]
+
+
+def test_ties_go_to_lowest_index_and_clone_sets_price():
+    r = run_auction(col(0.1, 0.8, 0.8), np.ones(3), "vickrey")
+    assert r.winner.tolist() == [1]
+    assert r.price.tolist() == [0.8]
+
+
+def test_lone_bidder_in_vickrey_pays_nothing():
+    r = run_auction(col(0.8), np.ones(1), "vickrey")
+    assert r.winner.tolist() == [0] and r.price.tolist() == [0.0]
+
+
+def test_episodes_are_independent_columns_and_input_is_untouched():
+    bids = np.array([[0.1, NAN, 0.9], [0.2, 0.3, 0.4]])
+    copy = bids.copy()
+    r = run_auction(bids, np.ones(2), "first-price")
+    assert r.winner.tolist() == [1, 1, 0]
+    assert r.price.tolist() == [0.2, 0.3, 0.9]
+    np.testing.assert_array_equal(bids, copy)
+
+
+def test_matches_brute_force_on_random_markets():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, e = rng.integers(1, 6), rng.integers(1, 4)
+        bids = rng.choice([NAN, INF, -1.0, 0.0, 0.2, 0.5, 0.9, 1.3], size=(n, e))
+        wealth = rng.choice([-1.0, 0.0, 0.4, 1.0, 2.0], size=n)
+        kind = AuctionKind(str(rng.choice([k.value for k in AuctionKind])))
+        r = run_auction(bids, wealth, kind)
+        for j in range(e):
+            valid = [
+                (min(b, w), -i)
+                for i, (b, w) in enumerate(zip(bids[:, j], wealth, strict=True))
+                if w > 0 and np.isfinite(b) and b >= 0
+            ]
+            if not valid:
+                assert r.winner[j] == NO_WINNER
+                continue
+            valid.sort(reverse=True)
+            top, second = valid[0][0], (valid[1][0] if len(valid) > 1 else 0.0)
+            assert r.winner[j] == -valid[0][1]
+            assert r.top[j] == top and r.second[j] == second
+            price = top if kind is AuctionKind.FIRST_PRICE else second
+            assert r.price[j] == price
+            assert r.proceeds[j] == (second if kind is AuctionKind.VICKREY else top)
+
+
+def test_rejects_bids_that_are_not_a_matrix_and_unknown_kinds():
+    with pytest.raises(ValueError, match="shape"):
+        run_auction(np.ones(3), np.ones(3))
+    with pytest.raises(ValueError):
+        run_auction(np.ones((1, 1)), np.ones(1), "dutch")

@@ -1,0 +1,288 @@
+"""The deep market's CAPITALISM step: who pays whom, episode ends, rent, growth, death,
+conservation on random markets, and refusal of bad parameters and rewards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from catallax.exchange import (
+    ActionError,
+    AuctionKind,
+    DeepMarket,
+    MarketConfigError,
+    Outcomes,
+    RewardError,
+    as_bidders,
+)
+from catallax.traders import Population, Trader
+
+
+class Table(Population):
+    """Test population: member k bids bid_table[k, obs] and takes action_of[k]."""
+
+    def __init__(self, bid_table, action_of, grow_bids=None):
+        self.table = np.asarray(bid_table, dtype=float)
+        self.action_of = np.asarray(action_of, dtype=np.int64)
+        self.grow_bids = grow_bids
+        self.learned: list[Outcomes] = []
+        self.retired: list[int] = []
+
+    @property
+    def size(self):
+        return len(self.table)
+
+    def bids(self, obs):
+        return self.table[:, np.asarray(obs, dtype=np.int64)]
+
+    def actions(self, obs, members):
+        return self.action_of[members]
+
+    def learn(self, outcomes):
+        self.learned.append(outcomes)
+
+    def retire(self, members):
+        self.retired.extend(np.asarray(members).tolist())
+
+    def grow(self, count):
+        if self.grow_bids is None:
+            return 0
+        rows = np.tile(self.grow_bids, (count, 1))
+        self.table = np.vstack([self.table, rows])
+        self.action_of = np.concatenate([self.action_of, np.zeros(count, dtype=np.int64)])
+        return count
+
+
+def flags(*values):
+    return np.array(values, dtype=bool)
+
+
+def test_first_owner_pays_the_world_and_last_owner_keeps_the_final_reward():
+    pop = Table([[0.5]], [0])
+    m = DeepMarket(pop, n_actions=1, auction="first-price", allowance=2.0)
+    d = m.act(np.array([0]))
+    assert d.winner.tolist() == [0] and d.price.tolist() == [0.5]
+    report = m.settle(d, np.array([0.8]), flags(True), flags(False))
+    assert m.wealth.tolist() == pytest.approx([2.0 - 0.5 + 0.8])
+    assert m.issuer == pytest.approx(-2.0 + 0.5 - 0.8)
+    assert report.to_world == pytest.approx(0.5)
+    assert m.owner.tolist() == [-1]  # nobody buys a terminal state
+    # The finished ownership was reported with no receipt.
+    (out,) = pop.learned
+    assert out.members.tolist() == [0] and out.receipt.tolist() == [0.0]
+    assert out.value.tolist() == [0.8] and out.ended.tolist() == [True]
+
+
+def test_next_owner_pays_previous_owner_less_discount_tax():
+    # State 0: trader 0 bids 0.3; state 1: trader 1 bids 0.6.
+    pop = Table([[0.3, np.nan], [np.nan, 0.6]], [0, 0])
+    m = DeepMarket(pop, n_actions=1, auction="first-price", discount=0.5, allowance=1.0)
+    d = m.act(np.array([0]))
+    m.settle(d, np.array([0.1]), flags(False), flags(False))
+    d = m.act(np.array([1]))
+    r = m.settle(d, np.array([0.0]), flags(False), flags(False))
+    assert m.wealth.tolist() == pytest.approx([1.0 - 0.3 + 0.1 + 0.3, 1.0 - 0.6])
+    # Taxes: half of the world's 0.3 at step one, half of trader 0's 0.6 at step two.
+    assert r.tax == pytest.approx(0.3) and m.treasury == pytest.approx(0.15 + 0.3)
+    (first, *_) = pop.learned
+    assert first.members.tolist() == [0]
+    assert first.price.tolist() == [0.3] and first.value.tolist() == pytest.approx([0.4])
+    assert m.total() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_nonconserving_vickrey_mints_the_difference():
+    pop = Table([[0.2, np.nan], [0.7, np.nan], [np.nan, 0.9], [np.nan, 0.4]], [0, 0, 0, 0])
+    m = DeepMarket(pop, n_actions=1, auction="vickrey-nonconserving", allowance=1.0)
+    m.settle(m.act(np.array([0])), np.zeros(1), flags(False), flags(False))
+    r = m.settle(m.act(np.array([1])), np.zeros(1), flags(False), flags(False))
+    # Trader 2 wins paying 0.4; trader 1 (previous owner) receives the full 0.9.
+    assert r.minted == pytest.approx(0.5)
+    assert m.wealth[1] == pytest.approx(1.0 - 0.2 + 0.9)
+    assert m.wealth[2] == pytest.approx(1.0 - 0.4)
+    assert m.total() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_rent_is_levied_per_episode_owned():
+    pop = Table([[0.0]], [0])
+    m = DeepMarket(pop, n_actions=1, n_envs=2, rent=0.1, allowance=10.0, auction="first-price")
+    r = m.settle(m.act(np.array([0, 0])), np.zeros(2), flags(False, False), flags(False, False))
+    assert m.wealth[0] == pytest.approx(10.0 * 0.9**2)
+    assert r.rent == pytest.approx(10.0 - 8.1)
+
+
+def test_bids_are_capped_by_wealth_shared_over_parallel_episodes():
+    pop = Table([[1.0], [0.4]], [0, 0])
+    m = DeepMarket(pop, n_actions=1, n_envs=4, allowance=2.0, auction="first-price")
+    d = m.act(np.zeros(4, dtype=int))
+    # Trader 0 has 2 credits over 4 episodes: its bid of 1.0 is capped at 0.5.
+    assert d.top.tolist() == [0.5] * 4 and d.winner.tolist() == [0] * 4
+
+
+def test_nobody_bids_the_world_acts_at_random_and_keeps_the_reward():
+    pop = Table([[np.nan]], [0])
+    m = DeepMarket(pop, n_actions=3, n_envs=64, seed=1)
+    d = m.act(np.zeros(64, dtype=int))
+    assert (d.winner == -1).all()
+    assert set(d.actions.tolist()) == {0, 1, 2}
+    before = m.wealth.copy()
+    r = m.settle(d, np.ones(64), np.zeros(64, bool), np.zeros(64, bool))
+    assert r.rewards == 0.0 and (m.wealth == before).all()
+
+
+def test_consumers_pay_the_owner_for_the_state_reached():
+    class LikesThree:
+        def pay(self, obs):
+            return np.where(np.asarray(obs) == 3, 0.25, 0.0)
+
+    pop = Table([[0.1]], [0])
+    m = DeepMarket(pop, n_actions=1, consumers=[LikesThree()], auction="first-price")
+    m.settle(m.act(np.array([0])), np.array([99.0]), flags(False), flags(False), np.array([3]))
+    assert m.wealth[0] == pytest.approx(1.0 - 0.1 + 0.25)  # the env's 99 is ignored
+    assert m.consumer_balances.tolist() == pytest.approx([-0.25])
+    assert m.total() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bankrupt_traders_leave_and_the_economy_grows_back():
+    pop = Table([[0.9], [0.1]], [0, 0], grow_bids=[0.2])
+    m = DeepMarket(pop, n_actions=1, auction="first-price", allowance=1.0, floor=0.5)
+    r = m.settle(m.act(np.array([0])), np.array([0.0]), flags(True), flags(False))
+    assert r.deaths == 1 and pop.retired == [0]
+    assert m.alive.tolist() == [False, True]
+    assert r.written_off == pytest.approx(0.1)
+    assert m.grow(2) == 2 and m.size == 4 and m.n_alive == 3
+    assert m.births == 4 and m.deaths == 1
+    # The dead trader bids no more.
+    assert m.act(np.array([0])).winner.tolist() == [2]
+    assert m.total() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_lone_trader_is_a_population_of_one():
+    class Greedy(Trader):
+        def bid(self, obs):
+            return 0.4 if obs == 1 else float("nan")
+
+        def act(self, obs):
+            return 1
+
+    m = DeepMarket([Greedy(), Table([[0.3, 0.3]], [0])], n_actions=2, auction="vickrey")
+    d = m.act(np.array([0, 1]))
+    assert d.winner.tolist() == [1, 0] and d.actions.tolist() == [0, 1]
+    assert d.price.tolist() == [0.0, 0.3]
+    with pytest.raises(TypeError, match="not a trader"):
+        as_bidders(object())
+
+
+def test_actions_outside_the_action_space_are_refused():
+    m = DeepMarket(Table([[0.3]], [5]), n_actions=2)
+    with pytest.raises(ActionError, match="action 5"):
+        m.act(np.array([0]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_reward_raises_naming_the_step_and_changes_nothing(bad):
+    m = DeepMarket(Table([[0.3]], [0]), n_actions=1, n_envs=2)
+    m.settle(m.act(np.array([0, 0])), np.zeros(2), flags(False, False), flags(False, False))
+    state = (m.wealth.copy(), m.issuer, m.treasury, m.owner.copy(), m.steps)
+    d = m.act(np.array([0, 0]))
+    with pytest.raises(RewardError, match="step 1 in episode slot 1") as info:
+        m.settle(d, np.array([0.0, bad]), flags(False, False), flags(False, False))
+    assert info.value.step == 1 and info.value.slot == 1
+    assert isinstance(info.value, ValueError)
+    after = (m.wealth, m.issuer, m.treasury, m.owner, m.steps)
+    assert (after[0] == state[0]).all() and after[1:3] == state[1:3]
+    assert (after[3] == state[3]).all() and after[4] == state[4]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rent": 1.0}, "rent"),
+        ({"rent": -0.01}, "rent"),
+        ({"rent": np.nan}, "rent"),
+        ({"allowance": -1.0}, "allowance"),
+        ({"allowance": np.inf}, "allowance"),
+        ({"discount": 0.0}, "discount"),
+        ({"discount": 1.5}, "discount"),
+        ({"n_envs": 0}, "n_envs"),
+        ({"n_actions": 0}, "n_actions"),
+        ({"auction": "dutch"}, "auction"),
+        ({"floor": np.nan}, "floor"),
+    ],
+)
+def test_invalid_parameters_raise_value_error(kwargs, match):
+    args = {"n_actions": 1, **kwargs}
+    with pytest.raises(MarketConfigError, match=match) as info:
+        DeepMarket(Table([[0.1]], [0]), **args)
+    assert isinstance(info.value, ValueError)
+
+
+def test_zero_traders_is_refused():
+    with pytest.raises(ValueError, match="zero"):
+        DeepMarket(Table(np.zeros((0, 1)), []), n_actions=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    kind=st.sampled_from(list(AuctionKind)),
+    n=st.integers(1, 7),
+    e=st.integers(1, 4),
+    rent=st.sampled_from([0.0, 0.05, 0.5]),
+    discount=st.sampled_from([1.0, 0.9, 0.5]),
+    floor=st.sampled_from([-1.0, 0.0, 0.3]),
+    steps=st.integers(1, 25),
+    consumers=st.booleans(),
+)
+def test_conservation_on_random_markets(seed, kind, n, e, rent, discount, floor, steps, consumers):
+    """Σw' = Σw + rewards + allowances + minted − to_world − unclaimed − rent − tax −
+    written_off at every step, and all balances sum to zero."""
+    rng = np.random.default_rng(seed)
+    states = 3
+    table = rng.choice([np.nan, np.inf, -1.0, 0.0, 0.2, 0.5, 1.5], size=(n, states))
+    pop = Table(table, rng.integers(0, 2, size=n), grow_bids=rng.uniform(0, 1, states))
+
+    class Buyer:
+        def pay(self, obs):
+            return np.asarray(obs, dtype=float) * 0.1
+
+    m = DeepMarket(
+        pop,
+        n_actions=2,
+        n_envs=e,
+        auction=kind,
+        allowance=float(rng.uniform(0, 2)),
+        rent=rent,
+        discount=discount,
+        floor=floor,
+        consumers=[Buyer()] if consumers else [],
+        seed=seed,
+    )
+    scale = 1.0
+    for _ in range(steps):
+        before = m.wealth.sum()
+        obs = rng.integers(0, states, size=e)
+        d = m.act(obs)
+        rewards = rng.normal(0, 1, size=e)
+        r = m.settle(d, rewards, rng.random(e) < 0.2, rng.random(e) < 0.1, rng.integers(0, 3, e))
+        expected = (
+            before
+            + r.rewards
+            + r.minted
+            - r.to_world
+            - r.unclaimed
+            - r.rent
+            - r.tax
+            - r.written_off
+        )
+        scale += np.abs(m.wealth).sum() + abs(r.rewards)
+        assert m.wealth.sum() == pytest.approx(expected, abs=1e-9 * scale)
+        assert abs(m.total()) <= 1e-9 * scale
+        assert (m.wealth[~m.alive] == 0).all()
+        assert (m.wealth[m.alive] >= floor).all()
+        if rng.random() < 0.3:
+            before = m.wealth.sum()
+            born = m.grow(int(rng.integers(0, 3)))
+            assert m.wealth.sum() == pytest.approx(before + born * m.allowance)
+            assert abs(m.total()) <= 1e-9 * scale
