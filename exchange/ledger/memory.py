@@ -81,6 +81,9 @@ class MemoryStore(LedgerStore):
             raise LedgerStateError(
                 f"store: batch starts at {batch.start} but the log has {len(self._entries)} entries"
             )
+        repeated = [tid for tid, _ in batch.transfer_ids if tid in self._ids]
+        if repeated or len({tid for tid, _ in batch.transfer_ids}) != len(batch.transfer_ids):
+            raise LedgerStateError(f"store: transfer id already stored: {repeated[:1]}")
         self._entries.extend(batch.entries)
         self._nodes.extend(batch.nodes)
         self._ids.update(batch.transfer_ids)

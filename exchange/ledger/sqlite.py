@@ -94,6 +94,7 @@ class SqliteStore(LedgerStore):
         self.path = Path(path)
         self.readonly = readonly
         self._writer: sqlite3.Connection | None = None
+        self._closed = False
         if not self.path.exists():
             if not create or readonly:
                 raise LedgerStateError(f"{self.path}: no ledger file")
@@ -153,7 +154,12 @@ class SqliteStore(LedgerStore):
                 raise
             raise _corrupt(self.path, exc) from exc
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LedgerStateError(f"{self.path}: store closed")
+
     def _write_db(self) -> sqlite3.Connection:
+        self._check_open()
         if self.readonly:
             raise LedgerStateError(f"{self.path}: opened read-only")
         if self._writer is None:
@@ -165,6 +171,7 @@ class SqliteStore(LedgerStore):
     # --- reading --------------------------------------------------------------------
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
+        self._check_open()
         try:
             return self._db.execute(sql, args).fetchone()
         except sqlite3.DatabaseError as exc:
@@ -173,6 +180,7 @@ class SqliteStore(LedgerStore):
             raise
 
     def _iter(self, sql: str, args: tuple) -> Iterator[tuple]:
+        self._check_open()
         try:
             cursor = self._db.execute(sql, args)
             while rows := cursor.fetchmany(_READ_BATCH):
@@ -279,12 +287,16 @@ class SqliteStore(LedgerStore):
                     (state.size, state.checkpoint),
                 )
             db.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            db.execute("ROLLBACK")
+            raise LedgerStateError(f"{self.path}: batch refused, nothing written ({exc})") from exc
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
 
     def close(self) -> None:
+        self._closed = True
         self._db.close()
 
 

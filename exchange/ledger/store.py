@@ -5,8 +5,9 @@ what they are. Every backend MUST:
 
 - apply :meth:`LedgerStore.commit` atomically and durably: after it returns, the whole
   batch survives a crash; if it raises or the process dies in it, none of it is there;
-- refuse a batch whose ``start`` is not its current size (:class:`LedgerStateError`),
-  so that two writers can never interleave;
+- refuse a batch whose ``start`` is not its current size, or that repeats a stored
+  transfer id (:class:`LedgerStateError`, nothing applied), so that two writers can
+  never interleave;
 - keep entries and nodes append-only, return them in index / position order, and never
   change the header once written;
 - never write anything while reading or opening; a damaged store raises

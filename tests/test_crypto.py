@@ -1,0 +1,113 @@
+"""Ed25519 keys, PEM files and domain-separated signatures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from catallax.exchange import crypto
+from catallax.exchange.crypto import (
+    BadSignature,
+    InvalidKey,
+    InvalidMessageName,
+    KeyFileError,
+    MissingSignature,
+    SignedEnvelope,
+)
+
+
+def test_sign_and_verify_round_trip() -> None:
+    key = crypto.generate_private_key()
+    pub = crypto.public_key_bytes(key)
+    assert len(pub) == crypto.PUBLIC_KEY_SIZE
+    sig = crypto.sign(key, "Bid", b"payload")
+    assert len(sig) == crypto.SIGNATURE_SIZE
+    crypto.verify(pub, "Bid", b"payload", sig)
+
+
+def test_signature_covers_the_domain_prefix() -> None:
+    key = crypto.generate_private_key()
+    pub = crypto.public_key_bytes(key)
+    assert crypto.signing_input("Bid", b"x") == b"catallax/v1/Bid\x00x"
+    sig = crypto.sign(key, "Bid", b"Report")
+    # The same bytes under another message name do not verify...
+    with pytest.raises(BadSignature):
+        crypto.verify(pub, "StepReport", b"Report", sig)
+    # ...nor does a shift of bytes between the name and the data.
+    with pytest.raises(BadSignature):
+        crypto.verify(pub, "BidReport", b"", sig)
+    # A raw signature over the undecorated bytes is not a catallax signature.
+    with pytest.raises(BadSignature):
+        crypto.verify(pub, "Bid", b"Report", key.sign(b"Report"))
+
+
+def test_tampered_bytes_key_or_signature_are_refused() -> None:
+    key = crypto.generate_private_key()
+    env = SignedEnvelope.seal(key, "StepReport", b"reward=1")
+    env.verify()
+    assert env.is_valid()
+    other = crypto.public_key_bytes(crypto.generate_private_key())
+    bad_sig = bytes([env.signature[0] ^ 1]) + env.signature[1:]
+    for bad in (
+        SignedEnvelope(env.message, b"reward=2", env.public_key, env.signature),
+        SignedEnvelope(env.message, env.data, other, env.signature),
+        SignedEnvelope(env.message, env.data, env.public_key, bad_sig),
+        SignedEnvelope(env.message, env.data, env.public_key, env.signature[:-1]),
+    ):
+        with pytest.raises(BadSignature):
+            bad.verify()
+        assert not bad.is_valid()
+
+
+def test_missing_signature_is_an_error_not_a_pass() -> None:
+    key = crypto.generate_private_key()
+    with pytest.raises(MissingSignature):
+        crypto.verify(crypto.public_key_bytes(key), "Bid", b"x", b"")
+
+
+@pytest.mark.parametrize("name", ["", "bad name", "Bid\x00", "x" * 200, "1Bid", "Bid/x"])
+def test_bad_message_names_are_refused(name: str) -> None:
+    key = crypto.generate_private_key()
+    with pytest.raises(InvalidMessageName):
+        crypto.sign(key, name, b"x")
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00" * 31, b"\x00" * 33, "abc"])
+def test_bad_public_keys_are_refused(raw) -> None:
+    with pytest.raises(InvalidKey):
+        crypto.public_key_from_bytes(raw)
+
+
+def test_pem_files_round_trip(tmp_path: Path) -> None:
+    key = crypto.generate_private_key()
+    path = crypto.save_private_key(key, tmp_path / "exchange.pem")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    loaded = crypto.load_private_key(path)
+    assert crypto.public_key_bytes(loaded) == crypto.public_key_bytes(key)
+    assert crypto.load_public_key(tmp_path / "exchange.pem.pub") == crypto.public_key_bytes(key)
+    assert crypto.load_public_key(path) == crypto.public_key_bytes(key)
+    with pytest.raises(KeyFileError, match="already exists"):
+        crypto.save_private_key(crypto.generate_private_key(), path)
+    assert crypto.public_key_bytes(crypto.load_private_key(path)) == crypto.public_key_bytes(key)
+
+
+def test_bad_key_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match="cannot read"):
+        crypto.load_private_key(tmp_path / "missing.pem")
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"not a key")
+    with pytest.raises(KeyFileError):
+        crypto.load_private_key(junk)
+    with pytest.raises(KeyFileError):
+        crypto.load_public_key(junk)
+    ec = tmp_path / "ec.pem"
+    ec_key = generate_private_key(SECP256R1())
+    ec.write_bytes(ec_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    with pytest.raises(KeyFileError, match="Ed25519"):
+        crypto.load_private_key(ec)
+    with pytest.raises(KeyFileError, match="no such directory"):
+        crypto.save_private_key(crypto.generate_private_key(), tmp_path / "nope" / "k.pem")
