@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-import click
+import typer
 
 from catallax.node.cli._common import USAGE_ERROR, CliError, new_app, print_error
 
@@ -33,6 +33,16 @@ def _attach() -> None:
 _attach()
 
 
+def _named(name: str, *extra: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """Exception classes called ``name`` that typer raises (it may vendor click)."""
+    found = {c for c in typer.BadParameter.__mro__ if c.__name__ == name}
+    return (*found, *extra)
+
+
+_USAGE_ERRORS = _named("UsageError")
+_ABORTS = (typer.Abort,)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``catallax`` console script."""
     try:
@@ -40,10 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     except CliError as exc:
         print_error(str(exc))
         sys.exit(USAGE_ERROR)
-    except click.exceptions.UsageError as exc:
-        print_error(exc.format_message())
+    except _USAGE_ERRORS as exc:
+        # typer validates through pydantic, which prefixes "Value error, ".
+        print_error(exc.format_message().replace("Value error, ", ""))  # type: ignore[attr-defined]
         sys.exit(USAGE_ERROR)
-    except click.exceptions.Abort:
+    except _ABORTS:
         print_error("aborted")
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,116 @@
+"""The command line as a user runs it: real subprocesses of the installed script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).parent / "catallax"
+
+
+def catallax(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    assert SCRIPT.exists(), f"the catallax script is not installed next to {sys.executable}"
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["demo"],
+        ["train"],
+        ["trader"],
+        ["trader", "list"],
+        ["trader", "check"],
+        ["keys"],
+        ["ledger"],
+    ],
+)
+def test_every_command_has_help(args):
+    r = catallax(*args, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Usage:" in r.stdout and "--help" in r.stdout
+
+
+def test_train_json_is_one_line_with_the_promised_fields(tmp_path):
+    plot = tmp_path / "run.png"
+    r = catallax(
+        "train", "catallax/Chain-v0", "--episodes", "200", "--envs", "2", "--seed", "3",
+        "--eval-episodes", "20", "--json", "--plot", str(plot),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    s = json.loads(lines[0])
+    assert s["env"] == "catallax/Chain-v0" and s["episodes"] == 200 and s["seed"] == 3
+    assert s["eval_episodes"] == 20
+    assert s["optimal_return"] == pytest.approx(0.8)
+    assert s["greedy_return"] == pytest.approx(0.8)
+    assert s["traders_alive"] >= 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_summary_table_for_people():
+    r = catallax("train", "catallax/Bandit-v0", "--episodes", "50", "--auction", "first-price")
+    assert r.returncode == 0, r.stderr
+    assert "greedy return" in r.stdout and "first-price" in r.stdout
+
+
+def test_train_works_on_any_discrete_gymnasium_env():
+    r = catallax("train", "FrozenLake-v1", "--episodes", "100", "--eval-episodes", "10", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["optimal_return"] == pytest.approx(0.744, abs=0.01)
+    assert 0.0 <= s["greedy_return"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["NoSuchEnv-v0"], "unknown environment 'NoSuchEnv-v0'"),
+        (["Pendulum-v1"], "needs Discrete actions"),
+        (["catallax/Chain-v0", "--episodes", "0"], "--episodes must be >= 1"),
+        (["catallax/Chain-v0", "--envs", "-2"], "--envs must be >= 1"),
+        (["catallax/Chain-v0", "--episodes", "many"], "Invalid value for '--episodes'"),
+        (["catallax/Chain-v0", "--auction", "dutch"], "'dutch' is not one of"),
+        (["catallax/Chain-v0", "--rent", "1.5"], "rent must be in [0, 1)"),
+        (["catallax/Chain-v0", "--allowance", "-1"], "allowance must be >= 0"),
+        (["catallax/Chain-v0", "--trader", "nope"], "unknown trader family 'nope'"),
+        (["catallax/Chain-v0", "--plot", "out.txt"], "--plot must name a .png file"),
+        (["catallax/Chain-v0", "--plot", "/no/such/dir/a.png"], "does not exist"),
+        (["catallax/Chain-v0", "--memory", "-1"], "--memory must be >= 0"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
+    r = catallax("train", *args, cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("catallax: error: ") and message in err, err
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_trader_list_and_check():
+    r = catallax("trader", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    ids = {row["id"] for row in json.loads(r.stdout)}
+    assert {"adaptive", "enumerated"} <= ids
+    r = catallax("trader", "check", "enumerated", "catallax/Duality-v0")
+    assert r.returncode == 0 and "ok" in r.stdout
+    r = catallax("trader", "check", "nope")
+    assert r.returncode == 2 and "unknown trader family" in r.stderr
+
+
+def test_demo_learns_chain_and_writes_a_plot(tmp_path):
+    r = catallax("demo", "--episodes", "200", "--out", str(tmp_path / "d"))
+    assert r.returncode == 0, r.stderr
+    assert "winning bid per state against Q*" in r.stdout
+    assert "(conserved)" in r.stdout
+    assert (tmp_path / "d" / "chain.png").read_bytes()[:4] == b"\x89PNG"
