@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from catallax.exchange.equilibrium._crossover import crossover
 from catallax.exchange.equilibrium.certificate import Certificate, certify
 from catallax.exchange.equilibrium.errors import NonConvergenceError
 from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket
@@ -37,6 +38,7 @@ __all__ = ["solve_fisher"]
 _MU_START = 0.1
 _MU_FLOOR = 1e-14
 _MU_FACTOR = 10.0
+_CROSSOVER_MU = 1e-3  # try the exact solve on the support once μ is this small
 _UNDERFLOW = -40.0  # shares below exp(-40) are taken as exactly zero
 
 
@@ -54,6 +56,8 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
     q = problem.initial_log_prices()
     mu = np.full(problem.k, _MU_START)
     done = ~problem.has_money
+    final_price = np.zeros_like(q)
+    final_frac = np.zeros_like(problem.a)
     best: tuple[Equilibrium, Certificate] | None = None
     point = problem.evaluate(q, mu)
     stalled = np.zeros(problem.k, dtype=bool)
@@ -64,20 +68,27 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
         residual = np.max(np.abs(grad) / np.where(problem.live, price, 1.0), axis=-1)
         staged = ~done & ((residual <= tol * 0.1) | stalled)
         if staged.any():
-            eq = problem.equilibrium(q, pi, pi0, iteration)
+            price_n, frac = problem.smoothed(q, pi)
+            for k in np.nonzero(staged & (mu <= _CROSSOVER_MU))[0]:
+                exact = crossover(problem.a[k], problem.b[k], pi[k], pi0[k], problem.quasilinear)
+                if exact is not None:
+                    price_n[k], frac[k] = exact
+            eq = problem.equilibrium(price_n, frac, iteration)
             cert = certify(market, eq)
             worst = np.maximum(np.maximum(cert.allocation, cert.payment), cert.optimality)
-            done |= staged & (worst.reshape(-1) <= tol)
+            worst = worst.reshape(-1)
+            solved = staged & (worst <= tol)
+            final_price[solved], final_frac[solved] = price_n[solved], frac[solved]
+            done |= solved
             if best is None or cert.worst < best[1].worst:
                 best = (eq, cert)
             if done.all():
-                return eq
+                return problem.equilibrium(final_price, final_frac, iteration)
             advance = staged & ~done
             if np.any(mu[advance] <= _MU_FLOOR):
                 break
-            shrink = np.clip(
-                0.3 * tol / np.maximum(worst.reshape(-1), 1e-300), 1 / _MU_FACTOR, 1 / 3
-            )
+            wanted = 0.3 * tol / np.maximum(worst, 1e-300)
+            shrink = np.clip(wanted, 1 / _MU_FACTOR, 1 / 3)
             new_mu = np.where(advance, mu * shrink, mu)
             q = q + problem.path_tangent(q, mu, pi) * (new_mu - mu)[:, None]
             mu = new_mu
@@ -90,7 +101,7 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
         flat_steps = np.where(flat, flat_steps + 1, 0)
         stalled = failed | (flat_steps >= 2)
     if best is None:
-        eq = problem.equilibrium(q, point[2], point[3], max_iter)
+        eq = problem.equilibrium(*problem.smoothed(q, point[2]), max_iter)
         best = (eq, certify(market, eq))
     raise NonConvergenceError(
         f"Fisher market not solved to tol={tol:g} within {max_iter} Newton steps",
@@ -204,14 +215,19 @@ class _Problem:
             t = np.where(pending, t * 0.5, t)
         return q, accepted, pending
 
-    def equilibrium(self, q, pi, pi0, iterations: int) -> Equilibrium:
-        """Allocation from the spending shares, scaled so no good is over-allocated."""
+    def smoothed(self, q, pi) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised prices and supply shares from the spending shares, scaled so that no
+        good is over-allocated."""
         price_n = np.exp(q) * self.live
         spend = self.b[..., None] * pi
         safe_price = np.where(price_n > 0, price_n, 1.0)[:, None, :]
         frac = np.where(self.live[:, None, :], spend / safe_price, 0.0)
         held = frac.sum(axis=1)
-        frac = frac * np.minimum(1.0, 1.0 / np.where(held > 0, held, 1.0))[:, None, :]
+        frac *= np.minimum(1.0, 1.0 / np.where(held > 0, held, 1.0))[:, None, :]
+        return price_n, frac
+
+    def equilibrium(self, price_n, frac, iterations: int) -> Equilibrium:
+        """The ``Equilibrium`` in the market's own units."""
         gap = self.gap(price_n, frac)
         prices = price_n * self.money[:, None] / self.supply
         prices = np.where(self.has_money[:, None], prices, 0.0)
