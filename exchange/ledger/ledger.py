@@ -33,7 +33,7 @@ from catallax.exchange.ledger.integrity import (
     verify_log,
 )
 from catallax.exchange.ledger.model import Account, AccountKind, Entry, Opening
-from catallax.exchange.ledger.proofs import consistency_proof, inclusion_proof
+from catallax.exchange.ledger.proofs import consistency_proof, inclusion_proof, subtree_hash
 from catallax.exchange.ledger.round import Receipt, Round
 from catallax.exchange.ledger.sqlite import SqliteStore
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader, TreeState
@@ -180,6 +180,12 @@ class Ledger:
         if not 0 <= index < self.size:
             raise IndexError(f"index: the log has entries 0..{self.size - 1}, not {index}")
         return self._node(0, index)
+
+    def root_at(self, size: int) -> bytes:
+        """The root of the tree of the first ``size`` entries, from O(log n) stored nodes."""
+        if not 0 <= size <= self.size:
+            raise ValueError(f"size: expected 0..{self.size}, got {size}")
+        return subtree_hash(0, size, self._node)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """The audit path of entry ``index`` in the tree of ``size`` entries (default all)."""
