@@ -11,18 +11,22 @@ from catallax.exchange.equilibrium.errors import (
     NonConvergenceError,
 )
 from catallax.exchange.equilibrium.fisher import solve_fisher
-from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket
+from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket, UnitDemandMarket
 from catallax.exchange.equilibrium.solve import solve
+from catallax.exchange.equilibrium.unit_demand import max_weight_assignment, solve_unit_demand
 
 __all__ = [
     # markets and results
     "Equilibrium",
     "FisherMarket",
+    "UnitDemandMarket",
     # solving and checking
     "Certificate",
     "certify",
     "solve",
     "solve_fisher",
+    "solve_unit_demand",
+    "max_weight_assignment",
     # errors
     "EquilibriumError",
     "MarketInputError",

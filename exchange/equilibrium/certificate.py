@@ -17,6 +17,10 @@ largest violation of each condition (one number per market of a batch):
    ``best_i - utility_i(x_i)``, relative to ``max(B_i, best_i)`` in quasi-linear markets
    (utilities are money; a buyer whose best surplus is many times its budget is measured
    against that surplus) and to ``best_i`` where utilities are not money.
+
+Unit demand (indivisible goods) adds to condition 1 that each buyer holds whole items and at
+most one, and measures conditions 2 and 3 with the capped bids ``min(v_ij, B_i)`` relative
+to the buyer's largest bid.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket
+from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket, UnitDemandMarket
 
 __all__ = ["Certificate", "certify"]
 
@@ -58,6 +62,8 @@ def certify(market: object, eq: Equilibrium) -> Certificate:
     """Measure how far ``eq`` is from an equilibrium of ``market`` (see the module docstring)."""
     if isinstance(market, FisherMarket):
         return _certify_fisher(market, eq)
+    if isinstance(market, UnitDemandMarket):
+        return _certify_unit_demand(market, eq)
     raise TypeError(f"certify: no certificate for {type(market).__name__}")
 
 
@@ -107,4 +113,23 @@ def _certify_fisher(market: FisherMarket, eq: Equilibrium) -> Certificate:
         allocation=allocation_violation(supply, prices, x),
         payment=np.max(paid_too_much, axis=-1),
         optimality=np.max(shortfall, axis=-1),
+    )
+
+
+def _certify_unit_demand(market: UnitDemandMarket, eq: Equilibrium) -> Certificate:
+    """Unit demand: money is the buyers' utility; scale = each buyer's largest bid."""
+    bids, supply = market.bids, market.supply
+    prices, x = np.asarray(eq.prices, float), np.asarray(eq.allocation, float)
+    whole = np.max(np.abs(x - np.round(x)), axis=(-2, -1))
+    too_many = np.max(np.maximum(x.sum(axis=-1) - 1.0, 0.0), axis=-1)
+    scale = bids.max(axis=-1)
+    scale = np.where(scale > 0, scale, 1.0)
+    spent = np.sum(prices[..., None, :] * x, axis=-1)
+    value = np.sum(bids * x, axis=-1)
+    affordable = prices[..., None, :] <= market.budgets[..., None]
+    best = np.max(np.where(affordable, bids - prices[..., None, :], 0.0), axis=-1, initial=0.0)
+    return Certificate(
+        allocation=np.maximum(allocation_violation(supply, prices, x), np.maximum(whole, too_many)),
+        payment=np.max(np.maximum(spent - value, 0.0) / scale, axis=-1),
+        optimality=np.max(np.maximum(best - (value - spent), 0.0) / scale, axis=-1),
     )

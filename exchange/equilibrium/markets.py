@@ -15,7 +15,7 @@ import numpy as np
 from catallax.exchange.equilibrium import _checks
 from catallax.exchange.equilibrium.errors import MarketInputError
 
-__all__ = ["Equilibrium", "FisherMarket"]
+__all__ = ["Equilibrium", "FisherMarket", "UnitDemandMarket"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +77,51 @@ class FisherMarket:
     def n_goods(self) -> int:
         """Number of goods in each market."""
         return self.valuations.shape[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class UnitDemandMarket:
+    """Indivisible goods, each buyer wanting at most one item (an assignment market).
+
+    ``valuations (..., n, m)`` money value of one item of good j to buyer i; ``budgets
+    (..., n)`` caps what a buyer can bid (the paper's ``min(α_b, w[α])``), so the value used
+    is ``min(v_ij, B_i)``; ``None`` means no cap. ``supply (..., m)`` or ``(m,)`` is the whole
+    number of items of each good (default 1). Leading axes are a batch of markets.
+    """
+
+    valuations: np.ndarray
+    budgets: np.ndarray | None = None
+    supply: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        valuations = _checks.as_array("valuations", self.valuations, min_ndim=2)
+        _checks.nonnegative("valuations", valuations)
+        batch, (n, m) = valuations.shape[:-2], valuations.shape[-2:]
+        if n == 0 or m == 0:
+            raise MarketInputError("valuations", f"needs buyers and goods, got shape {(n, m)}")
+        if self.budgets is None:
+            budgets = np.full((*batch, n), np.inf)
+            budgets.setflags(write=False)
+        else:
+            budgets = _checks.as_array("budgets", self.budgets, min_ndim=1)
+            _checks.shape_is("budgets", budgets, (*batch, n), "batch..., buyers")
+            _checks.nonnegative("budgets", budgets)
+        supply = _checks.broadcast_supply(self.supply, batch, m)
+        if np.any(supply != np.round(supply)):
+            raise MarketInputError("supply", "must be whole numbers of items for unit demand")
+        object.__setattr__(self, "valuations", valuations)
+        object.__setattr__(self, "budgets", budgets)
+        object.__setattr__(self, "supply", supply)
+
+    @property
+    def bids(self) -> np.ndarray:
+        """Values capped by budget, ``min(v_ij, B_i)``: what each buyer can offer."""
+        return np.minimum(self.valuations, self.budgets[..., None])
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading axes of independent markets (``()`` for a single market)."""
+        return self.valuations.shape[:-2]
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from catallax.exchange.equilibrium.fisher import solve_fisher
-from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket
+from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket, UnitDemandMarket
+from catallax.exchange.equilibrium.unit_demand import solve_unit_demand
 
 __all__ = ["solve"]
 
@@ -16,4 +17,6 @@ def solve(market: object, *, tol: float = 1e-6, max_iter: int = 500) -> Equilibr
     """
     if isinstance(market, FisherMarket):
         return solve_fisher(market, tol=tol, max_iter=max_iter)
+    if isinstance(market, UnitDemandMarket):
+        return solve_unit_demand(market)
     raise TypeError(f"solve: unsupported market type {type(market).__name__}")
