@@ -51,6 +51,8 @@ class LeontiefProducers:
         initial_plan: initial runs planned, as a share of capacity.
         probe: smallest plan, as a share of capacity.
         floor: smallest price used for budgets, credits per unit (> 0).
+        anneal: both rates are multiplied by ``anneal / (anneal + t)`` at step ``t``, so
+            that plans settle (stochastic-approximation steps); ``None`` keeps them fixed.
     """
 
     def __init__(
@@ -59,12 +61,12 @@ class LeontiefProducers:
         outputs: np.ndarray,
         capacity: np.ndarray,
         *,
-        price_rate: float = 0.2,
-        plan_rate: float = 0.05,
+        price_rate: float = 0.3,
+        plan_rate: float = 0.1,
         initial_plan: float = 0.5,
         probe: float = 0.02,
         floor: float = 0.01,
-        anneal: float | None = None,
+        anneal: float | None = 100.0,
     ) -> None:
         a = np.array(inputs, dtype=np.float64)
         o = np.array(outputs, dtype=np.float64)
