@@ -19,7 +19,6 @@ from catallax.exchange.ledger import (
     TamperedEntry,
     Transfer,
     leaf_hash,
-    node_position,
     open_checkpoint,
     open_ledger,
     verify_inclusion,
@@ -228,7 +227,9 @@ def test_rows_removed_or_rewritten_through_sqlite_are_caught(capsys, ledger_dir:
     assert forged != bytes(data)
     db = sqlite3.connect(path)
     db.execute("UPDATE entries SET data = ? WHERE idx = 4", (forged,))
-    db.execute("UPDATE nodes SET hash = ? WHERE pos = ?", (leaf_hash(forged), node_position(0, 4)))
+    with open_ledger(ledger_dir) as ledger:
+        nodes = ledger._store.entry_nodes(4)
+    db.execute("UPDATE entries SET nodes = ? WHERE idx = 4", (leaf_hash(forged) + nodes[32:],))
     db.commit()
     db.close()
     status, out, _ = run(capsys, "ledger", "verify", str(ledger_dir))

@@ -32,9 +32,7 @@ TREASURY = Account("treasury", AccountKind.TREASURY)
 def _batch(tree: CompactTree, datas: list[bytes], ids: list[str], *, archive=False) -> Batch:
     """A batch appending ``datas`` to ``tree`` (mutated), with one id per entry."""
     start = tree.size
-    nodes: list[bytes] = []
-    for data in datas:
-        nodes.extend(tree.append(leaf_hash(data)))
+    nodes = [b"".join(tree.append(leaf_hash(data))) for data in datas]
     return Batch(
         start=start,
         entries=list(datas),
@@ -78,13 +76,15 @@ class StoreSuite:
         batch = _batch(tree, datas, ["t0", "t1", "t2"], archive=True)
         store.commit(batch)
         store = self.reopen(store, tmp_path)
-        assert list(store.entries()) == list(enumerate(datas))
-        assert list(store.entries(1, 2)) == [(1, b"beta")]
+        assert [(i, d) for i, d, _ in store.entries()] == list(enumerate(datas))
+        assert [n for _, _, n in store.entries()] == batch.nodes
+        assert [(i, d) for i, d, _ in store.entries(1, 2)] == [(1, b"beta")]
         assert store.entry(2) == b"gamma"
-        assert [h for _, h in store.nodes()] == batch.nodes
-        assert store.node(0) == leaf_hash(b"alpha")
+        assert store.entry_nodes(0) == leaf_hash(b"alpha")
+        assert len(store.entry_nodes(1)) == 64  # the leaf and the node over entries 0..1
         assert store.transfer_index("t1") == 1
         assert store.transfer_index("nope") is None
+        assert store.transfer_indices(["t2", "nope", "t0"]) == {"t2": 2, "t0": 0}
         assert store.account("treasury") == AccountState(TREASURY, 3)
         assert store.account("nobody") is None
         assert store.accounts() == [AccountState(TREASURY, 3)]
@@ -92,6 +92,8 @@ class StoreSuite:
         assert store.checkpoints() == ["note 3"]
         with pytest.raises(IndexError):
             store.entry(3)
+        with pytest.raises(IndexError):
+            store.entry_nodes(3)
         store.close()
 
     def test_only_archived_checkpoints_are_kept(self, store: LedgerStore) -> None:
@@ -108,16 +110,16 @@ class StoreSuite:
         stale = CompactTree()
         with pytest.raises(LedgerStateError, match="starts at 0"):
             store.commit(_batch(stale, [b"x", b"y"], ["x", "y"]))
-        assert list(store.entries()) == [(0, b"a")]
+        assert [d for _, d, _ in store.entries()] == [b"a"]
         assert store.state().size == 1
 
     def test_a_batch_repeating_a_transfer_id_is_refused_whole(self, store: LedgerStore) -> None:
         tree = CompactTree()
         store.commit(_batch(tree, [b"a"], ["a"]))
-        before = (list(store.entries()), list(store.nodes()), store.state(), store.accounts())
+        before = (list(store.entries()), store.state(), store.accounts())
         with pytest.raises(LedgerStateError):
             store.commit(_batch(tree.copy(), [b"b", b"c"], ["b", "a"]))
-        after = (list(store.entries()), list(store.nodes()), store.state(), store.accounts())
+        after = (list(store.entries()), store.state(), store.accounts())
         assert after == before
         assert store.transfer_index("b") is None
 
@@ -129,8 +131,8 @@ class StoreSuite:
             all_nodes.extend(batch.nodes)
             store.commit(batch)
         store = self.reopen(store, tmp_path)
-        assert [h for _, h in store.nodes()] == all_nodes
-        assert [i for i, _ in store.entries()] == list(range(tree.size))
+        assert [n for _, _, n in store.entries()] == all_nodes
+        assert [i for i, _, _ in store.entries()] == list(range(tree.size))
         restored = CompactTree.from_frontier_bytes(store.state().size, store.state().frontier)
         assert restored.root() == tree.root()
         store.close()
@@ -172,7 +174,7 @@ class TestSqliteStore(StoreSuite):
         path = tmp_path / "ledger.sqlite"
         before = path.read_bytes()
         reopened = SqliteStore(path, readonly=True)
-        assert list(reopened.entries()) == [(0, b"a")]
+        assert [d for _, d, _ in reopened.entries()] == [b"a"]
         with pytest.raises(LedgerStateError, match="read-only"):
             reopened.commit(_batch(CompactTree(), [b"b"], ["b"]))
         reopened.close()

@@ -31,6 +31,7 @@ _TRANSFER = 2
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_TRANSFER_HEAD = bytes((ENCODING_VERSION, _TRANSFER))
 
 
 def _str(value: str) -> bytes:
@@ -45,14 +46,22 @@ def _bytes(value: bytes) -> bytes:
 def encode_entry(entry: Entry) -> bytes:
     """The canonical bytes of an entry (the leaf data of the Merkle tree)."""
     if isinstance(entry, Transfer):
+        # Written out flat: this runs once per transfer on the commit path.
+        tid, payer, payee = entry.id.encode(), entry.payer.encode(), entry.payee.encode()
+        kind, task = entry.kind.value.encode(), entry.task.encode()
         parts = [
-            bytes((ENCODING_VERSION, _TRANSFER)),
-            _str(entry.id),
-            _str(entry.payer),
-            _str(entry.payee),
+            _TRANSFER_HEAD,
+            _U16.pack(len(tid)),
+            tid,
+            _U16.pack(len(payer)),
+            payer,
+            _U16.pack(len(payee)),
+            payee,
             _U64.pack(entry.amount),
-            _str(entry.kind.value),
-            _str(entry.task),
+            _U16.pack(len(kind)),
+            kind,
+            _U16.pack(len(task)),
+            task,
             _U64.pack(entry.round),
         ]
         ev = entry.evidence

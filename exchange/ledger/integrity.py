@@ -27,7 +27,7 @@ from catallax.exchange.ledger.errors import (
     LedgerError,
     TamperedEntry,
 )
-from catallax.exchange.ledger.hashing import LEAF_PREFIX
+from catallax.exchange.ledger.hashing import HASH_SIZE, LEAF_PREFIX
 from catallax.exchange.ledger.model import AccountKind, Opening, Transfer
 from catallax.exchange.ledger.rules import apply_transfer, check_evidence
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader
@@ -97,27 +97,15 @@ def verify_log(store: LedgerStore, header: StoreHeader) -> VerifyReport:
         wanted[cp.size] = cp.root
     wanted[size] = head.root
     tree = CompactTree()
-    nodes = store.nodes()
     expected = 0
-    for index, data in store.entries():
+    for index, data, nodes in store.entries():
         if index != expected:
             raise TamperedEntry(f"entry {expected}: missing from the log", index=expected)
         if index >= size:
             raise TamperedEntry(f"entry {index}: beyond the signed tree size {size}", index=index)
-        leaf = sha256(LEAF_PREFIX + data).digest()
-        completed = tree.append(leaf)
-        for level, computed in enumerate(completed):
-            stored = next(nodes, None)
-            if stored is None or stored[1] != computed:
-                if level == 0:
-                    raise TamperedEntry(
-                        f"entry {index}: its bytes do not match its stored leaf hash", index=index
-                    )
-                first = index + 1 - (1 << level)
-                raise TamperedEntry(
-                    f"entry {index}: stored tree node over entries {first}..{index} is wrong",
-                    index=index,
-                )
+        completed = tree.append(sha256(LEAF_PREFIX + data).digest())
+        if b"".join(completed) != nodes:
+            _name_bad_node(index, completed, nodes)
         expected = index + 1
         if expected in wanted and wanted[expected] != tree.root():
             raise BadCheckpoint(
@@ -130,9 +118,20 @@ def verify_log(store: LedgerStore, header: StoreHeader) -> VerifyReport:
             f"entry {expected}: missing (the log ends at {expected}, the checkpoint says {size})",
             index=expected,
         )
-    if next(nodes, None) is not None:
-        raise TamperedEntry(f"tree: stored nodes beyond the {size} entries", index=None)
     return VerifyReport(size, head.root, len(notes) + 1)
+
+
+def _name_bad_node(index: int, completed: list[bytes], nodes: bytes) -> None:
+    """Raise :class:`TamperedEntry` naming which stored node of entry ``index`` is wrong."""
+    for level, computed in enumerate(completed):
+        if nodes[level * HASH_SIZE : (level + 1) * HASH_SIZE] != computed:
+            if level == 0:
+                message = f"entry {index}: its bytes do not match its stored leaf hash"
+            else:
+                first = index + 1 - (1 << level)
+                message = f"entry {index}: stored tree node over entries {first}..{index} is wrong"
+            raise TamperedEntry(message, index=index)
+    raise TamperedEntry(f"entry {index}: extra bytes after its stored tree nodes", index=index)
 
 
 def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
@@ -142,7 +141,7 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
     seen_ids: set[str] = set()
     verified: set[tuple[bytes, ...]] = set()
     transfers = evidence = 0
-    for index, data in store.entries():
+    for index, data, _ in store.entries():
         try:
             entry = decode_entry(data)
         except LedgerError as exc:

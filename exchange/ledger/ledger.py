@@ -24,7 +24,7 @@ from catallax.exchange.ledger.checkpoint import (
 )
 from catallax.exchange.ledger.encoding import decode_entry
 from catallax.exchange.ledger.errors import LedgerStateError, UnknownAccount
-from catallax.exchange.ledger.hashing import EMPTY_ROOT
+from catallax.exchange.ledger.hashing import EMPTY_ROOT, HASH_SIZE
 from catallax.exchange.ledger.integrity import (
     AuditReport,
     VerifyReport,
@@ -37,7 +37,7 @@ from catallax.exchange.ledger.proofs import consistency_proof, inclusion_proof, 
 from catallax.exchange.ledger.round import Receipt, Round
 from catallax.exchange.ledger.sqlite import SqliteStore
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader, TreeState
-from catallax.exchange.ledger.tree import CompactTree, node_position
+from catallax.exchange.ledger.tree import CompactTree, completing_leaf
 
 __all__ = ["LEDGER_FILE", "Ledger", "open_ledger"]
 
@@ -88,6 +88,7 @@ class Ledger:
             if verify:
                 verify_log(store, header)
         self._header = header
+        self._accounts = {s.account.id: s for s in store.accounts()}
         state = store.state()
         self._tree = CompactTree.from_frontier_bytes(state.size, state.frontier)
         self._checkpoint = state.checkpoint
@@ -132,7 +133,7 @@ class Ledger:
 
     def account(self, account_id: str) -> AccountState | None:
         """An account and its balance, or None."""
-        return self._store.account(account_id)
+        return self._accounts.get(account_id)
 
     def accounts(self) -> list[AccountState]:
         """All accounts with their balances, sorted by id."""
@@ -140,7 +141,7 @@ class Ledger:
 
     def balance(self, account_id: str) -> int:
         """The balance of an account in units; :class:`UnknownAccount` if never opened."""
-        state = self._store.account(account_id)
+        state = self._accounts.get(account_id)
         if state is None:
             raise UnknownAccount(f"account: no account {account_id!r} on this ledger")
         return state.balance
@@ -157,7 +158,7 @@ class Ledger:
 
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, Entry]]:
         """``(index, entry)`` pairs in order."""
-        for index, data in self._store.entries(start, stop):
+        for index, data, _ in self._store.entries(start, stop):
             yield index, decode_entry(data)
 
     def entry_bytes(self, index: int) -> bytes:
@@ -173,7 +174,8 @@ class Ledger:
     # --- proofs and checks ----------------------------------------------------------
 
     def _node(self, level: int, index: int) -> bytes:
-        return self._store.node(node_position(level, index))
+        nodes = self._store.entry_nodes(completing_leaf(level, index))
+        return nodes[level * HASH_SIZE : (level + 1) * HASH_SIZE]
 
     def leaf_hash(self, index: int) -> bytes:
         """The stored leaf hash of entry ``index``."""
@@ -224,8 +226,7 @@ class Ledger:
         """Commit all ``entries`` atomically, or raise and commit none of them."""
         round_ = self.begin_round()
         try:
-            for entry in entries:
-                round_.add(entry)
+            round_.add_all(list(entries))
         except BaseException:
             round_.discard()
             raise
@@ -237,8 +238,9 @@ class Ledger:
         """Open an account (its own round); a no-op if it is already open as given."""
         return self.commit_round([Opening(Account(account_id, AccountKind(kind), public_key))])
 
-    def _advance(self, tree: CompactTree, note: str) -> None:
+    def _advance(self, tree: CompactTree, note: str, accounts: dict[str, AccountState]) -> None:
         self._tree, self._checkpoint = tree, note
+        self._accounts.update(accounts)
 
     def _round_closed(self, round_: Round) -> None:
         if self._round is round_:

@@ -21,7 +21,7 @@ class MemoryStore(LedgerStore):
         self._header: StoreHeader | None = None
         self._state = TreeState(0, b"", "")
         self._entries: list[bytes] = []
-        self._nodes: list[bytes] = []
+        self._nodes: list[bytes] = []  # per entry: the nodes its append completed
         self._ids: dict[str, int] = {}
         self._accounts: dict[str, AccountState] = {}
         self._archive: list[str] = []
@@ -57,17 +57,17 @@ class MemoryStore(LedgerStore):
         self._open()
         return self._ids.get(transfer_id)
 
-    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+    def transfer_indices(self, transfer_ids: list[str]) -> dict[str, int]:
+        self._open()
+        return {t: self._ids[t] for t in transfer_ids if t in self._ids}
+
+    def entries(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes, bytes]]:
         self._open()
         stop = len(self._entries) if stop is None else min(stop, len(self._entries))
         for i in range(max(start, 0), stop):
-            yield i, self._entries[i]
-
-    def nodes(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
-        self._open()
-        stop = len(self._nodes) if stop is None else min(stop, len(self._nodes))
-        for i in range(max(start, 0), stop):
-            yield i, self._nodes[i]
+            yield i, self._entries[i], self._nodes[i]
 
     def checkpoints(self) -> list[str]:
         self._open()

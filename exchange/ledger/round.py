@@ -69,6 +69,7 @@ class Round:
         self._accounts: dict[str, AccountState] = {}
         self._verified: set[tuple[bytes, ...]] = set()
         self._duplicates: list[str] = []
+        self._known_ids: dict[str, int] | None = None
         self.open = True
 
     def __enter__(self) -> Round:
@@ -90,7 +91,7 @@ class Round:
             raise LedgerStateError("round: already committed or discarded")
 
     def _state(self, account_id: str, role: str) -> AccountState:
-        state = self._accounts.get(account_id) or self._store.account(account_id)
+        state = self._accounts.get(account_id) or self._ledger._accounts.get(account_id)
         if state is None:
             raise UnknownAccount(f"{role}: no account {account_id!r} on this ledger")
         return state
@@ -98,7 +99,7 @@ class Round:
     def _stage(self, data: bytes) -> int:
         index = self.start + len(self._entries)
         self._entries.append(data)
-        self._nodes.extend(self._tree.append(sha256(LEAF_PREFIX + data).digest()))
+        self._nodes.append(b"".join(self._tree.append(sha256(LEAF_PREFIX + data).digest())))
         return index
 
     def add(self, entry: Entry) -> int | None:
@@ -114,13 +115,27 @@ class Round:
             return self._add_opening(entry.account)
         raise TypeError(f"entry: expected a Transfer or an Opening, got {type(entry).__name__}")
 
+    def add_all(self, entries: list[Entry]) -> None:
+        """Stage several entries, looking their transfer ids up in one query.
+
+        Stops at the first refused entry (raising); the ones before it stay staged.
+        """
+        self._check_open()
+        ids = [e.id for e in entries if isinstance(e, Transfer)]
+        self._known_ids = self._store.transfer_indices(ids) if ids else {}
+        try:
+            for entry in entries:
+                self.add(entry)
+        finally:
+            self._known_ids = None
+
     def open_account(self, account: Account) -> int | None:
         """Stage the opening of ``account`` (a no-op if it is open with the same content)."""
         self._check_open()
         return self._add_opening(account)
 
     def _add_opening(self, account: Account) -> int | None:
-        known = self._accounts.get(account.id) or self._store.account(account.id)
+        known = self._accounts.get(account.id) or self._ledger._accounts.get(account.id)
         if known is not None:
             if known.account != account:
                 raise AccountConflict(
@@ -136,7 +151,10 @@ class Round:
         data = encode_entry(transfer)
         known = self._ids.get(transfer.id)
         if known is None:
-            index = self._store.transfer_index(transfer.id)
+            if self._known_ids is None:
+                index = self._store.transfer_index(transfer.id)
+            else:
+                index = self._known_ids.get(transfer.id)
             known = None if index is None else self._store.entry(index)
         if known is not None:
             if known != data:
@@ -181,7 +199,7 @@ class Round:
                 archive=size // interval > self.start // interval,
             )
             self._store.commit(batch)
-            ledger._advance(self._tree, note)
+            ledger._advance(self._tree, note, self._accounts)
             return Receipt(self.start, size, tuple(self._duplicates), note)
         finally:
             self.open = False

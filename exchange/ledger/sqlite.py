@@ -4,8 +4,9 @@ Durability: ``journal_mode=WAL`` with ``synchronous=FULL``, so the WAL is synced
 every commit and an acknowledged round survives a power cut, not only a killed
 process (``NORMAL`` in WAL mode may lose the last commits on power loss, so we do
 not use it). Each :meth:`SqliteStore.commit` is one ``BEGIN IMMEDIATE ... COMMIT``
-holding the entries, their tree nodes, the transfer ids, the new balances, the tree
-state and the signed checkpoint, so a round is there whole or not at all.
+holding the entries with the tree nodes each one completed, the transfer ids, the new
+balances, the tree state and the signed checkpoint, so a round is there whole or not
+at all.
 
 Opening never writes: an existing file is checked first (the SQLite header, the file
 length against the page count in the header, ``PRAGMA quick_check``, the schema)
@@ -23,7 +24,6 @@ from pathlib import Path
 from catallax.exchange.ledger.errors import CorruptStore, LedgerStateError, TransferError
 from catallax.exchange.ledger.model import Account, AccountKind
 from catallax.exchange.ledger.store import AccountState, Batch, LedgerStore, StoreHeader, TreeState
-from catallax.exchange.ledger.tree import node_count
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
@@ -32,8 +32,7 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE nodes (pos INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL, nodes BLOB NOT NULL);
 CREATE TABLE transfer_ids (id TEXT PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE accounts (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, public_key BLOB, balance INTEGER NOT NULL
@@ -44,7 +43,7 @@ CREATE TABLE tree (
 );
 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 """
-_TABLES = {"meta", "entries", "nodes", "transfer_ids", "accounts", "tree", "checkpoints"}
+_TABLES = {"meta", "entries", "transfer_ids", "accounts", "tree", "checkpoints"}
 _MAGIC = b"SQLite format 3\x00"
 _READ_BATCH = 4096
 
@@ -217,15 +216,33 @@ class SqliteStore(LedgerStore):
         row = self._one("SELECT idx FROM transfer_ids WHERE id = ?", (transfer_id,))
         return None if row is None else row[0]
 
-    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+    def transfer_indices(self, transfer_ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for i in range(0, len(transfer_ids), 500):
+            chunk = transfer_ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, idx FROM transfer_ids WHERE id IN ({marks})"
+            found.update(self._iter(sql, tuple(chunk)))
+        return found
+
+    def entries(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes, bytes]]:
         stop = 2**63 - 1 if stop is None else stop
-        sql = "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
+        sql = "SELECT idx, data, nodes FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
         return self._iter(sql, (start, stop))
 
-    def nodes(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
-        stop = 2**63 - 1 if stop is None else stop
-        sql = "SELECT pos, hash FROM nodes WHERE pos >= ? AND pos < ? ORDER BY pos"
-        return self._iter(sql, (start, stop))
+    def entry(self, index: int) -> bytes:
+        row = self._one("SELECT data FROM entries WHERE idx = ?", (index,))
+        if row is None:
+            raise IndexError(f"entry {index} is not stored")
+        return row[0]
+
+    def entry_nodes(self, index: int) -> bytes:
+        row = self._one("SELECT nodes FROM entries WHERE idx = ?", (index,))
+        if row is None:
+            raise IndexError(f"entry {index} is not stored")
+        return row[0]
 
     def checkpoints(self) -> list[str]:
         return [row[0] for row in self._iter("SELECT note FROM checkpoints ORDER BY size", ())]
@@ -260,12 +277,8 @@ class SqliteStore(LedgerStore):
                     f"{row and row[0]} entries"
                 )
             db.executemany(
-                "INSERT INTO entries (idx, data) VALUES (?, ?)",
-                zip(count(batch.start), batch.entries),
-            )
-            db.executemany(
-                "INSERT INTO nodes (pos, hash) VALUES (?, ?)",
-                zip(count(node_count(batch.start)), batch.nodes),
+                "INSERT INTO entries (idx, data, nodes) VALUES (?, ?, ?)",
+                zip(count(batch.start), batch.entries, batch.nodes),
             )
             db.executemany("INSERT INTO transfer_ids (id, idx) VALUES (?, ?)", batch.transfer_ids)
             db.executemany(

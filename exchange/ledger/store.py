@@ -8,8 +8,8 @@ what they are. Every backend MUST:
 - refuse a batch whose ``start`` is not its current size, or that repeats a stored
   transfer id (:class:`LedgerStateError`, nothing applied), so that two writers can
   never interleave;
-- keep entries and nodes append-only, return them in index / position order, and never
-  change the header once written;
+- keep entries append-only, return them in index order, and never change the header
+  once written;
 - never write anything while reading or opening; a damaged store raises
   :class:`CorruptStore` and stays as it was.
 
@@ -57,10 +57,11 @@ class Batch:
     """Everything one round changes, applied by :meth:`LedgerStore.commit` at once.
 
     ``entries`` are canonical entry bytes for indices ``start, start + 1, ...``;
-    ``nodes`` are the tree nodes they complete, in post-order, continuing the stored
-    ones; ``transfer_ids`` map new transfer ids to their index; ``accounts`` are the new
-    or changed accounts with their balances after the round; ``state`` is the tree
-    after the round; ``archive`` keeps its checkpoint in the history.
+    ``nodes`` holds, per entry, the tree nodes its append completed (the leaf hash, then
+    one parent per level it closed; 32 bytes each, concatenated); ``transfer_ids`` map
+    new transfer ids to their index; ``accounts`` are the new or changed accounts with
+    their balances after the round; ``state`` is the tree after the round; ``archive``
+    keeps its checkpoint in the history.
     """
 
     start: int
@@ -100,12 +101,14 @@ class LedgerStore(ABC):
         """The entry index of the transfer with this id, or None."""
 
     @abstractmethod
-    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
-        """``(index, entry bytes)`` for stored entries with ``start <= index < stop``, in order."""
+    def transfer_indices(self, transfer_ids: list[str]) -> dict[str, int]:
+        """The entry indices of those of ``transfer_ids`` that are stored (one lookup)."""
 
     @abstractmethod
-    def nodes(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
-        """``(position, hash)`` of stored tree nodes in post-order from ``start``."""
+    def entries(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, bytes, bytes]]:
+        """``(index, entry bytes, completed nodes)`` with ``start <= index < stop``, in order."""
 
     @abstractmethod
     def checkpoints(self) -> list[str]:
@@ -123,12 +126,12 @@ class LedgerStore(ABC):
 
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index`` (IndexError if absent)."""
-        for _, data in self.entries(index, index + 1):
+        for _, data, _ in self.entries(index, index + 1):
             return data
         raise IndexError(f"entry {index} is not stored")
 
-    def node(self, position: int) -> bytes:
-        """The hash at post-order ``position`` (IndexError if absent)."""
-        for _, h in self.nodes(position, position + 1):
-            return h
-        raise IndexError(f"node {position} is not stored")
+    def entry_nodes(self, index: int) -> bytes:
+        """The nodes completed by the append of entry ``index`` (IndexError if absent)."""
+        for _, _, nodes in self.entries(index, index + 1):
+            return nodes
+        raise IndexError(f"entry {index} is not stored")

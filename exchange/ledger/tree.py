@@ -6,9 +6,11 @@ at most log2(size) + 1 hashes), so appending a leaf costs O(log n) hashing and n
 reads an old leaf, and the root is a fold of the frontier.
 
 Every perfect subtree (level ``l`` holding leaves ``[j * 2**l, (j + 1) * 2**l)``) is a
-*node* ``(l, j)``; leaves are the nodes of level 0. Nodes are stored in post-order, the
-order in which appends complete them: :func:`node_position` maps a node to its place,
-so a store is an append-only array of hashes and verification can stream it.
+*node* ``(l, j)``; leaves are the nodes of level 0. The append of one leaf completes
+the leaf and one node per level it closes; a store keeps these with the entry, so
+node ``(l, j)`` is found at offset ``l`` among the nodes of entry
+:func:`completing_leaf` ``(l, j)``, and verification streams entries and nodes together.
+Taken over all entries the completed nodes come in post-order (:func:`node_position`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from hashlib import sha256
 from catallax.exchange.ledger.errors import MalformedProof
 from catallax.exchange.ledger.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX
 
-__all__ = ["CompactTree", "node_count", "node_position"]
+__all__ = ["CompactTree", "completing_leaf", "node_count", "node_position"]
+
+
+def completing_leaf(level: int, index: int) -> int:
+    """The leaf whose append completes perfect node ``(level, index)``: its last leaf."""
+    return ((index + 1) << level) - 1
 
 
 def node_position(level: int, index: int) -> int:
