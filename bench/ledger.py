@@ -1,0 +1,235 @@
+"""Benchmark: the ledger's durable commit rate, its verification speed and its append cost.
+
+Measured in one run, each against a baseline from the same run:
+
+1. Durable rate: rounds of ``per_round`` transfers committed by ``Ledger.commit_round``
+   on SQLite (WAL, synchronous=FULL, one transaction per round, tree nodes, balances
+   and a signed checkpoint included), against bare inserts of the same entry bytes
+   into a one-table SQLite file with the same pragmas, one transaction per round. The
+   two alternate in blocks so that machine noise hits both. Then the same with a
+   trader's signed bid as evidence on every transfer (each signature is verified on
+   append; this line has no goal, it shows what Ed25519 verification costs).
+2. Append cost: one ledger grown in large batched rounds to each size of ``sizes``;
+   at each size ``append_rounds`` durable rounds of ``per_round`` transfers are
+   timed. The median per round should stay flat as the log grows.
+3. Verification: ``Ledger.verify()`` over the whole grown log (every leaf re-hashed,
+   the tree rebuilt and every stored node compared, every checkpoint checked),
+   against reading the same entry rows and hashing each once.
+
+    python bench/ledger.py                  # full run (about two minutes)
+    python bench/ledger.py --rounds 8 --blocks 2 --evidence-rounds 4 \\
+        --sizes 100,300 --append-rounds 5 --build-batch 100    # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from catallax.exchange import crypto
+from catallax.exchange.ledger import Ledger, Transfer, encode_entry, open_ledger
+
+
+@dataclass
+class Args:
+    rounds: int = 400
+    """durable rounds committed by each side (ledger, bare) for the plain rate"""
+    blocks: int = 4
+    """the rounds are split in this many alternating ledger / bare blocks"""
+    per_round: int = 10
+    """transfers per round"""
+    evidence_rounds: int = 100
+    """durable rounds per side for the rate with signed evidence on every transfer"""
+    sizes: str = "1000,100000,1000000"
+    """log sizes (entries, comma-separated, ascending) at which append cost is measured"""
+    append_rounds: int = 200
+    """durable rounds timed at each size"""
+    build_batch: int = 20_000
+    """entries per commit while growing the log to the next size"""
+    folder: str = ""
+    """where to put the ledgers (default: a temporary folder, removed at the end)"""
+
+
+def parse_args() -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for f in dataclasses.fields(Args):
+        kind = {"int": int, "str": str}[str(f.type)]
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+    return Args(**vars(parser.parse_args()))
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def new_ledger(folder: Path, traders: int) -> tuple[Ledger, list[crypto.Ed25519PrivateKey]]:
+    """A fresh SQLite ledger with one issuer, ``traders`` traders and the treasury."""
+    ledger = open_ledger(
+        folder, key=crypto.generate_private_key(), origin="catallax.bench/ledger", create=True
+    )
+    keys = [crypto.generate_private_key() for _ in range(traders)]
+    env = crypto.generate_private_key()
+    ledger.open_account("env", "issuer", crypto.public_key_bytes(env))
+    for i, key in enumerate(keys):
+        ledger.open_account(f"t{i}", "trader", crypto.public_key_bytes(key))
+    ledger.open_account("treasury", "treasury")
+    return ledger, keys
+
+
+def new_bare(path: Path) -> sqlite3.Connection:
+    """The baseline: one table of entry bytes, same journal and sync settings."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    return db
+
+
+def allowances(tag: str, r: int, n: int, traders: int) -> list[Transfer]:
+    return [
+        Transfer(f"{tag}{r}-{i}", "env", f"t{i % traders}", 1 + i, "allowance", "bench", r)
+        for i in range(n)
+    ]
+
+
+def rents(r: int, n: int, keys: list[crypto.Ed25519PrivateKey]) -> list[Transfer]:
+    """Rent paid by traders, each with the trader's signed bid (signed before timing)."""
+    out = []
+    for i in range(n):
+        payer = i % len(keys)
+        bid = crypto.SignedEnvelope.seal(keys[payer], "Bid", f"round {r} bid {i}".encode())
+        out.append(Transfer(f"e{r}-{i}", f"t{payer}", "treasury", 1, "rent", "bench", r, bid))
+    return out
+
+
+def timed_rate(
+    ledger: Ledger, bare: sqlite3.Connection, rounds: list[list[Transfer]], blocks: int
+) -> tuple[float, float]:
+    """(ledger, bare) seconds for committing ``rounds``, alternating blocks."""
+    rows = [[encode_entry(t) for t in r] for r in rounds]
+    (start,) = bare.execute("SELECT count(*) FROM entries").fetchone()
+    ledger_s = bare_s = 0.0
+    step = max(len(rounds) // blocks, 1)
+    for b in range(0, len(rounds), step):
+        t0 = time.perf_counter()
+        for r in rounds[b : b + step]:
+            ledger.commit_round(r)
+        t1 = time.perf_counter()
+        for r in rows[b : b + step]:
+            bare.execute("BEGIN")
+            bare.executemany(
+                "INSERT INTO entries (idx, data) VALUES (?, ?)",
+                [(start + i, d) for i, d in enumerate(r)],
+            )
+            bare.execute("COMMIT")
+            start += len(r)
+        t2 = time.perf_counter()
+        ledger_s += t1 - t0
+        bare_s += t2 - t1
+    return ledger_s, bare_s
+
+
+def durable_rates(args: Args, folder: Path) -> None:
+    ledger, keys = new_ledger(folder / "rate", traders=10)
+    bare = new_bare(folder / "bare.sqlite")
+    n = args.per_round
+    ledger.commit_round(allowances("seed", 0, 10 * len(keys), len(keys)))  # funds for rent
+    plain = [allowances("a", r, n, len(keys)) for r in range(args.rounds)]
+    ledger_s, bare_s = timed_rate(ledger, bare, plain, args.blocks)
+    total = args.rounds * n
+    print(f"durable commit, rounds of {n} transfers (WAL, synchronous=FULL), {total} per side:")
+    print(f"bare sqlite insert: {total / bare_s:,.0f} transfers/s")
+    print(f"ledger: {total / ledger_s:,.0f} transfers/s")
+    print(f"ledger/bare durable rate ratio: {bare_s / ledger_s:.2f} (goal >= 0.5)")
+    signed = [rents(r, n, keys) for r in range(args.evidence_rounds)]
+    ledger_s, bare_s = timed_rate(ledger, bare, signed, args.blocks)
+    total = args.evidence_rounds * n
+    print(f"ledger with a signed bid on every transfer: {total / ledger_s:,.0f} transfers/s")
+    print(
+        f"ledger+evidence/bare durable rate ratio: {bare_s / ledger_s:.2f} "
+        f"(no goal: {n} Ed25519 verifications per round)"
+    )
+    ledger.verify()
+    ledger.close()
+    bare.close()
+
+
+def append_cost(args: Args, folder: Path) -> Ledger:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    ledger, keys = new_ledger(folder / "grown", traders=10)
+    n = args.per_round
+    costs: list[float] = []
+    serial = 0
+    for size in sizes:
+        t0 = time.perf_counter()
+        while ledger.size < size:
+            batch = min(args.build_batch, size - ledger.size)
+            ledger.commit_round(allowances("g", serial, batch, len(keys)))
+            serial += 1
+        progress(f"grew the log to {ledger.size:,} entries in {time.perf_counter() - t0:.1f} s")
+        times = []
+        for _ in range(args.append_rounds):
+            round_ = allowances("p", serial, n, len(keys))
+            serial += 1
+            t1 = time.perf_counter()
+            ledger.commit_round(round_)
+            times.append(time.perf_counter() - t1)
+        costs.append(statistics.median(times))
+        print(
+            f"append cost at {size:,} entries: {costs[-1] * 1e6:,.0f} us per durable round "
+            f"of {n} (median of {args.append_rounds})"
+        )
+    print(
+        f"append cost {sizes[-1]:,}/{sizes[0]:,} entries ratio: {costs[-1] / costs[0]:.2f} "
+        "(goal: flat, ~1)"
+    )
+    return ledger
+
+
+def verification(ledger: Ledger, folder: Path) -> None:
+    t0 = time.perf_counter()
+    report = ledger.verify()
+    ours = time.perf_counter() - t0
+    db = sqlite3.connect(folder / "grown" / "ledger.sqlite")
+    t1 = time.perf_counter()
+    count = 0
+    for _, data in db.execute("SELECT idx, data FROM entries ORDER BY idx"):
+        hashlib.sha256(b"\x00" + data).digest()
+        count += 1
+    bare = time.perf_counter() - t1
+    db.close()
+    if count != report.size:
+        raise RuntimeError(f"baseline read {count} entries, the ledger has {report.size}")
+    print(
+        f"verification: {report.size / ours:,.0f} entries/s over {report.size:,} entries, "
+        f"{report.checkpoints} checkpoints (goal >= 100,000/s)"
+    )
+    print(f"bare read + one SHA-256 per entry: {count / bare:,.0f} entries/s")
+    print(f"verification/bare-hash rate ratio: {bare / ours:.2f}")
+
+
+def main() -> None:
+    args = parse_args()
+    folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="catallax-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        durable_rates(args, folder)
+        ledger = append_cost(args, folder)
+        verification(ledger, folder)
+        ledger.close()
+    finally:
+        if not args.folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Smoke test: ``bench/ledger.py`` runs end to end on a tiny budget and prints its ratios."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "ledger.py"
+
+
+def test_ledger_bench_runs_and_prints_every_figure(tmp_path: Path) -> None:
+    small = ["--rounds", "8", "--blocks", "2", "--evidence-rounds", "4", "--sizes", "50,120"]
+    small += ["--append-rounds", "4", "--build-batch", "40", "--folder", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, str(BENCH), *small], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for pattern in (
+        r"ledger/bare durable rate ratio: \d+\.\d\d \(goal >= 0\.5\)",
+        r"ledger\+evidence/bare durable rate ratio: \d+\.\d\d",
+        r"append cost at 50 entries: [\d,]+ us",
+        r"append cost at 120 entries: [\d,]+ us",
+        r"append cost 120/50 entries ratio: \d+\.\d\d",
+        r"verification: [\d,]+ entries/s over \d+ entries",
+        r"verification/bare-hash rate ratio: \d+\.\d\d",
+    ):
+        assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
+    assert "grew the log to 120 entries" in result.stderr
