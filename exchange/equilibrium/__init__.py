@@ -5,13 +5,27 @@ paper's three conditions (full allocation, no overpayment, utility-maximising bu
 """
 
 from catallax.exchange.equilibrium.certificate import Certificate, certify
+from catallax.exchange.equilibrium.ces import solve_ces
 from catallax.exchange.equilibrium.errors import (
     EquilibriumError,
     MarketInputError,
     NonConvergenceError,
+    OracleError,
 )
 from catallax.exchange.equilibrium.fisher import solve_fisher
-from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket, UnitDemandMarket
+from catallax.exchange.equilibrium.markets import (
+    CESMarket,
+    Equilibrium,
+    FisherMarket,
+    LeontiefMarket,
+    UnitDemandMarket,
+)
+from catallax.exchange.equilibrium.oracle import (
+    DemandOracle,
+    OracleMarket,
+    certify_oracle,
+    solve_oracle,
+)
 from catallax.exchange.equilibrium.solve import solve
 from catallax.exchange.equilibrium.unit_demand import max_weight_assignment, solve_unit_demand
 
@@ -19,16 +33,24 @@ __all__ = [
     # markets and results
     "Equilibrium",
     "FisherMarket",
+    "CESMarket",
+    "LeontiefMarket",
     "UnitDemandMarket",
+    "OracleMarket",
+    "DemandOracle",
     # solving and checking
     "Certificate",
     "certify",
     "solve",
     "solve_fisher",
+    "solve_ces",
     "solve_unit_demand",
     "max_weight_assignment",
+    "solve_oracle",
+    "certify_oracle",
     # errors
     "EquilibriumError",
     "MarketInputError",
     "NonConvergenceError",
+    "OracleError",
 ]

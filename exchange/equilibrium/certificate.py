@@ -29,7 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket, UnitDemandMarket
+from catallax.exchange.equilibrium.markets import (
+    CESMarket,
+    Equilibrium,
+    FisherMarket,
+    LeontiefMarket,
+    UnitDemandMarket,
+)
 
 __all__ = ["Certificate", "certify"]
 
@@ -64,6 +70,12 @@ def certify(market: object, eq: Equilibrium) -> Certificate:
         return _certify_fisher(market, eq)
     if isinstance(market, UnitDemandMarket):
         return _certify_unit_demand(market, eq)
+    if isinstance(market, CESMarket | LeontiefMarket):
+        return _certify_homothetic(market, eq)
+    from catallax.exchange.equilibrium import oracle  # oracle builds on this module
+
+    if isinstance(market, oracle.OracleMarket):
+        return oracle.certify_oracle(market, eq)
     raise TypeError(f"certify: no certificate for {type(market).__name__}")
 
 
@@ -133,3 +145,48 @@ def _certify_unit_demand(market: UnitDemandMarket, eq: Equilibrium) -> Certifica
         payment=np.max(np.maximum(spent - value, 0.0) / scale, axis=-1),
         optimality=np.max(np.maximum(best - (value - spent), 0.0) / scale, axis=-1),
     )
+
+
+def _certify_homothetic(market: CESMarket | LeontiefMarket, eq: Equilibrium) -> Certificate:
+    """CES and Leontief: utilities are not money; best_i = B_i / c_i(p) (indirect utility),
+    and the shortfall ``1 - u_i(x_i) / best_i`` is computed in logs."""
+    budgets, supply = market.budgets, market.supply
+    prices, x = np.asarray(eq.prices, float), np.asarray(eq.allocation, float)
+    spent = np.sum(prices[..., None, :] * x, axis=-1)
+    p = prices[..., None, :]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if isinstance(market, LeontiefMarket):
+            a = market.requirements
+            got = np.min(np.where(a > 0, x / np.where(a > 0, a, 1.0), np.inf), axis=-1)
+            log_got = np.log(got)
+            log_cost = np.log(np.sum(a * p, axis=-1))
+        else:  # in logs: (.)^(1/ρ) overflows as ρ -> 0
+            v, rho = market.valuations, market.rho
+            sigma = 1.0 / (1.0 - rho)
+            valued = v > 0
+            log_terms = np.where(
+                valued, np.log(np.where(valued, v, 1.0)) + rho * np.log(x), -np.inf
+            )
+            log_got = _log_sum_exp(log_terms) / rho
+            if rho < 0:  # a valued good held in zero quantity makes the utility zero
+                log_got = np.where(np.any(valued & (x <= 0), axis=-1), -np.inf, log_got)
+            log_index = np.where(
+                valued, sigma * np.log(np.where(valued, v, 1.0)) + (1 - sigma) * np.log(p), -np.inf
+            )
+            log_cost = _log_sum_exp(log_index) / (1.0 - sigma)
+        log_best = np.log(budgets) - log_cost
+        shortfall = np.where(budgets > 0, -np.expm1(np.minimum(log_got - log_best, 0.0)), 0.0)
+        shortfall = np.where(np.isnan(shortfall), 1.0, shortfall)
+    scale = np.where(budgets > 0, budgets, 1.0)
+    return Certificate(
+        allocation=allocation_violation(supply, prices, x),
+        payment=np.max(np.maximum(spent - budgets, 0.0) / scale, axis=-1),
+        optimality=np.max(shortfall, axis=-1),
+    )
+
+
+def _log_sum_exp(z: np.ndarray) -> np.ndarray:
+    """``log Σ_j exp(z_j)`` over the last axis, ``-inf`` for an empty sum."""
+    top = np.max(z, axis=-1, keepdims=True)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    return safe[..., 0] + np.log(np.sum(np.exp(z - safe), axis=-1))

@@ -5,6 +5,8 @@
     EquilibriumError               root of everything the solvers raise
     ├── MarketInputError           a market was built from invalid arrays (also a ValueError);
     │                              ``argument`` names the offending argument
+    ├── OracleError                a demand oracle answered with something that is not a
+    │                              bundle (wrong shape, negative, NaN); names the trader
     └── NonConvergenceError        a solver stopped before its certificate met the tolerance;
                                    carries the best equilibrium and certificate it found
 """
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from catallax.exchange.equilibrium.certificate import Certificate
     from catallax.exchange.equilibrium.markets import Equilibrium
 
-__all__ = ["EquilibriumError", "MarketInputError", "NonConvergenceError"]
+__all__ = ["EquilibriumError", "MarketInputError", "NonConvergenceError", "OracleError"]
 
 
 class EquilibriumError(Exception):
@@ -34,6 +36,14 @@ class MarketInputError(EquilibriumError, ValueError):
     def __init__(self, argument: str, problem: str) -> None:
         super().__init__(f"{argument}: {problem}")
         self.argument = argument
+
+
+class OracleError(EquilibriumError):
+    """A demand oracle returned an invalid bundle; ``trader`` is its index in the market."""
+
+    def __init__(self, trader: int, problem: str) -> None:
+        super().__init__(f"trader {trader}: {problem}")
+        self.trader = trader
 
 
 class NonConvergenceError(EquilibriumError):

@@ -15,7 +15,7 @@ import numpy as np
 from catallax.exchange.equilibrium import _checks
 from catallax.exchange.equilibrium.errors import MarketInputError
 
-__all__ = ["Equilibrium", "FisherMarket", "UnitDemandMarket"]
+__all__ = ["CESMarket", "Equilibrium", "FisherMarket", "LeontiefMarket", "UnitDemandMarket"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +77,69 @@ class FisherMarket:
     def n_goods(self) -> int:
         """Number of goods in each market."""
         return self.valuations.shape[-1]
+
+
+def _fisher_arrays(weights: object, name: str, budgets: object, supply: object):
+    """Validated (weights, budgets, supply) of a Fisher market whose buyers spend it all."""
+    weights = _checks.as_array(name, weights, min_ndim=2)
+    _checks.nonnegative(name, weights)
+    batch, (n, m) = weights.shape[:-2], weights.shape[-2:]
+    if n == 0 or m == 0:
+        raise MarketInputError(name, f"needs buyers and goods, got shape {(n, m)}")
+    budgets = _checks.as_array("budgets", budgets, min_ndim=1)
+    _checks.shape_is("budgets", budgets, (*batch, n), "batch..., buyers")
+    _checks.nonnegative("budgets", budgets)
+    idle = (budgets > 0) & ~np.any(weights > 0, axis=-1)
+    if np.any(idle):
+        where = tuple(int(i) for i in np.argwhere(idle)[0])
+        raise MarketInputError(name, f"buyer {where} has a budget but no good in its utility")
+    return weights, budgets, _checks.broadcast_supply(supply, batch, m)
+
+
+@dataclass(frozen=True, eq=False)
+class CESMarket:
+    """Fisher market with CES utilities ``u_i(x) = (Σ_j v_ij x_ij^ρ)^(1/ρ)``; buyers spend
+    their whole budget. ``0 < ρ < 1``: substitutes; ``ρ < 0``: complements (``ρ -> -∞`` is
+    Leontief, ``ρ -> 0`` Cobb-Douglas, ``ρ -> 1`` linear). Same shapes as ``FisherMarket``.
+    """
+
+    valuations: np.ndarray
+    budgets: np.ndarray
+    supply: np.ndarray | None = None
+    rho: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.rho) and self.rho < 1 and self.rho != 0):
+            raise MarketInputError("rho", f"must be finite, < 1 and != 0, got {self.rho}")
+        arrays = _fisher_arrays(self.valuations, "valuations", self.budgets, self.supply)
+        for name, array in zip(("valuations", "budgets", "supply"), arrays, strict=True):
+            object.__setattr__(self, name, array)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading axes of independent markets (``()`` for a single market)."""
+        return self.valuations.shape[:-2]
+
+
+@dataclass(frozen=True, eq=False)
+class LeontiefMarket:
+    """Fisher market with Leontief utilities ``u_i(x) = min_j x_ij / a_ij`` over the goods
+    with ``a_ij > 0`` (perfect complements); buyers spend their whole budget.
+    ``requirements (..., n, m)``: units of good j per unit of buyer i's utility."""
+
+    requirements: np.ndarray
+    budgets: np.ndarray
+    supply: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        arrays = _fisher_arrays(self.requirements, "requirements", self.budgets, self.supply)
+        for name, array in zip(("requirements", "budgets", "supply"), arrays, strict=True):
+            object.__setattr__(self, name, array)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading axes of independent markets (``()`` for a single market)."""
+        return self.requirements.shape[:-2]
 
 
 @dataclass(frozen=True, eq=False)
