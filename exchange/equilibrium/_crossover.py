@@ -127,7 +127,12 @@ def _solve_on(edges, a, b, live, n, m):
 def _potentials(a, edges, neighbours, n, m, b, live):
     """Log prices q and buyer levels c with ``q_j + c_i = a_ij`` on every edge."""
     outside = n + m
-    weight = [0.0 if w == outside else float(a[u, w - n]) for u, w in edges]
+    ends = np.array([w for _, w in edges], dtype=int)
+    starts = np.array([u for u, _ in edges], dtype=int)
+    to_good = ends < outside
+    weight = np.zeros(len(edges))
+    weight[to_good] = a[starts[to_good], ends[to_good] - n]
+    weight = weight.tolist()
     value: list[float | None] = [None] * (n + m + 1)  # c of buyers, q of goods, 0 outside
     budgets = b.tolist()
     starts = [outside] + [n + j for j in range(m) if live[j]] + list(range(n))

@@ -38,8 +38,9 @@ __all__ = ["solve_fisher"]
 _MU_START = 0.1
 _MU_FLOOR = 1e-14
 _MU_FACTOR = 10.0
-_CROSSOVER_MU = 1e-3  # try the exact solve on the support once μ is this small
+_CROSSOVER_MU = 1e-4  # try the exact solve on the support once μ is this small
 _UNDERFLOW = -40.0  # shares below exp(-40) are taken as exactly zero
+_SPARSE_COST = 30.0  # a nonzero pair costs about this many dense multiply-adds
 
 
 def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500) -> Equilibrium:
@@ -69,7 +70,7 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
         staged = ~done & ((residual <= tol * 0.1) | stalled)
         if staged.any():
             price_n, frac = problem.smoothed(q, pi)
-            for k in np.nonzero(staged & (mu <= _CROSSOVER_MU))[0]:
+            for k in np.nonzero(staged & (mu <= _CROSSOVER_MU * 1.001))[0]:
                 exact = crossover(problem.a[k], problem.b[k], pi[k], pi0[k], problem.quasilinear)
                 if exact is not None:
                     price_n[k], frac[k] = exact
@@ -170,8 +171,13 @@ class _Problem:
 
     def _hessian(self, q, mu, pi) -> np.ndarray:
         weighted = np.multiply(pi, np.sqrt(self.b)[..., None], out=self._work)
-        hess = np.matmul(weighted.transpose(0, 2, 1), weighted)
-        hess *= (-1.0 / mu)[:, None, None]
+        per_row = np.count_nonzero(weighted, axis=-1)
+        pairs = float(np.sum(per_row.astype(float) ** 2))
+        if _SPARSE_COST * pairs < weighted.size * weighted.shape[-1]:
+            hess = -_sparse_gram(weighted)
+        else:
+            hess = -np.matmul(weighted.transpose(0, 2, 1), weighted)
+        hess *= (1.0 / mu)[:, None, None]
         demand = np.einsum("ki,kij->kj", self.b, pi)
         idx = np.arange(q.shape[1])
         hess[:, idx, idx] += np.where(self.live, np.exp(q) + demand / mu[:, None], 0.0)
@@ -265,6 +271,25 @@ class _Problem:
         safe_u = np.where(paying, np.maximum(utility, 1e-300), 1.0)
         primal = np.sum(np.where(paying, b * np.log(safe_u) - kept, 0.0), axis=-1)
         return np.where(self.has_money, dual - primal, 0.0)
+
+
+def _sparse_gram(weighted: np.ndarray) -> np.ndarray:
+    """``Wᵀ W`` for each market when most shares have underflowed to zero: sum the products
+    of the nonzero entries of each row, pair by pair (a buyer spends on few goods)."""
+    k, n, m = weighted.shape
+    market, row, col = np.nonzero(weighted)
+    value = weighted[market, row, col]
+    group = market * n + row  # sorted, since np.nonzero walks in C order
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, group.size])
+    per_entry = np.repeat(sizes, sizes)
+    first = np.repeat(starts, sizes)
+    left = np.repeat(np.arange(group.size), per_entry)
+    offset = np.arange(left.size) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+    right = np.repeat(first, per_entry) + offset
+    flat = (market[left] * m + col[left]) * m + col[right]
+    gram = np.bincount(flat, weights=value[left] * value[right], minlength=k * m * m)
+    return gram.reshape(k, m, m)
 
 
 def _merge(take: np.ndarray, new: tuple, old: tuple) -> tuple:
