@@ -6,7 +6,14 @@ No network code lives here, and nothing here imports another part of the project
 """
 
 from catallax.exchange.auctions import NO_WINNER, AuctionKind, AuctionResult, run_auction
-from catallax.exchange.capitalism import Progress, TrainLog, evaluate, train, vector_env
+from catallax.exchange.capitalism import (
+    Progress,
+    TrainLog,
+    evaluate,
+    greedy_policy,
+    train,
+    vector_env,
+)
 from catallax.exchange.deep import Decision, DeepMarket, StepReport
 from catallax.exchange.errors import ActionError, ExchangeError, MarketConfigError, RewardError
 from catallax.exchange.protocols import (
@@ -33,6 +40,7 @@ __all__ = [
     "Progress",
     "TrainLog",
     "evaluate",
+    "greedy_policy",
     "train",
     "vector_env",
     # what traders implement

@@ -22,7 +22,7 @@ import numpy as np
 from catallax.exchange.deep import DeepMarket
 from catallax.exchange.errors import MarketConfigError
 
-__all__ = ["Progress", "TrainLog", "evaluate", "train", "vector_env"]
+__all__ = ["Progress", "TrainLog", "evaluate", "greedy_policy", "train", "vector_env"]
 
 
 @dataclass
@@ -209,3 +209,19 @@ def evaluate(
         envs.close()
         _set_exploring(market, True)
     return np.asarray(results[:episodes])
+
+
+def greedy_policy(market: DeepMarket, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the market does on each observation with exploration off.
+
+    Returns ``(actions, owned)``: the winning trader's action per observation, and
+    whether any trader bid (where none did, the world acts at random and the action
+    returned is one such random draw). For a ``Discrete`` observation space pass
+    ``np.arange(n)`` to get the whole policy, e.g. for exact evaluation.
+    """
+    _set_exploring(market, False)
+    try:
+        decision = market.act(np.asarray(observations))
+    finally:
+        _set_exploring(market, True)
+    return decision.actions, decision.winner >= 0

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from catallax.exchange._royalties import Closed, RoyaltyBook
 from catallax.exchange.auctions import NO_WINNER, AuctionKind, run_auction
 from catallax.exchange.errors import ActionError, MarketConfigError, RewardError
 from catallax.exchange.protocols import (
@@ -94,6 +95,9 @@ class StepReport:
     Attributes:
         rewards: rewards paid to owning traders (by the issuer or the consumers).
         minted: what the issuer created for non-conserving Vickrey sellers.
+        royalties: royalties buyers paid at episode ends (sellers got ``γ`` of them;
+            the flows to the world, to bankrupt sellers and the tax are counted in
+            ``to_world``, ``unclaimed`` and ``tax``).
         to_world: what buyers paid the world as the original owner (to the issuer).
         unclaimed: receipts owed to bankrupt sellers, paid to the treasury.
         rent: rent levied on owners (to the treasury).
@@ -105,6 +109,7 @@ class StepReport:
 
     rewards: float
     minted: float
+    royalties: float
     to_world: float
     unclaimed: float
     rent: float
@@ -126,6 +131,9 @@ class DeepMarket:
         rent: the anti-holdout rent ε in ``[0, 1)``.
         discount: γ in ``(0, 1]``; the previous owner receives ``γ`` of the proceeds.
         floor: traders whose wealth drops below this (credits) are removed.
+        royalty: λ in ``[0, 1]``; the share of its realised value each buyer pays its
+            seller at the end of the episode (see :mod:`catallax.exchange._royalties`);
+            0 is the paper's Algorithm 1.
         consumers: optional buyers of states that replace the environment's reward.
         seed: seed of the generator used when the world acts.
     """
@@ -141,6 +149,7 @@ class DeepMarket:
         rent: float = 0.0,
         discount: float = 1.0,
         floor: float = 0.0,
+        royalty: float = 0.0,
         consumers: Sequence[Consumer] = (),
         seed: int | None = None,
     ) -> None:
@@ -158,12 +167,14 @@ class DeepMarket:
         _check(np.isfinite(rent) and 0 <= rent < 1, "rent", rent, "must be in [0, 1)")
         _check(np.isfinite(discount) and 0 < discount <= 1, "discount", discount, "in (0, 1]")
         _check(np.isfinite(floor), "floor", floor, "must be finite")
+        _check(np.isfinite(royalty) and 0 <= royalty <= 1, "royalty", royalty, "in [0, 1]")
         self.n_actions = int(n_actions)
         self.n_envs = int(n_envs)
         self.allowance = float(allowance)
         self.rent = float(rent)
         self.discount = float(discount)
         self.floor = float(floor)
+        self.royalty = float(royalty)
         self.consumers = list(consumers)
         self._rng = np.random.default_rng(seed)
 
@@ -191,6 +202,7 @@ class DeepMarket:
         self._own_reward = np.zeros(e)
         self._bid_buffer: np.ndarray | None = None
         self._scratch: np.ndarray | None = None
+        self._book = RoyaltyBook(e, self.royalty, self.discount) if self.royalty > 0 else None
 
     # -- membership ---------------------------------------------------------------------
 
@@ -373,12 +385,16 @@ class DeepMarket:
         prev = self.owner
         outcomes: list[tuple] = []
 
-        # 1. The winner pays; the previous owner is paid (less the discount tax).
-        self.wealth -= np.bincount(gw, weights=decision.price[won], minlength=n)
-        minted = float((decision.proceeds - decision.price)[won].sum())
+        # 1. The winner pays; the previous owner is paid (less the discount tax). With
+        # royalties only the (1 - λ) up-front part moves now.
+        upfront = 1.0 - self.royalty
+        price_now = upfront * decision.price
+        proceeds_now = upfront * decision.proceeds
+        self.wealth -= np.bincount(gw, weights=price_now[won], minlength=n)
+        minted = float((proceeds_now - price_now)[won].sum())
         self.issuer -= minted
-        receipt = self.discount * decision.proceeds
-        tax = float((decision.proceeds - receipt).sum())
+        receipt = self.discount * proceeds_now
+        tax = float((proceeds_now - receipt).sum())
         self.treasury += tax
         to_trader = prev >= 0
         heir = to_trader & self.alive[np.maximum(prev, 0)]
@@ -387,7 +403,9 @@ class DeepMarket:
         self.treasury += unclaimed
         to_world = float(receipt[~to_trader].sum())
         self.issuer += to_world
-        if to_trader.any():
+        if self._book is not None:
+            self._book.credit(np.ones(e, dtype=bool), receipt)
+        elif to_trader.any():
             outcomes.append(self._closing(to_trader, receipt, ended=False))
 
         # 2. The new owner takes over and collects the reward of its action.
@@ -398,6 +416,8 @@ class DeepMarket:
         self._own_action[:] = decision.actions
         self._own_price[:] = np.where(won, decision.price, 0.0)
         self._own_reward[:] = np.where(won, rewards, 0.0)
+        if self._book is not None:
+            self._book.open(g, decision.obs, decision.actions, price_now, rewards * won)
         paid = np.bincount(gw, weights=rewards[won], minlength=n)
         self.wealth += paid
         if pay_by is not None:
@@ -414,10 +434,27 @@ class DeepMarket:
             self.wealth -= levy
             self.treasury += rent
 
-        # 4. Finished episodes: the last owner keeps its reward; nobody buys.
-        closing = ended & won
-        if closing.any():
-            outcomes.append(self._closing(closing, np.zeros(e), ended=True))
+        # 4. Finished episodes: the last owner keeps its reward; nobody buys. With
+        # royalties, the episode's chain is settled backwards now.
+        royalties = 0.0
+        if self._book is not None:
+            for slot in np.flatnonzero(ended):
+                closed = self._book.close(int(slot), self.alive)
+                flows = self._pay_royalties(closed)
+                royalties += flows[0]
+                to_world += flows[1]
+                unclaimed += flows[2]
+                tax += flows[3]
+                c = closed
+                if len(c.owners):
+                    last = np.arange(len(c.owners)) == len(c.owners) - 1
+                    outcomes.append(
+                        (c.owners, c.obs, c.actions, c.price, c.reward, c.receipt, last)
+                    )
+        else:
+            closing = ended & won
+            if closing.any():
+                outcomes.append(self._closing(closing, np.zeros(e), ended=True))
         self.owner[ended] = NO_WINNER
 
         # 5. Bankruptcy, then learning.
@@ -428,6 +465,7 @@ class DeepMarket:
         return StepReport(
             rewards=float(rewards[won].sum()),
             minted=minted,
+            royalties=royalties,
             to_world=to_world,
             unclaimed=unclaimed,
             rent=rent,
@@ -436,6 +474,23 @@ class DeepMarket:
             deaths=deaths,
             ended=ended,
         )
+
+    def _pay_royalties(self, c: Closed) -> tuple[float, float, float, float]:
+        """Move a closed chain's royalties; returns (paid, to world, unclaimed, tax)."""
+        if not len(c.amounts):
+            return 0.0, 0.0, 0.0, 0.0
+        n = self.size
+        self.wealth -= np.bincount(c.payers, weights=c.amounts, minlength=n)
+        net = self.discount * c.amounts
+        tax = float((c.amounts - net).sum())
+        to_trader = c.payees >= 0
+        heir = to_trader & self.alive[np.maximum(c.payees, 0)]
+        self.wealth += np.bincount(c.payees[heir], weights=net[heir], minlength=n)
+        unclaimed = float(net[to_trader & ~heir].sum())
+        to_world = float(net[~to_trader].sum())
+        self.issuer += to_world
+        self.treasury += tax + unclaimed
+        return float(c.amounts.sum()), to_world, unclaimed, tax
 
     def _closing(self, where: np.ndarray, receipt: np.ndarray, *, ended: bool) -> tuple:
         """The finished ownerships in episodes ``where`` as outcome columns."""

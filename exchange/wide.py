@@ -30,7 +30,11 @@ Details the paper leaves open, decided here (see ``docs/decisions/wide.md``):
   (:attr:`WideDecision.produced`), paid by the issuer; goods bought by consumers leave.
 * **Depreciation** ``δ``: after the step every holding shrinks by the factor ``1 − δ``
   (perishable goods; ``δ = 0`` keeps goods forever).
-* **No entry or exit.** The trader set is fixed; a trader with no wealth can only sell.
+* **Entry and exit.** A trader whose wealth falls below ``floor`` leaves: its wealth
+  (positive or negative) is written off to the treasury. With ``replace_bankrupt`` a
+  newcomer running the same program takes its place (and its goods) with a fresh
+  allowance from the issuer, the wide market's version of enumerating new traders;
+  without it the trader stays in the books with no wealth and can only sell.
 
 Conservation: ``Σ w + issuer + treasury = 0`` after every call (to float rounding).
 """
@@ -126,6 +130,8 @@ class WideReport:
     world_sales: float
     rewards: float
     spent: np.ndarray
+    deaths: int = 0
+    written_off: float = 0.0
 
 
 class WideMarket:
@@ -137,6 +143,8 @@ class WideMarket:
         n_envs: number of parallel episodes sharing wealth.
         allowance: credits every trader gets from the issuer when it enters (>= 0).
         depreciation: ``δ`` in ``[0, 1]``, the share of every holding lost per step.
+        floor: traders whose wealth drops below this (credits) leave (see above).
+        replace_bankrupt: a newcomer with the same program replaces each trader that leaves.
         tol: certificate tolerance of the general equilibrium solver.
     """
 
@@ -148,6 +156,8 @@ class WideMarket:
         n_envs: int = 1,
         allowance: float = 1.0,
         depreciation: float = 0.0,
+        floor: float = 0.0,
+        replace_bankrupt: bool = False,
         tol: float = 1e-6,
     ) -> None:
         if not isinstance(populations, Sequence):
@@ -159,6 +169,7 @@ class WideMarket:
         _check(isinstance(n_envs, int | np.integer) and n_envs >= 1, "n_envs", n_envs)
         _check(np.isfinite(allowance) and allowance >= 0, "allowance", allowance, "must be >= 0")
         _check(0 <= depreciation <= 1, "depreciation", depreciation, "must be in [0, 1]")
+        _check(np.isfinite(floor), "floor", floor, "must be finite")
         _check(np.isfinite(tol) and tol > 0, "tol", tol, "must be > 0")
         self.populations: list[WideTraders] = list(populations)
         sizes = [int(p.size) for p in self.populations]
@@ -168,6 +179,8 @@ class WideMarket:
             raise MarketConfigError("a market needs at least one trader, got zero")
         self.n_goods, self.n_envs = int(n_goods), int(n_envs)
         self.allowance, self.depreciation, self.tol = float(allowance), float(depreciation), tol
+        self.floor, self.replace_bankrupt = float(floor), bool(replace_bankrupt)
+        self.deaths = 0
         self.wealth = np.full(n, self.allowance)
         self.issuer = -self.allowance * n
         self.treasury = 0.0
@@ -281,6 +294,7 @@ class WideMarket:
         self.world = c.world * (1.0 - self.depreciation)
         if inflow is not None:
             self.endow(inflow)
+        deaths, written_off = self._replace_bankrupt()
         self.steps += 1
         for p, pop in enumerate(self.populations):
             if isinstance(pop, WideLearner):
@@ -300,7 +314,24 @@ class WideMarket:
             world_sales=float(c.world_net.sum()),
             rewards=float(rewards.sum()),
             spent=spent,
+            deaths=deaths,
+            written_off=written_off,
         )
+
+    def _replace_bankrupt(self) -> tuple[int, float]:
+        """Traders below the floor leave; newcomers take their places if so configured."""
+        if not self.replace_bankrupt:
+            return 0, 0.0
+        dying = self.wealth < self.floor
+        n = int(dying.sum())
+        if n == 0:
+            return 0, 0.0
+        written = float(self.wealth[dying].sum())
+        self.treasury += written
+        self.wealth[dying] = self.allowance
+        self.issuer -= self.allowance * n
+        self.deaths += n
+        return n, written
 
     # -- accounting ---------------------------------------------------------------------
 

@@ -209,6 +209,8 @@ def test_non_finite_reward_raises_naming_the_step_and_changes_nothing(bad):
         ({"n_actions": 0}, "n_actions"),
         ({"auction": "dutch"}, "auction"),
         ({"floor": np.nan}, "floor"),
+        ({"royalty": 1.5}, "royalty"),
+        ({"royalty": -0.5}, "royalty"),
     ],
 )
 def test_invalid_parameters_raise_value_error(kwargs, match):
@@ -232,10 +234,13 @@ def test_zero_traders_is_refused():
     rent=st.sampled_from([0.0, 0.05, 0.5]),
     discount=st.sampled_from([1.0, 0.9, 0.5]),
     floor=st.sampled_from([-1.0, 0.0, 0.3]),
+    royalty=st.sampled_from([0.0, 0.5, 1.0]),
     steps=st.integers(1, 25),
     consumers=st.booleans(),
 )
-def test_conservation_on_random_markets(seed, kind, n, e, rent, discount, floor, steps, consumers):
+def test_conservation_on_random_markets(
+    seed, kind, n, e, rent, discount, floor, royalty, steps, consumers
+):
     """Σw' = Σw + rewards + allowances + minted − to_world − unclaimed − rent − tax −
     written_off at every step, and all balances sum to zero."""
     rng = np.random.default_rng(seed)
@@ -256,6 +261,7 @@ def test_conservation_on_random_markets(seed, kind, n, e, rent, discount, floor,
         rent=rent,
         discount=discount,
         floor=floor,
+        royalty=royalty,
         consumers=[Buyer()] if consumers else [],
         seed=seed,
     )

@@ -50,7 +50,7 @@ from .tabular import (
 )
 from .tmaze import TMazeEnv
 
-__all__ = [  # noqa: RUF022 (grouped by topic, as STYLE.md asks)
+__all__ = [
     # environments and their registered ids
     "ENV_IDS",
     "BanditEnv",

@@ -39,6 +39,7 @@ _MU_START = 0.1
 _MU_FLOOR = 1e-14
 _MU_FACTOR = 10.0
 _CROSSOVER_MU = 1e-4  # try the exact solve on the support once μ is this small
+_CROSSOVER_BATCH = 16  # larger batches skip it: Python per market costs more than it saves
 _UNDERFLOW = -40.0  # shares below exp(-40) are taken as exactly zero
 _SPARSE_COST = 30.0  # a nonzero pair costs about this many dense multiply-adds
 
@@ -70,7 +71,8 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
         staged = ~done & ((residual <= tol * 0.1) | stalled)
         if staged.any():
             price_n, frac = problem.smoothed(q, pi)
-            for k in np.nonzero(staged & (mu <= _CROSSOVER_MU * 1.001))[0]:
+            attempt = staged & (mu <= _CROSSOVER_MU * 1.001) & (problem.k <= _CROSSOVER_BATCH)
+            for k in np.nonzero(attempt)[0]:
                 exact = crossover(problem.a[k], problem.b[k], pi[k], pi0[k], problem.quasilinear)
                 if exact is not None:
                     price_n[k], frac[k] = exact

@@ -1,0 +1,76 @@
+"""The market learns: exact greedy returns after short CAPITALISM runs.
+
+Budgets are small and the assertions are about what was learned (exact values of the
+greedy policy from the environments' transition tables), not about time.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import catallax.exchange.envs as envs
+from catallax.exchange import DeepMarket, greedy_policy, train
+from catallax.traders import AdaptiveBidders
+
+
+def exact_greedy(market: DeepMarket, env: gym.Env, memory: int = 0) -> float:
+    """Exact expected return of the market's greedy policy (a POMDP policy sees obs).
+
+    Where no trader bids (Duality's absorbing state, which nobody wants to own) the
+    world's random draw stands in for the action.
+    """
+    model = envs.transition_model(env)
+    if memory:
+        model = envs.with_message_register(model, memory)
+    actions, _ = greedy_policy(market, np.arange(model.n_observations))
+    return envs.greedy_return(model, actions[model.observation], envs.episode_horizon(env))
+
+
+def market_for(make, *, n_envs=1, royalty=0.0, seed=0, **family) -> DeepMarket:
+    env = make()
+    pop = AdaptiveBidders.for_env(env.observation_space, env.action_space, seed=seed, **family)
+    return DeepMarket(
+        pop,
+        n_actions=int(env.action_space.n),
+        n_envs=n_envs,
+        allowance=10.0 * n_envs,
+        discount=0.99,
+        floor=0.01 * n_envs,
+        royalty=royalty,
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env_id", "episodes"),
+    [("catallax/Bandit-v0", 50), ("catallax/Chain-v0", 300), ("catallax/Duality-v0", 300)],
+)
+@pytest.mark.parametrize("auction", ["vickrey", "first-price"])
+def test_market_reaches_the_optimum(env_id, episodes, auction):
+    def make():
+        return gym.make(env_id)
+
+    m = market_for(make)
+    m.auction = m.auction.__class__(auction)
+    train(m, make, episodes=episodes, seed=0)
+    env = make()
+    optimum = envs.optimal_return(envs.transition_model(env), envs.episode_horizon(env))
+    assert exact_greedy(m, env) == pytest.approx(optimum)
+    assert abs(m.total()) < 1e-9 * (1 + np.abs(m.wealth).sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tmaze_needs_the_message_register_and_royalties_to_use_it(seed):
+    plain = lambda: gym.make("catallax/TMaze-v0")  # noqa: E731
+    memory = lambda: envs.MessageRegister(plain(), n_messages=2)  # noqa: E731
+
+    without = market_for(plain, n_envs=8, royalty=0.9, seed=seed)
+    train(without, plain, episodes=1500, seed=seed)
+    # No memoryless policy can beat chance: the junction looks the same for both cues.
+    assert exact_greedy(without, plain()) <= 0.5 + 1e-12
+
+    with_memory = market_for(memory, n_envs=8, royalty=0.9, seed=seed)
+    train(with_memory, memory, episodes=1500, seed=seed)
+    assert exact_greedy(with_memory, plain(), memory=2) == pytest.approx(1.0)
