@@ -111,3 +111,9 @@ def test_bad_key_files_are_refused(tmp_path: Path) -> None:
         crypto.load_private_key(ec)
     with pytest.raises(KeyFileError, match="no such directory"):
         crypto.save_private_key(crypto.generate_private_key(), tmp_path / "nope" / "k.pem")
+
+
+def test_exported_names_exist() -> None:
+    public = {n for n in dir(crypto) if not n.startswith("_")}
+    assert set(crypto.__all__) <= public
+    assert len(crypto.__all__) == len(set(crypto.__all__))
