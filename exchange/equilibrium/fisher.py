@@ -76,7 +76,7 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
                 exact = crossover(problem.a[k], problem.b[k], pi[k], pi0[k], problem.quasilinear)
                 if exact is not None:
                     price_n[k], frac[k] = exact
-            eq = problem.equilibrium(price_n, frac, iteration)
+            eq = problem.equilibrium(price_n, frac, iteration, with_gap=False)
             cert = certify(market, eq)
             worst = np.maximum(np.maximum(cert.allocation, cert.payment), cert.optimality)
             worst = worst.reshape(-1)
@@ -96,8 +96,8 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
             q = q + problem.path_tangent(q, mu, pi) * (new_mu - mu)[:, None]
             mu = new_mu
             point = problem.evaluate(q, mu)
-            flat_steps[:] = 0
-            continue
+            value, grad, pi, pi0 = point
+            flat_steps[advance] = 0
         step = problem.newton_direction(q, mu, grad, pi)
         q, point, failed = problem.line_search(q, mu, point, step, ~done)
         flat = point[0] >= value - 1e-15 * np.abs(value)
@@ -148,27 +148,35 @@ class _Problem:
         price = np.einsum("ki,kij->kj", self.b, shares)
         return np.where(self.live, np.log(np.maximum(price, 1e-300)), 0.0)
 
-    def evaluate(self, q: np.ndarray, mu: np.ndarray):
-        """Smoothed dual value, gradient, spending shares ``pi`` and kept share ``pi0``."""
-        z = np.subtract(self.a, q[:, None, :], out=self._work)
+    def evaluate(self, q: np.ndarray, mu: np.ndarray, rows: np.ndarray | None = None):
+        """Smoothed dual value, gradient, spending shares ``pi`` and kept share ``pi0``, for
+        every market or only for the markets ``rows`` (then q and mu are theirs only)."""
+        if rows is None:
+            a, b, live = self.a, self.b, self.live
+            z = np.subtract(a, q[:, None, :], out=self._work)
+            mask = self._mask
+        else:
+            a, b, live = self.a[rows], self.b[rows], self.live[rows]
+            z = a - q[:, None, :]
+            mask = np.empty(z.shape, dtype=bool)
         z *= (1.0 / mu)[:, None, None]
         top = z.max(axis=-1)
         if self.quasilinear:
             top = np.maximum(top, 0.0)
         top = np.where(np.isfinite(top), top, 0.0)
         z -= top[..., None]
-        np.greater(z, _UNDERFLOW, out=self._mask)
+        np.greater(z, _UNDERFLOW, out=mask)
         pi = np.zeros_like(z)
-        np.exp(z, out=pi, where=self._mask)
+        np.exp(z, out=pi, where=mask)
         e0 = np.exp(-top) if self.quasilinear else np.zeros_like(top)
         total = pi.sum(axis=-1) + e0
         total = np.where(total > 0, total, 1.0)
         pi /= total[..., None]
         pi0 = e0 / total
         soft = mu[:, None] * (top + np.log(total))
-        price = np.exp(q) * self.live
-        value = price.sum(axis=-1) + np.sum(np.where(self.b > 0, self.b * soft, 0.0), axis=-1)
-        grad = np.where(self.live, price - np.einsum("ki,kij->kj", self.b, pi), 0.0)
+        price = np.exp(q) * live
+        value = price.sum(axis=-1) + np.sum(np.where(b > 0, b * soft, 0.0), axis=-1)
+        grad = np.where(live, price - np.einsum("ki,kij->kj", b, pi), 0.0)
         return value, grad, pi, pi0
 
     def _hessian(self, q, mu, pi) -> np.ndarray:
@@ -205,22 +213,36 @@ class _Problem:
 
     def line_search(self, q, mu, point, step, active):
         """Backtracking (Armijo) along ``step``; returns the new q, its evaluation and which
-        markets could not decrease the objective at all (float64 floor reached)."""
+        markets could not decrease the objective at all (float64 floor reached). After the
+        full step, only the markets still backtracking are evaluated again."""
         value, grad = point[0], point[1]
         slope = np.sum(grad * step, axis=-1)
-        t = np.ones(self.k)
-        pending = active.copy()
-        accepted = point
+        trial = q + np.where(active, 1.0, 0.0)[:, None] * step
+        candidate = self.evaluate(trial, mu)
+        ok = active & (candidate[0] <= value + 0.25 * slope + 1e-15 * np.abs(value))
+        accepted = _merge(ok, candidate, point)
+        q = np.where(ok[:, None], trial, q)
+        pending = active & ~ok
+        t = 1.0
+        rows = np.nonzero(pending)[0]
+        if rows.size:
+            accepted = tuple(np.array(x, copy=True) for x in accepted)
         for _ in range(50):
-            trial = q + np.where(pending, t, 0.0)[:, None] * step
-            candidate = self.evaluate(trial, mu)
-            ok = pending & (candidate[0] <= value + 0.25 * t * slope + 1e-15 * np.abs(value))
-            accepted = _merge(ok, candidate, accepted)
-            q = np.where(ok[:, None], trial, q)
-            pending &= ~ok
-            if not pending.any():
+            if rows.size == 0:
                 break
-            t = np.where(pending, t * 0.5, t)
+            t *= 0.5
+            trial = q[rows] + t * step[rows]
+            candidate = self.evaluate(trial, mu[rows], rows)
+            better = candidate[0] <= value[rows] + 0.25 * t * slope[rows] + 1e-15 * np.abs(
+                value[rows]
+            )
+            took = rows[better]
+            q[took] = trial[better]
+            for whole, part in zip(accepted, candidate, strict=True):
+                whole[took] = part[better]
+            rows = rows[~better]
+        pending = np.zeros(self.k, dtype=bool)
+        pending[rows] = True
         return q, accepted, pending
 
     def smoothed(self, q, pi) -> tuple[np.ndarray, np.ndarray]:
@@ -234,9 +256,9 @@ class _Problem:
         frac *= np.minimum(1.0, 1.0 / np.where(held > 0, held, 1.0))[:, None, :]
         return price_n, frac
 
-    def equilibrium(self, price_n, frac, iterations: int) -> Equilibrium:
-        """The ``Equilibrium`` in the market's own units."""
-        gap = self.gap(price_n, frac)
+    def equilibrium(self, price_n, frac, iterations: int, *, with_gap: bool = True) -> Equilibrium:
+        """The ``Equilibrium`` in the market's own units (``gap`` NaN unless ``with_gap``)."""
+        gap = self.gap(price_n, frac) if with_gap else np.full(self.k, np.nan)
         prices = price_n * self.money[:, None] / self.supply
         prices = np.where(self.has_money[:, None], prices, 0.0)
         allocation = frac * self.supply[:, None, :]
@@ -296,6 +318,10 @@ def _sparse_gram(weighted: np.ndarray) -> np.ndarray:
 
 def _merge(take: np.ndarray, new: tuple, old: tuple) -> tuple:
     """Per market, the evaluation ``new`` where ``take`` else ``old``."""
+    if take.all():
+        return new
+    if not take.any():
+        return old
     value, grad, pi, pi0 = (
         np.where(take.reshape((-1,) + (1,) * (np.ndim(x) - 1)), x, y)
         for x, y in zip(new, old, strict=True)
