@@ -156,6 +156,9 @@ class DeepMarket:
         if not isinstance(populations, Sequence):
             populations = [populations]
         self.populations: list[Bidders] = [as_bidders(p) for p in populations]
+        # Protocol checks are slow; each population's abilities are looked up once.
+        self._learns = [isinstance(p, Learner) for p in self.populations]
+        self._mortal = [isinstance(p, Mortal) for p in self.populations]
         try:
             self.auction = AuctionKind(auction)
         except ValueError:
@@ -268,10 +271,9 @@ class DeepMarket:
         self.deaths += n
         gone = np.flatnonzero(dying)
         pops = self._pop_of[gone]
-        for p in np.unique(pops):
-            pop = self.populations[p]
-            if isinstance(pop, Mortal):
-                pop.retire(self._local_of[gone[pops == p]])
+        for p in _groups(pops, len(self.populations)):
+            if self._mortal[p]:
+                self.populations[p].retire(self._local_of[gone[pops == p]])
         return n, written
 
     # -- forward pass -------------------------------------------------------------------
@@ -309,8 +311,8 @@ class DeepMarket:
         if won.any():
             pops = self._pop_of[result.winner[won]]
             idx = np.flatnonzero(won)
-            for p in np.unique(pops):
-                sel = idx[pops == p]
+            for p in _groups(pops, len(self.populations)):
+                sel = idx if len(self.populations) == 1 else idx[pops == p]
                 local = self._local_of[result.winner[sel]]
                 chosen = np.asarray(self.populations[p].actions(obs[sel], local))
                 if chosen.shape != sel.shape or not np.issubdtype(chosen.dtype, np.integer):
@@ -510,12 +512,11 @@ class DeepMarket:
         cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
         owners = cols[0]
         pops = self._pop_of[owners]
-        for p in np.unique(pops):
-            pop = self.populations[p]
-            if not isinstance(pop, Learner):
+        for p in _groups(pops, len(self.populations)):
+            if not self._learns[p]:
                 continue
             sel = pops == p
-            pop.learn(
+            self.populations[p].learn(
                 Outcomes(
                     members=self._local_of[owners[sel]],
                     obs=cols[1][sel],
@@ -549,3 +550,10 @@ def _check_bids(bids: np.ndarray, size: int, e: int, pop: int) -> None:
         raise ValueError(
             f"population {pop} returned bids of shape {bids.shape}; expected ({size}, {e})"
         )
+
+
+def _groups(pops: np.ndarray, n_populations: int) -> list[int]:
+    """The population indices present in ``pops`` (cheap for the common single case)."""
+    if n_populations == 1:
+        return [0] if len(pops) else []
+    return np.unique(pops).tolist()
