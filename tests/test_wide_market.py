@@ -194,3 +194,22 @@ def test_invalid_parameters_raise_market_config_error(kwargs, match):
 def test_non_traders_are_refused():
     with pytest.raises(TypeError, match="needs size, orders"):
         WideMarket([object()], n_goods=1)
+
+
+def test_bankrupt_traders_are_replaced_by_newcomers_with_the_same_program():
+    # Trader 0 buys good 0 from trader 1 and pays nearly all its wealth for it.
+    pop = Scripted([0], [[10.0]], [10.0], size=2)
+    m = WideMarket(pop, n_goods=1, allowance=1.0, floor=0.5, replace_bankrupt=True)
+    m.endow(np.array([[[0.0], [1.0]]]), traders=True)
+    report = m.settle(m.act())
+    # Trader 0 spent its whole budget (1 credit): below the floor, it leaves and a
+    # newcomer with a fresh allowance takes its place and its goods.
+    assert report.deaths == 1 and m.deaths == 1
+    assert report.written_off == pytest.approx(0.0, abs=1e-12)
+    assert m.wealth.tolist() == pytest.approx([1.0, 2.0])
+    assert m.holdings[0, 0, 0] == pytest.approx(1.0)
+    assert m.issuer == pytest.approx(-3.0) and m.total() == pytest.approx(0.0)
+    # Without replacement the trader stays, broke, and can only sell.
+    m2 = WideMarket(Scripted([0], [[10.0]], [10.0], size=2), n_goods=1, floor=0.5)
+    m2.endow(np.array([[[0.0], [1.0]]]), traders=True)
+    assert m2.settle(m2.act()).deaths == 0 and m2.wealth[0] == pytest.approx(0.0)

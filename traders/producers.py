@@ -7,8 +7,10 @@ a prevailing price ``p``, then it can compute its offered prices via the chain r
 
 * **Prevailing prices.** The population keeps one estimate ``p̂`` per good (prices are
   public), an exponential average of realised prices: the clearing prices of goods that
-  were on offer, and for goods that consumers bought, what they paid per unit (read from
-  the rewards). Goods with no signal in a step keep their estimate.
+  were on offer, for goods that consumers bought what they paid per unit (read from the
+  rewards), and for goods some member wants but nobody offered the best bid for them.
+  Goods with no signal in a step keep their estimate. Consumers' posted price for a
+  first unit of each final good is the starting estimate (:meth:`for_economy`).
 * **Offered prices (equation 1).** The value of a run is ``outputs[j]·p̂``; the most
   member ``j`` pays for a unit of input ``g`` is that value less the other inputs at
   prevailing prices, per unit of ``g``: ``v_jg = (o_j·p̂ − Σ_{h≠g} a_jh p̂_h) / a_jg``
@@ -51,6 +53,7 @@ class LeontiefProducers:
         initial_plan: initial runs planned, as a share of capacity.
         probe: smallest plan, as a share of capacity.
         floor: smallest price used for budgets, credits per unit (> 0).
+        initial_prices: ``(G,)`` prevailing prices before any trade (default zero).
         anneal: both rates are multiplied by ``anneal / (anneal + t)`` at step ``t``, so
             that plans settle (stochastic-approximation steps); ``None`` keeps them fixed.
     """
@@ -67,6 +70,7 @@ class LeontiefProducers:
         probe: float = 0.02,
         floor: float = 0.01,
         anneal: float | None = 100.0,
+        initial_prices: np.ndarray | None = None,
     ) -> None:
         a = np.array(inputs, dtype=np.float64)
         o = np.array(outputs, dtype=np.float64)
@@ -88,6 +92,15 @@ class LeontiefProducers:
         self.anneal = None if anneal is None else float(anneal)
         self.steps = 0
         self.prices = np.zeros(a.shape[1])
+        if initial_prices is not None:
+            start = np.asarray(initial_prices, dtype=np.float64)
+            if (
+                start.shape != self.prices.shape
+                or np.any(start < 0)
+                or not np.all(np.isfinite(start))
+            ):
+                raise ValueError(f"initial_prices must be {self.prices.shape} finite and >= 0")
+            self.prices = start.copy()
         self.plan = c * float(initial_plan)
         self.runs = np.zeros((0, len(c)))
         self._uses = a > 0
@@ -95,7 +108,14 @@ class LeontiefProducers:
 
     @classmethod
     def for_economy(cls, economy: Any, **options: Any) -> LeontiefProducers:
-        """One producer per recipe of a :class:`~catallax.exchange.envs.production.Economy`."""
+        """One producer per recipe of a :class:`~catallax.exchange.envs.production.Economy`.
+
+        Unless ``initial_prices`` is given, prevailing prices start at the consumers'
+        posted price for a first unit of each final good (their top tranche) and at zero
+        for every other good.
+        """
+        if "initial_prices" not in options:
+            options["initial_prices"] = economy.demand_values[:, 0]
         return cls(economy.inputs, economy.outputs, economy.capacity, **options)
 
     @property
@@ -121,8 +141,9 @@ class LeontiefProducers:
         e, g = obs.shape[0], self.inputs.shape[1]
         members, goods = self._pairs[:, 0], self._pairs[:, 1]
         k = len(members)
+        offered = self.offered_prices()[members, goods]
         values = np.zeros((e, k, g))
-        values[:, np.arange(k), goods] = self.offered_prices()[members, goods]
+        values[:, np.arange(k), goods] = offered
         unit = np.maximum(self.prices[goods], self.floor)
         budget = self.inputs[members, goods] * self.plan[members] * unit
         return Orders(members, values, np.broadcast_to(budget, (e, k)).copy())
@@ -141,6 +162,12 @@ class LeontiefProducers:
         with np.errstate(invalid="ignore"):
             seen = np.where(offered, outcome.prices, 0.0).sum(0) / offered.sum(0)
         signal = np.where(offered.any(axis=0), seen, signal)
+        # A good nobody offered has no clearing price; its prevailing price is then the
+        # best bid for it (the most any member offers), so that a chain no one has
+        # started yet still tells its first link what its output would fetch.
+        best_bid = np.max(self.offered_prices(), axis=0, initial=0.0)
+        wanted = self._uses.any(axis=0) & ~offered.any(axis=0)
+        signal = np.where(wanted, best_bid, signal)
         # Unit prices paid by consumers, per good, from rewards and the goods removed.
         removed = outcome.removed.sum(axis=-1)
         share = np.zeros_like(outcome.removed)
