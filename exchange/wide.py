@@ -30,11 +30,11 @@ Details the paper leaves open, decided here (see ``docs/decisions/wide.md``):
   (:attr:`WideDecision.produced`), paid by the issuer; goods bought by consumers leave.
 * **Depreciation** ``δ``: after the step every holding shrinks by the factor ``1 − δ``
   (perishable goods; ``δ = 0`` keeps goods forever).
-* **Entry and exit.** A trader whose wealth falls below ``floor`` leaves: its wealth
-  (positive or negative) is written off to the treasury. With ``replace_bankrupt`` a
-  newcomer running the same program takes its place (and its goods) with a fresh
-  allowance from the issuer, the wide market's version of enumerating new traders;
-  without it the trader stays in the books with no wealth and can only sell.
+* **Entry and exit.** By default the trader set is fixed and a broke trader can only
+  sell. With ``replace_bankrupt`` a trader whose wealth falls below ``floor`` leaves (its
+  wealth is written off to the treasury) and a newcomer running the same program takes
+  its place and its goods with a fresh allowance from the issuer: the wide market's
+  version of enumerating new traders.
 
 Conservation: ``Σ w + issuer + treasury = 0`` after every call (to float rounding).
 """
@@ -143,8 +143,9 @@ class WideMarket:
         n_envs: number of parallel episodes sharing wealth.
         allowance: credits every trader gets from the issuer when it enters (>= 0).
         depreciation: ``δ`` in ``[0, 1]``, the share of every holding lost per step.
-        floor: traders whose wealth drops below this (credits) leave (see above).
-        replace_bankrupt: a newcomer with the same program replaces each trader that leaves.
+        floor: with ``replace_bankrupt``, traders whose wealth drops below this (credits)
+            are replaced (see above).
+        replace_bankrupt: replace traders below the floor by newcomers with the same program.
         tol: certificate tolerance of the general equilibrium solver.
     """
 
