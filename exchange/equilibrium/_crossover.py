@@ -54,15 +54,15 @@ def crossover(
         if negative:  # a spurious bridge between two trees carries negative money: drop it
             edges = [edge for e, edge in enumerate(edges) if e not in negative]
             continue
-        if quasilinear and np.any(c[paying] < -1e-9):
-            return None
         with np.errstate(invalid="ignore"):
             slack = np.where(np.isfinite(a) & paying[:, None], a - q[None, :] - c[:, None], -np.inf)
+        if quasilinear:  # keeping money is the good "outside" with log-price 0
+            slack = np.concatenate([slack, np.where(paying, -c, -np.inf)[:, None]], axis=1)
         i, j = np.unravel_index(np.argmax(slack), slack.shape)
         if slack[i, j] <= 1e-9:
             break
-        # A buyer strictly prefers good j: put edge (i, j) first and drop the lightest edge
-        # of the cycle it closes (if any), as a simplex pivot would.
+        # A buyer strictly prefers good j (or keeping its money): put edge (i, j) first and
+        # drop the lightest edge of the cycle it closes (if any), as a simplex pivot would.
         edges = _heaviest_forest(
             np.array([i] + [u for u, _ in edges]),
             np.array([n + j] + [w for _, w in edges]),
