@@ -168,9 +168,11 @@ class DeepMarket:
         _check(isinstance(n_envs, int | np.integer) and n_envs >= 1, "n_envs", n_envs)
         _check(np.isfinite(allowance) and allowance >= 0, "allowance", allowance, "must be >= 0")
         _check(np.isfinite(rent) and 0 <= rent < 1, "rent", rent, "must be in [0, 1)")
-        _check(np.isfinite(discount) and 0 < discount <= 1, "discount", discount, "in (0, 1]")
+        _check(
+            np.isfinite(discount) and 0 < discount <= 1, "discount", discount, "must be in (0, 1]"
+        )
         _check(np.isfinite(floor), "floor", floor, "must be finite")
-        _check(np.isfinite(royalty) and 0 <= royalty <= 1, "royalty", royalty, "in [0, 1]")
+        _check(np.isfinite(royalty) and 0 <= royalty <= 1, "royalty", royalty, "must be in [0, 1]")
         self.n_actions = int(n_actions)
         self.n_envs = int(n_envs)
         self.allowance = float(allowance)

@@ -48,6 +48,9 @@ class TrainOptions:
         discount: γ; the seller receives γ of the proceeds.
         floor: wealth (credits per slot) below which a trader is removed.
         births: new traders enumerated per finished episode.
+        royalty: λ, the share of realised value a buyer pays its seller at episode end;
+            ``None`` means 0.9 with memory goods (whose writers only earn through
+            royalties) and 0 otherwise.
         optimism: initial bid of adaptive traders (credits).
         max_steps: stop after this many environment steps as well.
     """
@@ -65,8 +68,16 @@ class TrainOptions:
     discount: float = 0.99
     floor: float = 0.01
     births: float = 0.0
+    royalty: float | None = None
     optimism: float | None = None
     max_steps: int | None = None
+
+    @property
+    def effective_royalty(self) -> float:
+        """The royalty used: the option, or its default for the memory setting."""
+        if self.royalty is not None:
+            return self.royalty
+        return 0.9 if self.memory else 0.0
 
 
 @dataclass
@@ -89,6 +100,7 @@ class TrainResult:
             "auction": o.auction,
             "traders": o.traders,
             "memory": o.memory,
+            "royalty": o.effective_royalty,
             "episodes": len(self.log.returns),
             "envs": o.envs,
             "seed": o.seed,
@@ -190,6 +202,7 @@ def build(opts: TrainOptions) -> tuple[Callable[[], gym.Env], DeepMarket]:
             rent=opts.rent,
             discount=opts.discount,
             floor=opts.floor * opts.envs,
+            royalty=opts.effective_royalty,
             seed=opts.seed,
         )
     except ExchangeError as exc:

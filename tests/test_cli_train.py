@@ -85,6 +85,8 @@ def test_train_works_on_any_discrete_gymnasium_env():
         (["catallax/Chain-v0", "--plot", "out.txt"], "--plot must name a .png file"),
         (["catallax/Chain-v0", "--plot", "/no/such/dir/a.png"], "does not exist"),
         (["catallax/Chain-v0", "--memory", "-1"], "--memory must be >= 0"),
+        (["catallax/Chain-v0", "--royalty", "2"], "royalty must be in [0, 1]"),
+        (["catallax/Chain-v0", "--discount", "0"], "discount must be in (0, 1]"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
@@ -95,6 +97,14 @@ def test_bad_input_is_one_line_and_exit_status_2(args, message, tmp_path):
     assert err.startswith("catallax: error: ") and message in err, err
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_memory_goods_solve_the_tmaze_with_the_default_royalty():
+    r = catallax("train", "catallax/TMaze-v0", "--memory", "2", "--episodes", "1500", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["royalty"] == 0.9 and s["memory"] == 2
+    assert s["greedy_return"] == pytest.approx(1.0)
 
 
 def test_trader_list_and_check():

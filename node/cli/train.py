@@ -102,6 +102,12 @@ def train(
     discount: Annotated[
         float, typer.Option(help="Share of the proceeds the seller keeps, in (0, 1].")
     ] = 0.99,
+    royalty: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of realised value paid to the seller (default 0.9 with --memory, else 0)."
+        ),
+    ] = None,
     births: Annotated[
         float, typer.Option(help="New traders enumerated per finished episode.")
     ] = 0.0,
@@ -133,6 +139,7 @@ def train(
         rent=rent,
         discount=discount,
         births=births,
+        royalty=royalty,
         optimism=optimism,
         max_steps=max_steps,
     )
