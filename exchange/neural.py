@@ -147,11 +147,10 @@ def market_from_mlp(
     rng = np.random.default_rng(seed)
     layers, ws, bs, bids, rich = [], [], [], [], []
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        w = np.asarray(w, dtype=np.float64)
+        w, b = np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)
         for kind, bid in [("true", 1.0)] + [("broke", 5.0)] * decoys + [("poor", 0.5)] * decoys:
             layers.append(i)
             ws.append(w if kind == "true" else rng.normal(size=w.shape))
-            b = np.asarray(b, dtype=np.float64)
             bs.append(b if kind == "true" else rng.normal(size=b.shape))
             bids.append(bid)
             rich.append(kind != "broke")
