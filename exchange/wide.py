@@ -210,12 +210,6 @@ class WideMarket:
             raise ValueError(f"goods must be finite, >= 0 and of shape {target.shape}")
         target += goods
 
-    def reset_episodes(self, which: np.ndarray) -> None:
-        """Empty the holdings of the episodes ``which`` (their goods leave unpaid)."""
-        which = np.asarray(which, dtype=bool)
-        self.holdings[which] = 0.0
-        self.world[which] = 0.0
-
     # -- forward pass -------------------------------------------------------------------
 
     def act(self) -> WideDecision:

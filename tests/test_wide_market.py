@@ -213,3 +213,14 @@ def test_bankrupt_traders_are_replaced_by_newcomers_with_the_same_program():
     m2 = WideMarket(Scripted([0], [[10.0]], [10.0], size=2), n_goods=1, floor=0.5)
     m2.endow(np.array([[[0.0], [1.0]]]), traders=True)
     assert m2.settle(m2.act()).deaths == 0 and m2.wealth[0] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("goods", "traders"),
+    [(np.ones((1, 2)), False), (-np.ones((1, 1)), False), (np.full((1, 1, 1), np.nan), True)],
+)
+def test_endowments_of_the_wrong_shape_or_sign_are_refused(goods, traders):
+    m = WideMarket(Scripted([0], [[0.0]], [0.0]), n_goods=1)
+    with pytest.raises(ValueError, match="goods must be finite"):
+        m.endow(goods, traders=traders)
+    assert m.state().tolist() == [[0.0]]
