@@ -1,0 +1,474 @@
+"""How well and how fast the deep market learns, against tabular Q-learning in the same run.
+
+The market is :class:`~catallax.exchange.deep.DeepMarket` (Vickrey auction, γ = 0.99)
+over :class:`~catallax.traders.adaptive.AdaptiveBidders` (one primitive per action, two
+clones, bids learnt from realised value, exploration by optimism only). The baseline is
+ε-greedy tabular Q-learning written below, given the same optimism (initial Q) and the
+same step-size schedule as the bidders, and run on the same parallel episodes.
+
+Measured, per environment, averaged over ``--seeds`` seeds:
+
+* **final greedy return**, computed exactly from the environment's transition table:
+  the greedy policy is the market's forward pass on every observation with exploration
+  off (a state nobody bids for is played uniformly at random by the world, and valued
+  so), or Q's argmax, valued by dynamic programming over the episode's horizon;
+* **episodes to 95 % of optimal**: the exact greedy return is re-computed after every
+  step in which an episode finished; the figure is the number of finished episodes from
+  which it stays >= 95 % of the optimal return until the end of the budget (a run that
+  ends below counts as the full budget and is flagged).
+
+Then: on Chain, the winning bids for RIGHT against Q* (Vickrey with clones, first-price,
+Vickrey without clones); the T-maze with and without a message register (exact returns
+through the product model); CartPole-v1 after a fixed number of steps, tile-coded,
+against a random policy.
+
+Run: ``python bench/learning.py`` (``--quick`` for a smoke test).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from _common import parse_args
+
+import catallax.exchange.envs as envs
+from catallax.exchange.capitalism import evaluate, train, vector_env
+from catallax.exchange.deep import DeepMarket
+from catallax.traders.adaptive import AdaptiveBidders
+
+
+@dataclass
+class Args:
+    """The deep market against tabular Q-learning on the reference environments."""
+
+    seeds: int = 5
+    """number of seeds averaged for every figure"""
+    discount: float = 0.99
+    """γ of both learners (the market's discount tax)"""
+    optimism: float = 1.0
+    """initial bid of every bidder, and initial Q of the optimistic Q-learning, in reward units"""
+    decay: float = 0.8
+    """ω of the step size max(n^-ω, lr_min) at the n-th visit, for both learners"""
+    lr_min: float = 0.02
+    """smallest step size, for both learners"""
+    epsilon: float = 0.1
+    """exploration rate of ε-greedy Q-learning while training"""
+    allowance: float = 10.0
+    """credits each trader gets per parallel episode (the market caps bids by w / n_envs)"""
+    floor: float = 1.0
+    """wealth per parallel episode below which a trader leaves (a new clone replaces it)"""
+    threshold: float = 0.95
+    """fraction of the optimal return that counts as learnt"""
+    budget_scale: float = 1.0
+    """multiplies every episode budget"""
+    tmaze_noise: float = 0.0
+    """Gaussian bid noise (credits) of the bidders on the T-maze, with and without register"""
+    cartpole_steps: int = 100_000
+    """environment steps of CartPole-v1 training"""
+    cartpole_optimism: float = 100.0
+    """initial bid on CartPole, 1 / (1 - γ): the largest discounted return of reward 1 a step"""
+    cartpole_allowance: float = 1000.0
+    """allowance per parallel episode on CartPole, large enough that bids near 1 / (1 - γ) fit"""
+    quick: bool = False
+    """smoke test: one seed, a twentieth of the episode budgets, 2,000 CartPole steps"""
+
+
+#: Episode budget and parallel episodes (the same for the market and Q-learning) of each
+#: tabular environment. One episode at a time where it is cheap; FrozenLake, whose episodes
+#: are long and slippery (parallel slots soon differ), runs eight side by side.
+TABULAR = {
+    "catallax/Bandit-v0": (200, 1),
+    "catallax/Chain-v0": (400, 1),
+    "catallax/Duality-v0": (400, 1),
+    "FrozenLake-v1": (3000, 8),
+}
+TMAZE_BUDGET = 1000
+CARTPOLE_ENVS = 8
+CHAIN = "catallax/Chain-v0"
+
+
+# -- exact evaluation ---------------------------------------------------------------------
+
+
+def policy_return(model: envs.TabularModel, pi: np.ndarray, horizon: int) -> float:
+    """Exact expected return of a stochastic policy ``pi[s, a]`` over ``horizon`` steps."""
+    if np.isin(pi, (0.0, 1.0)).all():
+        return envs.greedy_return(model, pi.argmax(axis=1), horizon)
+    r_pi = (pi * model.R).sum(axis=1)
+    p_pi = np.einsum("sa,sat->st", pi, model.P_continue)
+    value = np.zeros(model.n_states)
+    for _ in range(horizon):
+        value = r_pi + p_pi @ value
+    return float(model.initial @ value)
+
+
+def market_policy(market: DeepMarket, n_obs: int, n_actions: int) -> np.ndarray:
+    """The market's greedy policy over observation ids, ``(n_obs, n_actions)`` probabilities.
+
+    The forward pass with exploration off; where nobody bids the world acts uniformly.
+    """
+    for pop in market.populations:
+        pop.set_exploring(False)
+    decision = market.act(np.arange(n_obs))
+    for pop in market.populations:
+        pop.set_exploring(True)
+    pi = np.zeros((n_obs, n_actions))
+    won = decision.winner >= 0
+    pi[won, decision.actions[won]] = 1.0
+    pi[~won] = 1.0 / n_actions
+    return pi
+
+
+# -- tabular Q-learning (the baseline) ------------------------------------------------------
+
+
+class QLearning:
+    """ε-greedy tabular Q-learning with visit-count step sizes, over parallel episodes."""
+
+    def __init__(self, n_obs: int, n_actions: int, args: Args, seed: int, init: float) -> None:
+        self.q = np.full((n_obs, n_actions), init)
+        self.visits = np.zeros((n_obs, n_actions))
+        self.args = args
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """ε-greedy actions; ties between greedy actions are broken at random."""
+        q = self.q[obs]
+        best = q == q.max(axis=1, keepdims=True)
+        greedy = (best * self.rng.random(q.shape)).argmax(axis=1)
+        explore = self.rng.random(len(obs)) < self.args.epsilon
+        return np.where(explore, self.rng.integers(q.shape[1], size=len(obs)), greedy)
+
+    def learn(self, obs, actions, rewards, next_obs, terminated) -> None:
+        """One Q-learning update per episode slot (slots in one step never share (s, a)
+        in the tabular envs often enough to matter, but duplicates are applied in turn)."""
+        target = rewards + self.args.discount * np.where(
+            terminated, 0.0, self.q[next_obs].max(axis=1)
+        )
+        for s, a, y in zip(obs, actions, target, strict=True):
+            self.visits[s, a] += 1
+            rate = max(self.visits[s, a] ** -self.args.decay, self.args.lr_min)
+            self.q[s, a] += rate * (y - self.q[s, a])
+
+    def policy(self) -> np.ndarray:
+        pi = np.zeros_like(self.q)
+        pi[np.arange(len(pi)), self.q.argmax(axis=1)] = 1.0
+        return pi
+
+
+# -- training loops -------------------------------------------------------------------------
+
+
+@dataclass
+class Curve:
+    """Exact greedy return after each step in which episodes finished."""
+
+    episodes: list[int]
+    returns: list[float]
+
+    def reached(self, target: float, budget: int) -> tuple[int, bool]:
+        """Episodes from which the return stays >= target; (budget, False) if it ends below."""
+        ok = np.asarray(self.returns) >= target
+        if not ok.size or not ok[-1]:
+            return budget, False
+        below = np.flatnonzero(~ok)
+        first = 0 if not below.size else below[-1] + 1
+        return self.episodes[first], True
+
+
+def make_market(
+    env: gym.Env,
+    args: Args,
+    seed: int,
+    n_envs: int,
+    *,
+    auction: str = "vickrey",
+    allowance: float | None = None,
+    **options: float,
+) -> DeepMarket:
+    """A market of adaptive bidders for ``env``; ``options`` go to :class:`AdaptiveBidders`."""
+    settings = {"optimism": args.optimism, "decay": args.decay, "lr_min": args.lr_min}
+    pop = AdaptiveBidders.for_env(
+        env.observation_space, env.action_space, seed=seed, **{**settings, **options}
+    )
+    return DeepMarket(
+        pop,
+        n_actions=int(env.action_space.n),
+        n_envs=n_envs,
+        auction=auction,
+        allowance=(args.allowance if allowance is None else allowance) * n_envs,
+        discount=args.discount,
+        floor=args.floor * n_envs,
+        seed=seed,
+    )
+
+
+def run(
+    make: Callable[[], gym.Env],
+    episodes: int,
+    n_envs: int,
+    seed: int,
+    act: Callable[[np.ndarray], Any],
+    actions_of: Callable[[Any], np.ndarray],
+    learn: Callable[[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None],
+    greedy: Callable[[], float],
+) -> Curve:
+    """Train for ``episodes`` finished episodes, valuing the greedy policy as they finish.
+
+    ``learn(step, obs, reward, reached, terminated, truncated)`` gets what ``act`` returned
+    and the observations the actions reached (before Gymnasium's same-step reset).
+    """
+    vec = vector_env(make, n_envs)
+    curve = Curve([], [])
+    done = 0
+    obs, _ = vec.reset(seed=seed)
+    while done < episodes:
+        step = act(obs)
+        nxt, reward, terminated, truncated, info = vec.step(actions_of(step))
+        ended = terminated | truncated
+        reached = nxt.copy()
+        for i in np.flatnonzero(ended):
+            reached[i] = info["final_obs"][i]
+        learn(step, obs, reward, reached, terminated, truncated)
+        obs = nxt
+        if ended.any():
+            done += int(ended.sum())
+            curve.episodes.append(done)
+            curve.returns.append(greedy())
+    vec.close()
+    return curve
+
+
+def train_market(
+    make: Callable[[], gym.Env],
+    model: envs.TabularModel,
+    horizon: int,
+    episodes: int,
+    n_envs: int,
+    args: Args,
+    seed: int,
+    **options: Any,
+) -> tuple[DeepMarket, Curve]:
+    """Train a market with CAPITALISM (act, step, settle; bankrupt clones replaced)."""
+    env = make()
+    market = make_market(env, args, seed, n_envs, **options)
+    n_obs, n_actions = model.n_observations, int(env.action_space.n)
+
+    def learn(decision, obs, reward, reached, terminated, truncated) -> None:
+        report = market.settle(decision, reward, terminated, truncated)
+        if report.deaths:  # as train() does: each bankrupt clone is replaced by a new one
+            market.grow(report.deaths)
+
+    def greedy() -> float:
+        pi = market_policy(market, n_obs, n_actions)
+        return policy_return(model, pi[model.observation], horizon)
+
+    curve = run(make, episodes, n_envs, seed, market.act, lambda d: d.actions, learn, greedy)
+    return market, curve
+
+
+def train_q(
+    make: Callable[[], gym.Env],
+    model: envs.TabularModel,
+    horizon: int,
+    episodes: int,
+    n_envs: int,
+    args: Args,
+    seed: int,
+    *,
+    init: float,
+) -> tuple[QLearning, Curve]:
+    """Train ε-greedy Q-learning from initial values ``init`` on the same loop."""
+    env = make()
+    agent = QLearning(model.n_observations, int(env.action_space.n), args, seed, init)
+
+    def learn(actions, obs, reward, reached, terminated, truncated) -> None:
+        agent.learn(obs, actions, reward, reached, terminated)
+
+    def greedy() -> float:
+        return policy_return(model, agent.policy()[model.observation], horizon)
+
+    curve = run(make, episodes, n_envs, seed, agent.act, lambda a: a, learn, greedy)
+    return agent, curve
+
+
+# -- the script -----------------------------------------------------------------------------
+
+
+def tabular(args: Args) -> tuple[bool, bool, DeepMarket | None]:
+    """Final greedy returns and episodes to the threshold, market against Q-learning.
+
+    Returns whether each goal held on every environment, and the seed-0 Chain market.
+    """
+    pct = f"{100 * args.threshold:.0f}%"
+    finals_ok, ratios_ok, chain_market = True, True, None
+    for env_id, (budget, n_envs) in TABULAR.items():
+        budget = max(int(budget * args.budget_scale), 2 * n_envs)
+        make = partial(gym.make, env_id)
+        env = make()
+        model, horizon = envs.transition_model(env), envs.episode_horizon(env)
+        optimal = envs.optimal_return(model, horizon)
+        target = args.threshold * optimal
+        common = (make, model, horizon, budget, n_envs, args)
+        learners = {
+            "market": (train_market, {}),
+            f"Q-learning Q0={args.optimism:g}": (train_q, {"init": args.optimism}),
+            "Q-learning Q0=0": (train_q, {"init": 0.0}),
+        }
+        final, reach, missed = {}, {}, {}
+        for name, (learner, options) in learners.items():
+            rows = []
+            for seed in range(args.seeds):
+                trained, curve = learner(*common, seed, **options)
+                if env_id == CHAIN and name == "market" and seed == 0:
+                    chain_market = trained
+                rows.append((curve.returns[-1], *curve.reached(target, budget)))
+            final[name] = float(np.mean([r[0] for r in rows]))
+            reach[name] = float(np.mean([r[1] for r in rows]))
+            missed[name] = sum(not r[2] for r in rows)
+        short = env_id.split("/")[-1]
+        print(
+            f"{short}: optimal {optimal:.3f}, budget {budget} episodes, {n_envs} parallel; "
+            "final greedy return "
+            + ", ".join(f"{n} {v:.3f} ({100 * v / optimal:.1f}%)" for n, v in final.items())
+            + f" (goal: market >= {pct})"
+        )
+        best = min((n for n in learners if n != "market"), key=lambda n: reach[n])
+        ratio = reach["market"] / max(reach[best], 1.0)
+        print(
+            f"{short}: episodes to {pct} of optimal (mean of {args.seeds} seeds): "
+            + ", ".join(
+                f"{n} {reach[n]:.1f}" + (f" ({missed[n]} never)" if missed[n] else "")
+                for n in learners
+            )
+            + f"; ratio market/best Q-learning ({best}): {ratio:.2f} (goal <= 1.5)"
+        )
+        sys.stdout.flush()
+        finals_ok &= final["market"] >= target
+        ratios_ok &= ratio <= 1.5 and not missed["market"]
+    return finals_ok, ratios_ok, chain_market
+
+
+def chain_bids(args: Args, vickrey: DeepMarket | None) -> None:
+    """The winning bids for RIGHT on Chain against Q*, under three auctions (seed 0)."""
+    env = gym.make(CHAIN)
+    model, horizon = envs.transition_model(env), envs.episode_horizon(env)
+    budget = max(int(TABULAR[CHAIN][0] * args.budget_scale), 2)
+    right = envs.q_star(model, args.discount)[:-1, 1]
+    print("Chain Q*(s, RIGHT), s = 0..4: " + " ".join(f"{v:.3f}" for v in right))
+    kinds = {
+        "vickrey, 2 clones": {},
+        "first-price, 2 clones": {"auction": "first-price"},
+        "vickrey, 1 clone": {"clones": 1},
+    }
+    for label, options in kinds.items():
+        if vickrey is not None and not options:
+            market = vickrey
+        else:
+            make = partial(gym.make, CHAIN)
+            market, _ = train_market(make, model, horizon, budget, 1, args, 0, **options)
+        bids = market.populations[0].values(np.arange(len(right)))[1]
+        error = float(np.max(np.abs(bids - right) / right))
+        goal = " (goal <= 10%)" if label == "vickrey, 2 clones" else ""
+        print(
+            f"Chain bids for RIGHT, {label}: "
+            + " ".join(f"{b:.3f}" for b in bids)
+            + f"; max relative error vs Q*: {100 * error:.1f}%{goal}"
+        )
+
+
+def tmaze(args: Args) -> None:
+    """The T-maze with and without a message register: exact greedy returns."""
+    plain = gym.make("catallax/TMaze-v0")
+    base, horizon = envs.transition_model(plain), envs.episode_horizon(plain)
+    memoryless, _ = envs.best_memoryless_return(base, horizon)
+    budget = max(int(TMAZE_BUDGET * args.budget_scale), 2)
+    cases = {
+        "without register": (partial(gym.make, "catallax/TMaze-v0"), base),
+        "with 2-message register": (
+            lambda: envs.MessageRegister(gym.make("catallax/TMaze-v0"), n_messages=2),
+            envs.with_message_register(base, 2),
+        ),
+    }
+    for label, (make, model) in cases.items():
+        finals, solved = [], 0
+        for seed in range(args.seeds):
+            _, curve = train_market(
+                make, model, horizon, budget, 1, args, seed, noise=args.tmaze_noise
+            )
+            finals.append(curve.returns[-1])
+            solved += curve.returns[-1] >= args.threshold
+        print(
+            f"TMaze {label}: greedy return {np.mean(finals):.3f} (seeds: "
+            + " ".join(f"{f:.2f}" for f in finals)
+            + f"; {solved} of {args.seeds} solved) after {budget} episodes; optimal 1.0, "
+            f"best without memory {memoryless:.1f}"
+        )
+
+
+def cartpole(args: Args) -> None:
+    """CartPole-v1 after a fixed number of steps, against a random policy."""
+    make = partial(gym.make, "CartPole-v1")
+    returns = []
+    for seed in range(args.seeds):
+        market = make_market(
+            make(),
+            args,
+            seed,
+            CARTPOLE_ENVS,
+            allowance=args.cartpole_allowance,
+            optimism=args.cartpole_optimism,
+        )
+        train(market, make, episodes=10**9, max_steps=args.cartpole_steps, seed=seed)
+        returns.append(float(evaluate(market, make, episodes=100, seed=10_000 + seed).mean()))
+    rng = np.random.default_rng(0)
+    env = make()
+    random_returns = []
+    for episode in range(100):
+        env.reset(seed=20_000 + episode)
+        total, over = 0.0, False
+        while not over:
+            _, reward, terminated, truncated, _ = env.step(int(rng.integers(2)))
+            total += float(reward)
+            over = terminated or truncated
+        random_returns.append(total)
+    print(
+        f"CartPole-v1 after {args.cartpole_steps} steps ({CARTPOLE_ENVS} parallel): mean greedy "
+        f"return over 100 episodes {np.mean(returns):.1f} (seeds: "
+        + " ".join(f"{r:.0f}" for r in returns)
+        + f"); random policy {np.mean(random_returns):.1f}; maximum 500"
+    )
+
+
+def main(args: Args) -> None:
+    """Run every measurement and print its lines."""
+    if args.quick:
+        args.seeds, args.budget_scale, args.cartpole_steps = 1, 0.05, 2000
+    started = time.perf_counter()
+    print(
+        f"setup: {args.seeds} seeds; gamma {args.discount}; bidders: optimism {args.optimism}, "
+        f"step max(n^-{args.decay}, {args.lr_min}), 2 clones, Vickrey; Q-learning: same step, "
+        f"epsilon {args.epsilon}, Q0 = {args.optimism:g} (as the bidders) and Q0 = 0"
+    )
+    finals_ok, ratios_ok, chain_market = tabular(args)
+    chain_bids(args, chain_market)
+    tmaze(args)
+    if args.cartpole_steps > 0:
+        cartpole(args)
+    print(
+        f"goals: final greedy return >= {100 * args.threshold:.0f}% of optimal on all four: "
+        f"{'met' if finals_ok else 'NOT met'}; episodes ratio <= 1.5 on all four: "
+        f"{'met' if ratios_ok else 'NOT met'}"
+    )
+    print(f"time: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main(parse_args(Args))
