@@ -1,0 +1,62 @@
+"""The public surface of each package is what its __all__ says, and nothing is missing."""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED = {
+    "catallax.exchange": {
+        "NO_WINNER", "AuctionKind", "AuctionResult", "run_auction",
+        "Decision", "DeepMarket", "StepReport", "Progress", "TrainLog", "evaluate",
+        "greedy_policy", "train", "vector_env",
+        "Bidders", "Consumer", "Enumerable", "Learner", "Mortal", "OneBidder", "Outcomes",
+        "as_bidders",
+        "ActionError", "ExchangeError", "MarketConfigError", "RewardError",
+    },
+    "catallax.traders": {
+        "Population", "Trader", "AdaptiveBidders", "EnumeratedPrograms", "Encoder", "OneHot",
+        "TileCoder", "encoder_for", "ENTRY_POINT_GROUP", "FamilySpec", "check_trader",
+        "families", "load_family", "register", "PluginError", "TraderCheckError",
+        "TraderError",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", sorted(EXPECTED))
+def test_exported_names(package):
+    module = importlib.import_module(package)
+    assert set(module.__all__) == EXPECTED[package]
+    assert len(module.__all__) == len(set(module.__all__))
+    for name in module.__all__:
+        assert hasattr(module, name), f"{package} exports {name} but does not define it"
+
+
+def test_every_package_folder_is_installed():
+    """Non-editable installs only ship the packages listed in pyproject.toml."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    setuptools = config["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    mapping = setuptools["package-dir"]
+    found = set()
+    for package, folder in mapping.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([package, *rel.parts]) if rel.parts else package)
+    assert found == listed
+
+
+def test_exchange_imports_nothing_else_of_the_project():
+    """DESIGN.md: imports flow one way; exchange imports no other part of catallax."""
+    offenders = []
+    for path in (ROOT / "exchange").rglob("*.py"):
+        text = path.read_text()
+        for other in ("catallax.traders", "catallax.node", "catallax.v1"):
+            if f"import {other}" in text or f"from {other}" in text:
+                offenders.append(f"{path.relative_to(ROOT)} imports {other}")
+    assert offenders == []
