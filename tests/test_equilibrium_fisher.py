@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catallax.exchange.equilibrium import (
     Equilibrium,
@@ -130,3 +132,36 @@ def test_certificate_catches_a_wrong_answer() -> None:
     assert certify(market, dearer).payment > 0.1
     assert not certify(market, cheaper).holds(1e-3)
     assert "allocation" in str(certify(market, eq))
+
+
+def test_markets_without_money_have_zero_prices() -> None:
+    batch = FisherMarket(np.ones((2, 3, 2)), [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    eq = solve(batch)
+    assert np.all(eq.prices[0] == 0.0)
+    assert np.all(eq.allocation[0] == 0.0)
+    assert certify(batch, eq).holds(TOL)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 7),
+    m=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+    quasilinear=st.booleans(),
+)
+def test_any_small_market_is_solved_and_permutations_commute(
+    n: int, m: int, seed: int, quasilinear: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(size=(n, m)) * (rng.uniform(size=(n, m)) < 0.7)
+    values[:, 0] += 0.1  # every buyer values something (needed when money must be spent)
+    budgets = rng.uniform(0.0, 2.0, size=n)
+    supply = rng.uniform(0.5, 2.0, size=m)
+    market = FisherMarket(values, budgets, supply, quasilinear=quasilinear)
+    eq = solve(market)
+    assert certify(market, eq).holds(TOL)
+    buyers, goods = rng.permutation(n), rng.permutation(m)
+    shuffled = FisherMarket(
+        values[buyers][:, goods], budgets[buyers], supply[goods], quasilinear=quasilinear
+    )
+    assert solve(shuffled).prices == pytest.approx(eq.prices[goods], rel=1e-5, abs=1e-9)

@@ -61,6 +61,8 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
     final_price = np.zeros_like(q)
     final_frac = np.zeros_like(problem.a)
     best: tuple[Equilibrium, Certificate] | None = None
+    if done.all():  # no market has money: nothing is bought, every price is zero
+        return problem.equilibrium(final_price, final_frac, 0)
     point = problem.evaluate(q, mu)
     stalled = np.zeros(problem.k, dtype=bool)
     flat_steps = np.zeros(problem.k, dtype=int)
@@ -313,7 +315,7 @@ def _sparse_gram(weighted: np.ndarray) -> np.ndarray:
     right = np.repeat(first, per_entry) + offset
     flat = (market[left] * m + col[left]) * m + col[right]
     gram = np.bincount(flat, weights=value[left] * value[right], minlength=k * m * m)
-    return gram.reshape(k, m, m)
+    return gram.astype(float, copy=False).reshape(k, m, m)
 
 
 def _merge(take: np.ndarray, new: tuple, old: tuple) -> tuple:
