@@ -79,7 +79,9 @@ def certify(market: object, eq: Equilibrium) -> Certificate:
     raise TypeError(f"certify: no certificate for {type(market).__name__}")
 
 
-def allocation_violation(supply: np.ndarray, prices: np.ndarray, allocation: np.ndarray):
+def allocation_violation(
+    supply: np.ndarray, prices: np.ndarray, allocation: np.ndarray
+) -> np.ndarray:
     """Condition 1 for divisible goods (see the module docstring); one value per market."""
     held = allocation.sum(axis=-2)
     over = np.max(np.maximum(held - supply, 0.0) / supply, axis=-1)

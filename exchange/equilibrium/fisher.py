@@ -11,13 +11,15 @@ by the entropic soft-max ``μ·log Σ exp(·/μ)`` and minimise the smooth resul
 method with a backtracking line search; the m×m Hessian is
 ``diag(p) + (1/μ) Σ_i b_i (diag(π_i) - π_i π_iᵀ)``, cheap for m in the hundreds. At the
 smoothed optimum the goods clear exactly, buyer i spending the share ``π_ij`` of its budget on
-good j (and keeping ``π_i0`` in the quasi-linear case). Continuation divides ``μ`` by 10 after
-each converged stage, with a first-order predictor ``q += (dq/dμ) Δμ`` so that each stage
-starts close to its optimum; spending concentrates on goods of maximal bang-per-buck and the
-utility loss shrinks in proportion to ``μ``.
+good j (and keeping ``π_i0`` in the quasi-linear case). Continuation divides ``μ`` by 3 to
+10 after each converged stage (more when the certificate is still far from ``tol``), with a
+first-order predictor ``q += (dq/dμ) Δμ`` so that each stage starts close to its optimum;
+spending concentrates on goods of maximal bang-per-buck and the utility loss shrinks in
+proportion to ``μ``. Once ``μ <= 1e-4`` (and for batches of at most 16 markets) each stage
+also tries the crossover of ``_crossover``: the exact equilibrium on the support of spending.
 
 Stopping rule (certified, never an iteration count): a stage ends when every good clears to
-``tol / 100`` (or the line search can make no further progress in float64), and the solve ends
+``tol / 10`` (or the line search can make no further progress in float64), and the solve ends
 when ``certify`` reports every violation <= ``tol`` for every market of the batch.
 
 Batches are solved together: arrays carry a leading market axis, Newton systems go to one
