@@ -101,6 +101,8 @@ def clear(
 
     Raises:
         ValueError: shapes disagree, or an order has a negative or non-finite entry.
+        NonConvergenceError: (from the equilibrium solver) orders valuing several goods
+            could not be cleared to ``tol``.
     """
     holdings = np.asarray(holdings, dtype=np.float64)
     world = np.asarray(world, dtype=np.float64)
