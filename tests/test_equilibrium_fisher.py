@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from catallax.exchange.equilibrium import (
     Equilibrium,
     FisherMarket,
+    NonConvergenceError,
     certify,
     solve,
 )
@@ -165,3 +166,14 @@ def test_any_small_market_is_solved_and_permutations_commute(
         values[buyers][:, goods], budgets[buyers], supply[goods], quasilinear=quasilinear
     )
     assert solve(shuffled).prices == pytest.approx(eq.prices[goods], rel=1e-5, abs=1e-9)
+
+
+def test_too_few_steps_raise_with_the_best_candidate() -> None:
+    market = _random_market(13, 30, 6, quasilinear=True)
+    with pytest.raises(NonConvergenceError) as caught:
+        solve(market, max_iter=3)
+    error = caught.value
+    assert error.best.prices.shape == (6,)
+    assert error.best.allocation.shape == (30, 6)
+    assert not error.certificate.holds(1e-6)
+    assert error.iterations == 3

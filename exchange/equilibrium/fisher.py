@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from catallax.exchange.equilibrium._crossover import crossover
-from catallax.exchange.equilibrium.certificate import Certificate, certify
+from catallax.exchange.equilibrium.certificate import certify
 from catallax.exchange.equilibrium.errors import NonConvergenceError
 from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket
 
@@ -62,7 +62,8 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
     done = ~problem.has_money
     final_price = np.zeros_like(q)
     final_frac = np.zeros_like(problem.a)
-    best: tuple[Equilibrium, Certificate] | None = None
+    best_worst = np.full(problem.k, np.inf)  # per market: the best candidate seen so far
+    best_price, best_frac = final_price.copy(), final_frac.copy()
     if done.all():  # no market has money: nothing is bought, every price is zero
         return problem.equilibrium(final_price, final_frac, 0)
     point = problem.evaluate(q, mu)
@@ -74,46 +75,57 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
         residual = np.max(np.abs(grad) / np.where(problem.live, price, 1.0), axis=-1)
         staged = ~done & ((residual <= tol * 0.1) | stalled)
         if staged.any():
-            price_n, frac = problem.smoothed(q, pi)
-            attempt = staged & (mu <= _CROSSOVER_MU * 1.001) & (problem.k <= _CROSSOVER_BATCH)
-            for k in np.nonzero(attempt)[0]:
-                exact = crossover(problem.a[k], problem.b[k], pi[k], pi0[k], problem.quasilinear)
-                if exact is not None:
-                    price_n[k], frac[k] = exact
-            eq = problem.equilibrium(price_n, frac, iteration, with_gap=False)
-            cert = certify(market, eq)
-            worst = np.maximum(np.maximum(cert.allocation, cert.payment), cert.optimality)
-            worst = worst.reshape(-1)
-            solved = staged & (worst <= tol)
-            final_price[solved], final_frac[solved] = price_n[solved], frac[solved]
-            done |= solved
-            if best is None or cert.worst < best[1].worst:
-                best = (eq, cert)
+            rows = np.nonzero(staged)[0]
+            price_n, frac = problem.smoothed(q[rows], pi[rows], rows)
+            if problem.k <= _CROSSOVER_BATCH:
+                for r, k in enumerate(rows):
+                    if mu[k] <= _CROSSOVER_MU * 1.001:
+                        exact = crossover(
+                            problem.a[k], problem.b[k], pi[k], pi0[k], problem.quasilinear
+                        )
+                        if exact is not None:
+                            price_n[r], frac[r] = exact
+            worst = problem.worst_violation(price_n, frac, rows)
+            improved = worst < best_worst[rows]
+            best_worst[rows[improved]] = worst[improved]
+            best_price[rows[improved]], best_frac[rows[improved]] = (
+                price_n[improved],
+                frac[improved],
+            )
+            ok = worst <= tol
+            final_price[rows[ok]], final_frac[rows[ok]] = price_n[ok], frac[ok]
+            done[rows[ok]] = True
             if done.all():
                 return problem.equilibrium(final_price, final_frac, iteration)
-            advance = staged & ~done
-            if np.any(mu[advance] <= _MU_FLOOR):
-                break
-            wanted = 0.3 * tol / np.maximum(worst, 1e-300)
-            shrink = np.clip(wanted, 1 / _MU_FACTOR, 1 / 3)
-            new_mu = np.where(advance, mu * shrink, mu)
-            q = q + problem.path_tangent(q, mu, pi) * (new_mu - mu)[:, None]
-            mu = new_mu
-            point = problem.evaluate(q, mu)
-            value, grad, pi, pi0 = point
-            flat_steps[advance] = 0
+            advance = rows[~ok]
+            if advance.size:
+                if np.any(mu[advance] <= _MU_FLOOR):
+                    break
+                wanted = 0.3 * tol / np.maximum(worst[~ok], 1e-300)
+                new_mu = mu[advance] * np.clip(wanted, 1 / _MU_FACTOR, 1 / 3)
+                tangent = problem.path_tangent(q[advance], mu[advance], pi[advance], advance)
+                q[advance] += tangent * (new_mu - mu[advance])[:, None]
+                mu[advance] = new_mu
+                fresh = problem.evaluate(q[advance], mu[advance], advance)
+                point = tuple(np.array(x, copy=True) for x in point)
+                for whole, part in zip(point, fresh, strict=True):
+                    whole[advance] = part
+                value, grad, pi, pi0 = point
+                flat_steps[advance] = 0
         step = problem.newton_direction(q, mu, grad, pi)
         q, point, failed = problem.line_search(q, mu, point, step, ~done)
         flat = point[0] >= value - 1e-15 * np.abs(value)
         flat_steps = np.where(flat, flat_steps + 1, 0)
         stalled = failed | (flat_steps >= 2)
-    if best is None:
-        eq = problem.equilibrium(*problem.smoothed(q, point[2]), max_iter)
-        best = (eq, certify(market, eq))
+    never = np.nonzero(np.isinf(best_worst) & ~done)[0]
+    if never.size:
+        best_price[never], best_frac[never] = problem.smoothed(q[never], point[2][never], never)
+    best_price[done], best_frac[done] = final_price[done], final_frac[done]
+    eq = problem.equilibrium(best_price, best_frac, max_iter)
     raise NonConvergenceError(
         f"Fisher market not solved to tol={tol:g} within {max_iter} Newton steps",
-        best=best[0],
-        certificate=best[1],
+        best=eq,
+        certificate=certify(market, eq),
         iterations=max_iter,
     )
 
@@ -183,8 +195,10 @@ class _Problem:
         grad = np.where(live, price - np.einsum("ki,kij->kj", b, pi), 0.0)
         return value, grad, pi, pi0
 
-    def _hessian(self, q, mu, pi) -> np.ndarray:
-        weighted = np.multiply(pi, np.sqrt(self.b)[..., None], out=self._work)
+    def _hessian(self, q, mu, pi, rows: np.ndarray | None = None) -> np.ndarray:
+        b, live = (self.b, self.live) if rows is None else (self.b[rows], self.live[rows])
+        out = self._work if rows is None else None
+        weighted = np.multiply(pi, np.sqrt(b)[..., None], out=out)
         per_row = np.count_nonzero(weighted, axis=-1)
         pairs = float(np.sum(per_row.astype(float) ** 2))
         if _SPARSE_COST * pairs < weighted.size * weighted.shape[-1]:
@@ -192,10 +206,10 @@ class _Problem:
         else:
             hess = -np.matmul(weighted.transpose(0, 2, 1), weighted)
         hess *= (1.0 / mu)[:, None, None]
-        demand = np.einsum("ki,kij->kj", self.b, pi)
+        demand = np.einsum("ki,kij->kj", b, pi)
         idx = np.arange(q.shape[1])
-        hess[:, idx, idx] += np.where(self.live, np.exp(q) + demand / mu[:, None], 0.0)
-        dead = ~self.live
+        hess[:, idx, idx] += np.where(live, np.exp(q) + demand / mu[:, None], 0.0)
+        dead = ~live
         if dead.any():
             hess = np.where(dead[:, :, None] | dead[:, None, :], 0.0, hess)
             hess[:, idx, idx] += dead
@@ -205,15 +219,17 @@ class _Problem:
         """Solve ``H d = -g`` for every market (goods nobody values get the identity)."""
         return -np.linalg.solve(self._hessian(q, mu, pi), grad[..., None])[..., 0]
 
-    def path_tangent(self, q, mu, pi) -> np.ndarray:
-        """``dq/dμ`` along the path of smoothed optima: ``-H⁻¹ ∂g/∂μ``."""
-        z = np.subtract(self.a, q[:, None, :], out=self._work)
-        z *= (1.0 / mu)[:, None, None]
+    def path_tangent(self, q, mu, pi, rows: np.ndarray) -> np.ndarray:
+        """``dq/dμ`` along the path of smoothed optima, ``-H⁻¹ ∂g/∂μ``, for the markets
+        ``rows`` (q, mu and pi are theirs only)."""
+        a, b, live = self.a[rows], self.b[rows], self.live[rows]
+        z = (a - q[:, None, :]) * (1.0 / mu)[:, None, None]
         z = np.where(pi > 0, z, 0.0)
         mean = np.sum(pi * z, axis=-1)  # the kept share has z = 0
-        dgrad = np.einsum("ki,kij->kj", self.b, pi * (z - mean[..., None])) / mu[:, None]
-        dgrad = np.where(self.live, dgrad, 0.0)
-        return -np.linalg.solve(self._hessian(q, mu, pi), dgrad[..., None])[..., 0]
+        dgrad = np.einsum("ki,kij->kj", b, pi * (z - mean[..., None])) / mu[:, None]
+        dgrad = np.where(live, dgrad, 0.0)
+        hess = self._hessian(q, mu, pi, rows)
+        return -np.linalg.solve(hess, dgrad[..., None])[..., 0]
 
     def line_search(self, q, mu, point, step, active):
         """Backtracking (Armijo) along ``step``; returns the new q, its evaluation and which
@@ -249,20 +265,33 @@ class _Problem:
         pending[rows] = True
         return q, accepted, pending
 
-    def smoothed(self, q, pi) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised prices and supply shares from the spending shares, scaled so that no
-        good is over-allocated."""
-        price_n = np.exp(q) * self.live
-        spend = self.b[..., None] * pi
+    def smoothed(self, q, pi, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised prices and supply shares of the markets ``rows`` from their spending
+        shares, scaled so that no good is over-allocated."""
+        b, live = self.b[rows], self.live[rows]
+        price_n = np.exp(q) * live
+        spend = b[..., None] * pi
         safe_price = np.where(price_n > 0, price_n, 1.0)[:, None, :]
-        frac = np.where(self.live[:, None, :], spend / safe_price, 0.0)
+        frac = np.where(live[:, None, :], spend / safe_price, 0.0)
         held = frac.sum(axis=1)
         frac *= np.minimum(1.0, 1.0 / np.where(held > 0, held, 1.0))[:, None, :]
         return price_n, frac
 
-    def equilibrium(self, price_n, frac, iterations: int, *, with_gap: bool = True) -> Equilibrium:
-        """The ``Equilibrium`` in the market's own units (``gap`` NaN unless ``with_gap``)."""
-        gap = self.gap(price_n, frac) if with_gap else np.full(self.k, np.nan)
+    def worst_violation(self, price_n, frac, rows: np.ndarray) -> np.ndarray:
+        """Largest certificate violation of each of the markets ``rows``."""
+        n, m = self.market.n_buyers, self.market.n_goods
+        values = self.market.valuations.reshape(-1, n, m)[rows]
+        budgets = self.market.budgets.reshape(-1, n)[rows]
+        sub = FisherMarket(values, budgets, self.supply[rows], self.market.quasilinear)
+        prices = price_n * self.money[rows, None] / self.supply[rows]
+        allocation = frac * self.supply[rows, None, :]
+        spent = np.sum(prices[:, None, :] * allocation, axis=-1)
+        cert = certify(sub, Equilibrium(prices, allocation, spent))
+        return np.maximum(np.maximum(cert.allocation, cert.payment), cert.optimality)
+
+    def equilibrium(self, price_n, frac, iterations: int) -> Equilibrium:
+        """The ``Equilibrium`` of the whole batch in the market's own units."""
+        gap = self.gap(price_n, frac)
         prices = price_n * self.money[:, None] / self.supply
         prices = np.where(self.has_money[:, None], prices, 0.0)
         allocation = frac * self.supply[:, None, :]
