@@ -142,12 +142,14 @@ def run_case(args: Args, name: str, market: FisherMarket, label: str, baseline: 
         base_time, (base, status) = timed(
             args.repeats, lambda: eisenberg_gale(market, args.baseline_tol)
         )
-        line += (
-            f", cvxpy+clarabel {base_time:.2f} s ({status}), speedup "
-            f"{base_time / ours_time:.1f}x (goal >= 20)"
-        )
-        if base is not None:
-            line += f", max price diff {price_difference(eq.prices, base.prices):.1e}"
+        if base is None:
+            line += f", cvxpy+clarabel gave up after {base_time:.2f} s ({status}), no ratio"
+        else:
+            line += (
+                f", cvxpy+clarabel {base_time:.2f} s ({status}), speedup "
+                f"{base_time / ours_time:.1f}x (goal >= 20), max price diff "
+                f"{price_difference(eq.prices, base.prices):.1e}"
+            )
     line += f", gap {gap:.1e}, certificate: {cert}"
     if baseline and base is not None:
         line += f" | cvxpy certificate: {certify(market, base)}"
