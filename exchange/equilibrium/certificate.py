@@ -3,12 +3,12 @@
 ``certify(market, eq)`` checks any equilibrium, however it was computed, and returns the
 largest violation of each condition (one number per market of a batch):
 
-1. ``allocation`` -- the full quantity is allocated. Over-allocation counts in units of the
-   good's supply, ``max_j (Σ_i x_ij - s_j)⁺ / s_j``. Unallocated supply counts by its value at
-   the equilibrium prices relative to the value of all supply, ``Σ_j p_j (s_j - Σ_i x_ij)⁺ /
-   Σ_j p_j s_j``: goods whose price is zero may stay unallocated (free disposal), which is
-   what happens to goods nobody values in quasi-linear markets and to goods in excess
-   supply in Leontief markets.
+1. ``allocation`` -- the full quantity is allocated. Over-allocation (and any negative
+   holding) counts in units of the good's supply, ``max_j (Σ_i x_ij - s_j)⁺ / s_j``.
+   Unallocated supply counts by its value at the equilibrium prices relative to the value
+   of all supply, ``Σ_j p_j (s_j - Σ_i x_ij)⁺ / Σ_j p_j s_j``: goods whose price is zero
+   may stay unallocated (free disposal), which is what happens to goods nobody values in
+   quasi-linear markets and to goods in excess supply in Leontief markets.
 2. ``payment`` -- no agent pays more than it values (and never more than its budget):
    ``(p·x_i - min(value_i(x_i), B_i))⁺`` in quasi-linear markets, ``(p·x_i - B_i)⁺`` in
    markets where money has no value to buyers (linear Fisher, Leontief, CES); relative to
@@ -65,7 +65,12 @@ class Certificate:
 
 
 def certify(market: object, eq: Equilibrium) -> Certificate:
-    """Measure how far ``eq`` is from an equilibrium of ``market`` (see the module docstring)."""
+    """Measure how far ``eq`` is from an equilibrium of ``market`` (see the module docstring).
+
+    Raises ``ValueError`` naming ``eq`` when its arrays do not have the market's shapes.
+    """
+    if isinstance(market, FisherMarket | UnitDemandMarket | CESMarket | LeontiefMarket):
+        _check_shapes(market, eq)
     if isinstance(market, FisherMarket):
         return _certify_fisher(market, eq)
     if isinstance(market, UnitDemandMarket):
@@ -79,12 +84,25 @@ def certify(market: object, eq: Equilibrium) -> Certificate:
     raise TypeError(f"certify: no certificate for {type(market).__name__}")
 
 
+def _check_shapes(market, eq: Equilibrium) -> None:
+    weights = market.requirements if isinstance(market, LeontiefMarket) else market.valuations
+    for name, want in (
+        ("prices", weights.shape[:-2] + weights.shape[-1:]),
+        ("allocation", weights.shape),
+    ):
+        got = np.shape(getattr(eq, name))
+        if got != want:
+            raise ValueError(f"eq: {name} has shape {got}, the market needs {want}")
+
+
 def allocation_violation(
     supply: np.ndarray, prices: np.ndarray, allocation: np.ndarray
 ) -> np.ndarray:
     """Condition 1 for divisible goods (see the module docstring); one value per market."""
     held = allocation.sum(axis=-2)
     over = np.max(np.maximum(held - supply, 0.0) / supply, axis=-1)
+    negative = np.max(np.maximum(-allocation, 0.0) / supply[..., None, :], axis=(-2, -1))
+    over = np.maximum(over, negative)
     worth = np.sum(prices * supply, axis=-1)
     unsold = np.sum(prices * np.maximum(supply - held, 0.0), axis=-1)
     return np.maximum(over, _ratio(unsold, worth))
