@@ -16,6 +16,7 @@ from catallax.exchange.capitalism import (
 )
 from catallax.exchange.deep import Decision, DeepMarket, StepReport
 from catallax.exchange.errors import ActionError, ExchangeError, MarketConfigError, RewardError
+from catallax.exchange.neural import LayerPrograms, market_forward, market_from_mlp, mlp_forward
 from catallax.exchange.protocols import (
     Bidders,
     Consumer,
@@ -25,6 +26,23 @@ from catallax.exchange.protocols import (
     OneBidder,
     Outcomes,
     as_bidders,
+)
+from catallax.exchange.wide import (
+    WideDecision,
+    WideLearner,
+    WideMarket,
+    WideOutcome,
+    WideReport,
+    WideTraders,
+)
+from catallax.exchange.wide_clearing import Clearing, Orders, clear
+from catallax.exchange.wide_loop import EconomyLog, run_economy
+from catallax.exchange.wide_prices import (
+    CobbDouglas,
+    GraphNode,
+    MarketGraph,
+    backprop_prices,
+    flows,
 )
 
 __all__ = [
@@ -43,6 +61,28 @@ __all__ = [
     "greedy_policy",
     "train",
     "vector_env",
+    # the wide market (Algorithm 2)
+    "WideDecision",
+    "WideLearner",
+    "WideMarket",
+    "WideOutcome",
+    "WideReport",
+    "WideTraders",
+    "Clearing",
+    "Orders",
+    "clear",
+    "EconomyLog",
+    "run_economy",
+    # markets and neural networks (Theorem 3.1, equation (1))
+    "LayerPrograms",
+    "market_forward",
+    "market_from_mlp",
+    "mlp_forward",
+    "CobbDouglas",
+    "GraphNode",
+    "MarketGraph",
+    "backprop_prices",
+    "flows",
     # what traders implement
     "Bidders",
     "Consumer",

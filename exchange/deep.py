@@ -260,6 +260,26 @@ class DeepMarket:
                     break
         return added
 
+    def endow(self, traders: np.ndarray, amounts: np.ndarray) -> None:
+        """Give ``amounts[k]`` credits from the issuer to live trader ``traders[k]``.
+
+        The way to set up a market whose wealth is not uniform (Theorem 3.1 endows only
+        the network's own programs). Raises ``ValueError`` for unknown or removed traders
+        and for amounts that are negative or not finite; nothing moves then.
+        """
+        traders = np.asarray(traders, dtype=np.int64).ravel()
+        amounts = np.asarray(amounts, dtype=np.float64).ravel()
+        if traders.shape != amounts.shape:
+            raise ValueError(f"{len(traders)} traders but {len(amounts)} amounts")
+        if len(traders) and (traders.min() < 0 or traders.max() >= self.size):
+            raise ValueError(f"trader ids must lie in [0, {self.size})")
+        if not self.alive[traders].all():
+            raise ValueError("cannot endow a trader that has been removed")
+        if not (np.isfinite(amounts).all() and (amounts >= 0).all()):
+            raise ValueError("endowments must be finite and >= 0 credits")
+        np.add.at(self.wealth, traders, amounts)
+        self.issuer -= float(amounts.sum())
+
     def _bankrupt(self) -> tuple[int, float]:
         """Remove traders below the floor; their wealth is written off to the treasury."""
         dying = self.alive & (self.wealth < self.floor)

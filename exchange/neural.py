@@ -159,8 +159,7 @@ def market_from_mlp(
         programs, n_actions=programs.size, n_envs=n_envs, auction=auction, allowance=0.0, seed=seed
     )
     endowment = 10.0 * n_envs * np.asarray(rich, dtype=np.float64)
-    market.wealth += endowment
-    market.issuer -= float(endowment.sum())
+    market.endow(np.arange(market.size), endowment)
     return market, programs
 
 

@@ -292,3 +292,13 @@ def test_conservation_on_random_markets(
             born = m.grow(int(rng.integers(0, 3)))
             assert m.wealth.sum() == pytest.approx(before + born * m.allowance)
             assert abs(m.total()) <= 1e-9 * scale
+
+
+def test_endow_moves_credits_from_the_issuer_and_refuses_bad_amounts():
+    m = DeepMarket(Table([[0.1], [0.2]], [0, 0]), n_actions=1, allowance=1.0)
+    m.endow(np.array([1, 1]), np.array([2.0, 0.5]))
+    assert m.wealth.tolist() == [1.0, 3.5] and m.total() == pytest.approx(0.0)
+    for traders, amounts in (([0], [-1.0]), ([0], [np.nan]), ([5], [1.0]), ([0, 1], [1.0])):
+        with pytest.raises(ValueError):
+            m.endow(np.array(traders), np.array(amounts))
+    assert m.wealth.tolist() == [1.0, 3.5]

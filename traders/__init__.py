@@ -12,6 +12,7 @@ from catallax.traders.checker import check_trader
 from catallax.traders.enumerated import EnumeratedPrograms
 from catallax.traders.errors import PluginError, TraderCheckError, TraderError
 from catallax.traders.features import Encoder, OneHot, TileCoder, encoder_for
+from catallax.traders.producers import LeontiefProducers
 from catallax.traders.registry import ENTRY_POINT_GROUP, FamilySpec, families, load_family, register
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     # built-in families
     "AdaptiveBidders",
     "EnumeratedPrograms",
+    "LeontiefProducers",
     # observation encoders
     "Encoder",
     "OneHot",
