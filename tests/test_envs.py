@@ -33,6 +33,10 @@ TABULAR_IDS = [
 def test_exported_names() -> None:
     assert set(envs.__all__) == {
         "ENV_IDS",
+        "Economy",
+        "ProductionEnv",
+        "default_economy",
+        "random_economy",
         "BanditEnv",
         "ChainEnv",
         "DualityEnv",

@@ -48,6 +48,7 @@ from .tabular import (
     q_star,
     transition_model,
 )
+from .production import Economy, ProductionEnv, default_economy, random_economy
 from .tmaze import TMazeEnv
 
 __all__ = [
@@ -57,6 +58,11 @@ __all__ = [
     "ChainEnv",
     "DualityEnv",
     "TMazeEnv",
+    # the wide-market production economy
+    "Economy",
+    "ProductionEnv",
+    "default_economy",
+    "random_economy",
     # memory goods
     "MessageRegister",
     "decode_action",
