@@ -39,6 +39,7 @@ from .memory import (
     encode_observation,
     with_message_register,
 )
+from .production import Economy, ProductionEnv, default_economy, random_economy
 from .tabular import (
     TabularModel,
     best_memoryless_return,
@@ -48,7 +49,6 @@ from .tabular import (
     q_star,
     transition_model,
 )
-from .production import Economy, ProductionEnv, default_economy, random_economy
 from .tmaze import TMazeEnv
 
 __all__ = [
