@@ -69,6 +69,7 @@ class AdaptiveBidders(Population):
         decay: float = 0.8,
         lr_min: float = 0.02,
         noise: float = 0.0,
+        bonus: float = 0.0,
         seed: int = 0,
     ) -> None:
         if n_actions < 1:
@@ -81,9 +82,12 @@ class AdaptiveBidders(Population):
             raise ValueError(f"lr_min must be in [0, 1], got {lr_min}")
         if not (np.isfinite(optimism) and np.isfinite(noise) and noise >= 0):
             raise ValueError("optimism must be finite and noise finite and >= 0")
+        if not (np.isfinite(bonus) and bonus >= 0):
+            raise ValueError(f"bonus must be finite and >= 0, got {bonus}")
         self.encoder = encoder
         self.n_actions = int(n_actions)
         self.decay, self.lr_min, self.noise = float(decay), float(lr_min), float(noise)
+        self.bonus = float(bonus)
         nf = encoder.n_features
         self.theta = np.full((self.n_actions, nf), float(optimism) / encoder.n_active)
         self.visits = np.zeros((self.n_actions, nf))
@@ -120,7 +124,13 @@ class AdaptiveBidders(Population):
         return self.theta[:, idx].sum(axis=-1)
 
     def bids(self, obs: np.ndarray) -> np.ndarray:
-        out = self.values(obs)[self._primitive]
+        if self.exploring and self.bonus > 0:
+            idx = self.encoder(obs)
+            n = self.visits[:, idx]
+            per_action = self.theta[:, idx].sum(axis=-1) + (self.bonus / np.sqrt(1.0 + n)).mean(-1)
+            out = per_action[self._primitive]
+        else:
+            out = self.values(obs)[self._primitive]
         if self.exploring and self.noise > 0:
             out = out + self._rng.normal(0.0, self.noise, size=out.shape)
         return out
