@@ -15,7 +15,6 @@ following the smoothing path. One market at a time, in plain Python over the n +
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
@@ -103,63 +102,64 @@ def _heaviest_forest(starts: np.ndarray, ends: np.ndarray, nodes: int) -> list[t
 
 
 def _solve_on(edges, a, b, live, n, m):
-    """Potentials and flows on a forest of edges, or None if some good is left without one."""
-    covered = np.zeros(m, dtype=bool)
-    neighbours: list[list[int]] = [[] for _ in range(n + m + 1)]
-    for e, (u, w) in enumerate(edges):
-        neighbours[u].append(e)
-        neighbours[w].append(e)
-        if w < n + m:
-            covered[w - n] = True
-    if not np.all(covered | ~live):
+    """Potentials and flows on a forest of edges, or None if some good is left without one.
+
+    ``edges`` always form a forest (they come out of ``_heaviest_forest``, or are a subset of
+    such a forest), so potentials are determined by walking the trees."""
+    outside = n + m
+    starts = [u for u, _ in edges]
+    ends = [w for _, w in edges]
+    start_array, end_array = np.array(starts, dtype=int), np.array(ends, dtype=int)
+    covered = np.zeros(n + m + 1, dtype=bool)
+    covered[end_array] = True
+    if not np.all(covered[n:outside] | ~live):
         return None
-    level = _potentials(a, edges, neighbours, n, m, b, live)
+    to_good = end_array < outside
+    weight = np.zeros(len(edges))
+    weight[to_good] = a[start_array[to_good], end_array[to_good] - n]
+    adjacency: list[list[tuple[int, float]]] = [[] for _ in range(n + m + 1)]
+    for u, w, wt in zip(starts, ends, weight.tolist(), strict=True):
+        adjacency[u].append((w, wt))
+        adjacency[w].append((u, wt))
+    level = _potentials(adjacency, b, live, n, m)
     if level is None:
         return None
     q, c = level
     prices = np.where(live, np.exp(q), 0.0)
-    flows = _flows(edges, neighbours, b, prices, n, m)
+    flows = _flows(starts, ends, b, prices, n, m)
     if flows is None:
         return None
     return q, c, prices, flows
 
 
-def _potentials(a, edges, neighbours, n, m, b, live):
-    """Log prices q and buyer levels c with ``q_j + c_i = a_ij`` on every edge."""
+def _potentials(adjacency, b, live, n, m):
+    """Log prices q and buyer levels c with ``q_j + c_i = a_ij`` on every edge, and money
+    balance in every tree that does not reach the kept-money node."""
     outside = n + m
-    ends = np.array([w for _, w in edges], dtype=int)
-    starts = np.array([u for u, _ in edges], dtype=int)
-    to_good = ends < outside
-    weight = np.zeros(len(edges))
-    weight[to_good] = a[starts[to_good], ends[to_good] - n]
-    weight = weight.tolist()
     value: list[float | None] = [None] * (n + m + 1)  # c of buyers, q of goods, 0 outside
     budgets = b.tolist()
-    starts = [outside] + [n + j for j in range(m) if live[j]] + list(range(n))
-    for start in starts:
+    order = [outside, *(n + j for j in np.flatnonzero(live).tolist()), *range(n)]
+    for start in order:
         if value[start] is not None:
             continue
         value[start] = 0.0
         members = [start]
-        queue = deque([start])
-        while queue:
-            u = queue.popleft()
-            for e in neighbours[u]:
-                x, y = edges[e]
-                w = y if x == u else x
-                expected = weight[e] - value[u]
+        for u in members:  # breadth first: the list grows while it is walked
+            level = value[u]
+            for w, weight in adjacency[u]:
                 if value[w] is None:
-                    value[w] = expected
+                    value[w] = weight - level
                     members.append(w)
-                    queue.append(w)
-                elif abs(value[w] - expected) > 1e-9 * max(1.0, abs(expected)):
-                    return None  # a cycle with inconsistent values: not an equilibrium support
-        goods = [u for u in members if n <= u < outside]
-        if start != outside and goods:
+        if start == outside:
+            continue
+        goods = [value[u] for u in members if u >= n]
+        if goods:
             money = sum(budgets[u] for u in members if u < n)
             if money <= 0:
                 return None
-            shift = math.log(money) - float(np.logaddexp.reduce([value[u] for u in goods]))
+            top = max(goods)
+            worth = top + math.log(sum(math.exp(g - top) for g in goods))
+            shift = math.log(money) - worth
             for u in members:
                 value[u] += shift if u >= n else -shift
     c = np.array(value[:n], dtype=float)
@@ -167,31 +167,36 @@ def _potentials(a, edges, neighbours, n, m, b, live):
     return q, c
 
 
-def _flows(edges, neighbours, b, prices, n, m):
-    """Money along each edge so that every buyer spends b_i and every good earns p_j."""
+def _flows(starts, ends, b, prices, n, m):
+    """Money along each edge so that every buyer spends b_i and every good earns p_j, by
+    peeling leaves; the edge left at a leaf is the XOR of its incident edge ids."""
     outside = n + m
     need = [*b.tolist(), *prices.tolist(), 0.0]
-    degree = [len(nb) for nb in neighbours]
-    flows = [0.0] * len(edges)
-    settled = [False] * len(edges)
-    queue = deque(u for u in range(n + m) if degree[u] == 1)
-    left = len(edges)
-    while queue:
-        u = queue.popleft()
+    degree = [0] * (n + m + 1)
+    incident = [0] * (n + m + 1)
+    for e, (u, w) in enumerate(zip(starts, ends, strict=True)):
+        degree[u] += 1
+        degree[w] += 1
+        incident[u] ^= e
+        incident[w] ^= e
+    flows = [0.0] * len(starts)
+    stack = [u for u in range(outside) if degree[u] == 1]
+    left = len(starts)
+    while stack:
+        u = stack.pop()
         if degree[u] != 1:
             continue
-        e = next(e for e in neighbours[u] if not settled[e])
-        x, y = edges[e]
-        w = y if x == u else x
+        e = incident[u]
+        w = ends[e] if starts[e] == u else starts[e]
         flows[e] = need[u]
-        settled[e] = True
-        left -= 1
+        need[w] -= need[u]
         need[u] = 0.0
-        need[w] -= flows[e]
-        degree[u] -= 1
+        degree[u] = 0
         degree[w] -= 1
+        incident[w] ^= e
+        left -= 1
         if degree[w] == 1 and w != outside:
-            queue.append(w)
+            stack.append(w)
     if left:
-        return None  # cycles: a degenerate support, leave it to the smoothing path
+        return None  # a cycle: not a forest (cannot happen for Kruskal's output)
     return flows
