@@ -9,6 +9,7 @@ checkpoint verifies and names that root.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import tempfile
@@ -208,7 +209,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
         if store._writer is None:  # reopened and not written yet: no connection to interrupt
             return
-        store._writer.set_progress_handler(abort_later, every)
+        writer = store._writer
+        writer.set_progress_handler(abort_later, every)
         assert ok
         try:
             self.ledger.commit_round(transfers)
@@ -218,7 +220,8 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             self._apply(balances, new)
         finally:
-            store._writer.set_progress_handler(None, 0)
+            with contextlib.suppress(sqlite3.ProgrammingError):  # an abort may have closed it
+                writer.set_progress_handler(None, 0)
 
     @rule()
     def audit(self) -> None:

@@ -174,6 +174,17 @@ class Round:
         self._new_ids.append((transfer.id, index))
         return index
 
+    def _landed(self, state: TreeState) -> bool:
+        """After a failed commit call: did the batch reach the store all the same?
+
+        A commit can fail after the store made it durable (an error reported by the
+        last statement); the stored head then is this round's, and the round counts.
+        """
+        try:
+            return self._store.state() == state
+        except Exception:
+            return False
+
     def discard(self) -> None:
         """Drop everything staged; the ledger is unchanged."""
         self.open = False
@@ -198,7 +209,11 @@ class Round:
                 state=TreeState(size, self._tree.frontier_bytes(), note),
                 archive=size // interval > self.start // interval,
             )
-            self._store.commit(batch)
+            try:
+                self._store.commit(batch)
+            except Exception:
+                if not self._landed(batch.state):
+                    raise
             ledger._advance(self._tree, note, self._accounts)
             return Receipt(self.start, size, tuple(self._duplicates), note)
         finally:

@@ -100,9 +100,8 @@ class SqliteStore(LedgerStore):
             self._create()
             return
         check_sqlite_file(self.path)
-        uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._db = self._connect_reader()
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from exc
         try:
@@ -112,6 +111,10 @@ class SqliteStore(LedgerStore):
             raise
 
     # --- opening --------------------------------------------------------------------
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
 
     def _connect_writer(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -263,7 +266,7 @@ class SqliteStore(LedgerStore):
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            self._abort()
             raise
 
     def commit(self, batch: Batch) -> None:
@@ -301,12 +304,30 @@ class SqliteStore(LedgerStore):
                 )
             db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
-            db.execute("ROLLBACK")
+            self._abort()
             raise LedgerStateError(f"{self.path}: batch refused, nothing written ({exc})") from exc
         except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        """Roll back the open transaction; if even that fails, drop the connection.
+
+        Closing a connection rolls its transaction back, so no half-written batch can
+        stay visible to later reads or be committed by a later batch.
+        """
+        db = self._writer
+        if db is None:
+            return
+        try:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise
+            return
+        except sqlite3.Error:
+            pass
+        db.close()
+        self._writer = None
+        self._db = self._connect_reader()
 
     def close(self) -> None:
         self._closed = True
