@@ -58,7 +58,7 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return type(exc) is sqlite3.DatabaseError
 
 
-def check_sqlite_file(path: Path) -> None:
+def _check_file(path: Path) -> None:
     """Check the file header and length; :class:`CorruptStore` if not a whole SQLite file."""
     try:
         with path.open("rb") as handle:
@@ -99,7 +99,7 @@ class SqliteStore(LedgerStore):
                 raise LedgerStateError(f"{self.path}: no ledger file")
             self._create()
             return
-        check_sqlite_file(self.path)
+        _check_file(self.path)
         try:
             self._db = self._connect_reader()
         except sqlite3.DatabaseError as exc:
