@@ -19,8 +19,9 @@ proportion to ``μ``. Once ``μ <= 1e-4`` (and for batches of at most 16 markets
 also tries the crossover of ``_crossover``: the exact equilibrium on the support of spending.
 
 Stopping rule (certified, never an iteration count): a stage ends when every good clears to
-``tol / 10`` (or the line search can make no further progress in float64), and the solve ends
-when ``certify`` reports every violation <= ``tol`` for every market of the batch.
+``max(tol / 10, μ)`` (or the line search can make no further progress in float64): early
+stages need not be centred exactly. The solve ends when ``certify`` reports every violation
+<= ``tol`` for every market of the batch.
 
 Batches are solved together: arrays carry a leading market axis, Newton systems go to one
 batched ``numpy.linalg.solve``, and each market has its own ``μ`` and step length.
@@ -43,6 +44,7 @@ _MU_FACTOR = 10.0
 _CROSSOVER_MU = 1e-4  # try the exact solve on the support once μ is this small
 _CROSSOVER_BATCH = 16  # larger batches skip it: Python per market costs more than it saves
 _UNDERFLOW = -40.0  # shares below exp(-40) are taken as exactly zero
+_CENTRING = 1.0  # intermediate stages end once goods clear to _CENTRING * μ
 _SPARSE_COST = 30.0  # a nonzero pair costs about this many dense multiply-adds
 
 
@@ -73,7 +75,7 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
         value, grad, pi, pi0 = point
         price = np.exp(q) * problem.live
         residual = np.max(np.abs(grad) / np.where(problem.live, price, 1.0), axis=-1)
-        staged = ~done & ((residual <= tol * 0.1) | stalled)
+        staged = ~done & ((residual <= np.maximum(0.1 * tol, _CENTRING * mu)) | stalled)
         if staged.any():
             rows = np.nonzero(staged)[0]
             price_n, frac = problem.smoothed(q[rows], pi[rows], rows)
