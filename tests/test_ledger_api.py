@@ -72,7 +72,7 @@ def world(request, tmp_path: Path):
 def test_exported_names() -> None:
     assert set(ledger_pkg.__all__) == {n for n in dir(ledger_pkg) if not n.startswith("_")} - {
         "checkpoint", "encoding", "errors", "hashing", "integrity", "ledger", "memory",
-        "model", "proofs", "round", "rules", "sqlite", "store", "tree", "verify",
+        "model", "proofs", "rebuild", "round", "rules", "sqlite", "store", "tree", "verify",
     }  # fmt: skip
     assert len(ledger_pkg.__all__) == len(set(ledger_pkg.__all__))
 

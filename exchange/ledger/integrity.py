@@ -16,8 +16,6 @@ the first bad entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from hashlib import sha256
-from typing import NoReturn
 
 from catallax.exchange.ledger.checkpoint import Checkpoint, open_checkpoint
 from catallax.exchange.ledger.encoding import decode_entry, encode_entry
@@ -28,8 +26,8 @@ from catallax.exchange.ledger.errors import (
     LedgerError,
     TamperedEntry,
 )
-from catallax.exchange.ledger.hashing import HASH_SIZE, LEAF_PREFIX, NODE_PREFIX
 from catallax.exchange.ledger.model import AccountKind, Opening, Transfer
+from catallax.exchange.ledger.rebuild import check_entries
 from catallax.exchange.ledger.rules import apply_transfer, check_evidence
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader
 from catallax.exchange.ledger.tree import CompactTree
@@ -97,59 +95,8 @@ def verify_log(store: LedgerStore, header: StoreHeader) -> VerifyReport:
             raise BadCheckpoint(f"archived checkpoint of size {cp.size} is beyond the log ({size})")
         wanted[cp.size] = cp.root
     wanted[size] = head.root
-    # The hot loop: CompactTree.append written inline (this runs once per entry).
-    tree = CompactTree()
-    frontier = tree.frontier
-    expected = 0
-    for index, data, nodes in store.entries():
-        if index != expected or index >= size:
-            _bad_index(index, expected, size)
-        node = sha256(LEAF_PREFIX + data).digest()
-        if nodes[:HASH_SIZE] != node:
-            _bad_node(index, 0)
-        i, offset = index, HASH_SIZE
-        while i & 1:
-            node = sha256(NODE_PREFIX + frontier.pop() + node).digest()
-            if nodes[offset : offset + HASH_SIZE] != node:
-                _bad_node(index, offset // HASH_SIZE)
-            offset += HASH_SIZE
-            i >>= 1
-        if len(nodes) != offset:
-            raise TamperedEntry(f"entry {index}: extra bytes after its tree nodes", index=index)
-        frontier.append(node)
-        expected = index + 1
-        if expected in wanted:
-            tree.size = expected
-            if wanted[expected] != tree.root():
-                raise BadCheckpoint(
-                    f"checkpoint of size {expected}: its root is not the tree's root "
-                    f"(entries up to {index})",
-                    index=index,
-                )
-    if expected != size:
-        raise TamperedEntry(
-            f"entry {expected}: missing (the log ends at {expected}, the checkpoint says {size})",
-            index=expected,
-        )
+    check_entries(store.entries(), size, wanted)
     return VerifyReport(size, head.root, len(notes) + 1)
-
-
-def _bad_index(index: int, expected: int, size: int) -> NoReturn:
-    if index != expected:
-        raise TamperedEntry(f"entry {expected}: missing from the log", index=expected)
-    raise TamperedEntry(f"entry {index}: beyond the signed tree size {size}", index=index)
-
-
-def _bad_node(index: int, level: int) -> NoReturn:
-    """Raise :class:`TamperedEntry` for stored node ``level`` of entry ``index``."""
-    if level == 0:
-        raise TamperedEntry(
-            f"entry {index}: its bytes do not match its stored leaf hash", index=index
-        )
-    first = index + 1 - (1 << level)
-    raise TamperedEntry(
-        f"entry {index}: stored tree node over entries {first}..{index} is wrong", index=index
-    )
 
 
 def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
