@@ -84,13 +84,19 @@ def verifier_key(name: str, public_key: bytes) -> str:
     return f"{name}+{key_id(name, public_key).hex()}+{encoded}"
 
 
-def sign_checkpoint(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> str:
-    """The signed note of ``checkpoint``, signed by ``key`` under the origin's name."""
+def sign_checkpoint(
+    checkpoint: Checkpoint, key: Ed25519PrivateKey, *, public_key: bytes | None = None
+) -> str:
+    """The signed note of ``checkpoint``, signed by ``key`` under the origin's name.
+
+    ``public_key`` (the key's raw public key) saves deriving it again on every commit.
+    """
     check_origin(checkpoint.origin)
     body = checkpoint.body()
     name = checkpoint.origin
     signature = key.sign(body.encode())
-    blob = base64.b64encode(key_id(name, public_key_bytes(key)) + signature).decode()
+    public_key = public_key_bytes(key) if public_key is None else public_key
+    blob = base64.b64encode(key_id(name, public_key) + signature).decode()
     return f"{body}\n{_DASH} {name} {blob}\n"
 
 

@@ -198,7 +198,8 @@ class Round:
             if not self._entries:
                 return Receipt(self.start, self.start, tuple(self._duplicates), ledger.checkpoint)
             size = self._tree.size
-            note = sign_checkpoint(Checkpoint(ledger.origin, size, self._tree.root()), ledger._key)
+            head = Checkpoint(ledger.origin, size, self._tree.root())
+            note = sign_checkpoint(head, ledger._key, public_key=ledger.public_key)
             interval = ledger.checkpoint_interval
             batch = Batch(
                 start=self.start,
