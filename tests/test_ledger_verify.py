@@ -144,3 +144,28 @@ def test_any_flipped_byte_is_named_by_both(log, data) -> None:
     bad = [*rows[:index], row, *rows[index + 1 :]]
     fast, slow = _both(bad, roots)
     assert fast == slow == (TamperedEntry, index)
+
+
+def test_a_sqlite_log_of_several_chunks_verifies_and_names_a_changed_byte(tmp_path) -> None:
+    from catallax.exchange.ledger import open_ledger
+
+    key = crypto.generate_private_key()
+    folder = tmp_path / "ledger"
+    with open_ledger(folder, key=key, origin=ORIGIN, create=True) as ledger:
+        ledger.open_account("env", "issuer", crypto.public_key_bytes(key))
+        ledger.open_account("treasury", "treasury")
+        for r in range(3):
+            ledger.commit_round(
+                [Transfer(f"s{r}-{i}", "env", "treasury", 7, "allowance") for i in range(3000)]
+            )
+        target = CHUNK + 1234
+        data = ledger.entry_bytes(target)
+        assert ledger.verify().size == 9002
+    path = folder / "ledger.sqlite"
+    raw = path.read_bytes()
+    assert raw.count(data) == 1
+    at = raw.index(data) + len(data) // 2
+    path.write_bytes(raw[:at] + bytes([raw[at] ^ 0x04]) + raw[at + 1 :])
+    with pytest.raises(TamperedEntry, match=f"entry {target}:") as info:
+        open_ledger(folder)
+    assert info.value.index == target

@@ -27,7 +27,7 @@ from catallax.exchange.ledger.errors import (
     TamperedEntry,
 )
 from catallax.exchange.ledger.model import AccountKind, Opening, Transfer
-from catallax.exchange.ledger.rebuild import check_entries
+from catallax.exchange.ledger.rebuild import CHUNK, check_chunks
 from catallax.exchange.ledger.rules import apply_transfer, check_evidence
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader
 from catallax.exchange.ledger.tree import CompactTree
@@ -95,7 +95,7 @@ def verify_log(store: LedgerStore, header: StoreHeader) -> VerifyReport:
             raise BadCheckpoint(f"archived checkpoint of size {cp.size} is beyond the log ({size})")
         wanted[cp.size] = cp.root
     wanted[size] = head.root
-    check_entries(store.entries(), size, wanted)
+    check_chunks(store.entry_batches(CHUNK), size, wanted)
     return VerifyReport(size, head.root, len(notes) + 1)
 
 

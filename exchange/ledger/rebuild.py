@@ -6,7 +6,8 @@ comprehensions (a leaf hash per entry, a node hash per pair, the stored nodes sl
 out of the entry rows and compared as lists), so the per-entry Python work stays
 small. Whole chunks then join a frontier of chunk roots like leaves join a
 :class:`~catallax.exchange.ledger.tree.CompactTree`. When a chunk does not match, it
-is checked again entry by entry, which names the first bad entry.
+is checked again entry by entry, which names the first bad entry. The last, partial
+chunk is checked entry by entry.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from catallax.exchange.ledger.errors import BadCheckpoint, TamperedEntry
 from catallax.exchange.ledger.hashing import HASH_SIZE, LEAF_PREFIX, NODE_PREFIX
 from catallax.exchange.ledger.tree import CompactTree
 
-__all__ = ["CHUNK", "check_entries", "check_entries_one_by_one"]
+__all__ = ["CHUNK", "check_chunks", "check_entries", "check_entries_one_by_one"]
 
 #: Entries per chunk (a power of two, so chunks are perfect subtrees).
 CHUNK_LEVEL = 12
@@ -35,7 +36,7 @@ def _completed(j: int) -> int:
     return HASH_SIZE * (1 + ((j ^ (j + 1)).bit_length() - 1))
 
 
-#: Node bytes of each entry of a chunk (the chunk's last entry gets more, see below).
+#: Node bytes of each entry of a chunk (the chunk's last entry also holds the merges above).
 _LENGTHS = [_completed(j) for j in range(CHUNK)]
 
 
@@ -60,10 +61,9 @@ def _root_at(frontier: list[bytes], levels: list[list[bytes]], m: int) -> bytes:
 def _fast_chunk(
     chunk: list[Row], start: int, frontier: list[bytes], size: int, checks: list[tuple[int, bytes]]
 ) -> list[bytes] | None:
-    """The frontier after a matching chunk, or None if anything in it does not match."""
-    n = len(chunk)
+    """The frontier after a whole matching chunk, or None if anything in it does not match."""
     indices, datas, blobs = zip(*chunk, strict=True)
-    if start + n > size or indices != tuple(range(start, start + n)):
+    if start + CHUNK > size or indices != tuple(range(start, start + CHUNK)):
         return None
     level = [sha256(LEAF_PREFIX + d).digest() for d in datas]
     if level != [b[:HASH_SIZE] for b in blobs]:
@@ -72,29 +72,24 @@ def _fast_chunk(
     height = 0
     while len(level) > 1:
         height += 1
-        # An odd last node has no sibling yet: zip drops it (it is a frontier node).
-        pairs = zip(level[::2], level[1::2], strict=False)
+        pairs = zip(level[::2], level[1::2], strict=True)
         level = [sha256(NODE_PREFIX + a + b).digest() for a, b in pairs]
         at = height * HASH_SIZE
         if level != [b[at : at + HASH_SIZE] for b in blobs[(1 << height) - 1 :: 1 << height]]:
             return None
         levels.append(level)
-    new_frontier = frontier
-    if n == CHUNK:
-        # The chunk's root joins the frontier; its last entry holds the merged nodes.
-        new_frontier = list(frontier)
-        node, i = levels[CHUNK_LEVEL][0], start >> CHUNK_LEVEL
-        last, at = blobs[-1], (CHUNK_LEVEL + 1) * HASH_SIZE
-        while i & 1:
-            node = sha256(NODE_PREFIX + new_frontier.pop() + node).digest()
-            if last[at : at + HASH_SIZE] != node:
-                return None
-            at += HASH_SIZE
-            i >>= 1
-        new_frontier.append(node)
-        if len(last) != at or list(map(len, blobs[:-1])) != _LENGTHS[: n - 1]:
+    # The chunk's root joins the frontier; its last entry holds the merged nodes.
+    new_frontier = list(frontier)
+    node, i = levels[CHUNK_LEVEL][0], start >> CHUNK_LEVEL
+    last, at = blobs[-1], (CHUNK_LEVEL + 1) * HASH_SIZE
+    while i & 1:
+        node = sha256(NODE_PREFIX + new_frontier.pop() + node).digest()
+        if last[at : at + HASH_SIZE] != node:
             return None
-    elif list(map(len, blobs)) != _LENGTHS[:n]:
+        at += HASH_SIZE
+        i >>= 1
+    new_frontier.append(node)
+    if len(last) != at or list(map(len, blobs[:-1])) != _LENGTHS[:-1]:
         return None
     for checkpoint_size, root in checks:
         if _root_at(frontier, levels, checkpoint_size - start) != root:
@@ -110,22 +105,34 @@ def check_entries(rows: Iterable[Row], size: int, roots: dict[int, bytes]) -> No
     naming the first bad entry.
     """
     stream = iter(rows)
+    check_chunks(iter(lambda: list(islice(stream, CHUNK)), []), size, roots)
+
+
+def check_chunks(chunks: Iterable[list[Row]], size: int, roots: dict[int, bytes]) -> None:
+    """:func:`check_entries` over rows already grouped in lists of ``CHUNK`` (the last shorter)."""
     sizes = sorted(roots)
     frontier: list[bytes] = []
     start = 0
-    while chunk := list(islice(stream, CHUNK)):
-        lo, hi = bisect_right(sizes, start), bisect_right(sizes, start + len(chunk))
-        checks = [(s, roots[s]) for s in sizes[lo:hi]]
-        after = _fast_chunk(chunk, start, frontier, size, checks)
-        if after is None:
-            check_entries_one_by_one(chunk, CompactTree(start, frontier), size, roots)
-            _inconsistent(start)
-        frontier = after
-        start += len(chunk)
-    if start != size:
+    slow: CompactTree | None = None  # once a chunk is short, the rest goes entry by entry
+    for chunk in chunks:
+        if slow is None and len(chunk) == CHUNK:
+            lo, hi = bisect_right(sizes, start), bisect_right(sizes, start + CHUNK)
+            checks = [(s, roots[s]) for s in sizes[lo:hi]]
+            after = _fast_chunk(chunk, start, frontier, size, checks)
+            if after is None:
+                check_entries_one_by_one(chunk, CompactTree(start, frontier), size, roots)
+                _inconsistent(start)
+            frontier = after
+            start += CHUNK
+            continue
+        if slow is None:
+            slow = CompactTree(start, frontier)
+        slow = check_entries_one_by_one(chunk, slow, size, roots)
+    end = start if slow is None else slow.size
+    if end != size:
         raise TamperedEntry(
-            f"entry {start}: missing (the log ends at {start}, the checkpoint says {size})",
-            index=start,
+            f"entry {end}: missing (the log ends at {end}, the checkpoint says {size})",
+            index=end,
         )
 
 

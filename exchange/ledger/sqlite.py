@@ -235,6 +235,17 @@ class SqliteStore(LedgerStore):
         sql = "SELECT idx, data, nodes FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx"
         return self._iter(sql, (start, stop))
 
+    def entry_batches(self, size: int) -> Iterator[list[tuple[int, bytes, bytes]]]:
+        self._check_open()
+        try:
+            cursor = self._db.execute("SELECT idx, data, nodes FROM entries ORDER BY idx")
+            while rows := cursor.fetchmany(size):
+                yield rows
+        except sqlite3.DatabaseError as exc:
+            if _is_corruption(exc):
+                raise _corrupt(self.path, exc) from exc
+            raise
+
     def entry(self, index: int) -> bytes:
         row = self._one("SELECT data FROM entries WHERE idx = ?", (index,))
         if row is None:

@@ -124,6 +124,20 @@ class LedgerStore(ABC):
     def check(self) -> None:  # noqa: B027 - optional hook, nothing to check by default
         """Check the storage itself (not the hashes); :class:`CorruptStore` if damaged."""
 
+    def entry_batches(self, size: int) -> Iterator[list[tuple[int, bytes, bytes]]]:
+        """All entries as :meth:`entries` gives them, in lists of ``size`` (the last shorter).
+
+        Backends may override this with a faster bulk read; verification uses it.
+        """
+        batch: list[tuple[int, bytes, bytes]] = []
+        for row in self.entries():
+            batch.append(row)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
     def entry(self, index: int) -> bytes:
         """The bytes of entry ``index`` (IndexError if absent)."""
         for _, data, _ in self.entries(index, index + 1):
