@@ -12,14 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
-import catallax.exchange.envs as envs
 from catallax.node.cli._common import fail, out
 from catallax.node.cli.train import print_summary, run_with_progress
-from catallax.node.training import TrainOptions
 
 ENV_ID = "catallax/Chain-v0"
 
@@ -34,6 +31,11 @@ def demo(
     plot: Annotated[bool, typer.Option(help="Write a PNG plot of training.")] = True,
 ) -> None:
     """Train a deep market on Chain in process and show what it learned."""
+    import numpy as np
+
+    import catallax.exchange.envs as envs
+    from catallax.node.training import TrainOptions
+
     if plot:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

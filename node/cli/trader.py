@@ -9,8 +9,6 @@ import typer
 from rich.table import Table
 
 from catallax.node.cli._common import fail, new_app, out
-from catallax.node.training import OptionError, make_env_factory
-from catallax.traders import PluginError, TraderCheckError, check_trader, families, load_family
 
 app = new_app("Trader families: list what is installed, check a plugin.")
 
@@ -20,6 +18,8 @@ def list_families(
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout.")] = False,
 ) -> None:
     """List the trader families installed (entry-point group catallax.traders)."""
+    from catallax.traders import PluginError, families, load_family
+
     found = families()
     rows = []
     for spec in sorted(found.values(), key=lambda s: s.id):
@@ -47,6 +47,9 @@ def check(
     ] = "catallax/Chain-v0",
 ) -> None:
     """Run check_trader on a family: shapes, actions, learning, growth, a short market run."""
+    from catallax.node.training import OptionError, make_env_factory
+    from catallax.traders import PluginError, TraderCheckError, check_trader, load_family
+
     try:
         cls = load_family(family)
         make = make_env_factory(env_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -16,7 +16,9 @@ from rich.table import Table
 
 from catallax.exchange.auctions import AuctionKind
 from catallax.node.cli._common import err, fail, out
-from catallax.node.training import OptionError, TrainOptions, TrainResult, run
+
+if TYPE_CHECKING:  # the training stack (gymnasium, traders) loads when a command runs
+    from catallax.node.training import TrainOptions, TrainResult
 
 
 def check_png(path: Path | None) -> None:
@@ -31,6 +33,8 @@ def check_png(path: Path | None) -> None:
 
 def run_with_progress(opts: TrainOptions, *, quiet: bool = False) -> TrainResult:
     """Run training with a progress bar on stderr; option errors become CLI errors."""
+    from catallax.node.training import OptionError, run
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -125,6 +129,8 @@ def train(
     ] = None,
 ) -> None:
     """Train a deep market on an environment with CAPITALISM and report how well it acts."""
+    from catallax.node.training import TrainOptions
+
     check_png(plot)
     opts = TrainOptions(
         env_id=env_id,
