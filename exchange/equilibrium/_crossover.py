@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 _ROUNDS = 8  # rounds of dropping edges with negative money / adding violated ones
+_AMBIGUOUS = 5  # give up at once when the first forest has more negative edges than this
 _SHARE = 1e-7  # a buyer spending at least this share of its budget on a good may be "on" it
 
 
@@ -43,13 +44,15 @@ def crossover(
     starts = np.concatenate([rows, kept])
     edges = _heaviest_forest(starts[np.argsort(-share)], ends[np.argsort(-share)], n + m + 1)
     paying = b > 0
-    for _ in range(_ROUNDS):
+    for round_ in range(_ROUNDS):
         solved = _solve_on(edges, a, b, live, n, m)
         if solved is None:
             return None
         q, c, prices, flows = solved
         budget = max(float(b.max()), 1e-300)
         negative = {e for e, flow in enumerate(flows) if flow < -1e-12 * budget}
+        if round_ == 0 and len(negative) > _AMBIGUOUS:
+            return None  # many near-ties still unresolved: cheaper to follow the path further
         if negative:  # a spurious bridge between two trees carries negative money: drop it
             edges = [edge for e, edge in enumerate(edges) if e not in negative]
             continue

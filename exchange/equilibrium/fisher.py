@@ -42,6 +42,7 @@ _MU_START = 0.1
 _MU_FLOOR = 1e-14
 _MU_FACTOR = 10.0
 _CROSSOVER_MU = 1e-4  # try the exact solve on the support once μ is this small
+_AFTER_MISS = 1 / 3  # after a failed crossover, shrink μ gently and try again soon
 _CROSSOVER_BATCH = 16  # larger batches skip it: Python per market costs more than it saves
 _UNDERFLOW = -40.0  # shares below exp(-40) are taken as exactly zero
 _CENTRING = 1.0  # intermediate stages end once goods clear to _CENTRING * μ
@@ -79,13 +80,16 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
         if staged.any():
             rows = np.nonzero(staged)[0]
             price_n, frac = problem.smoothed(q[rows], pi[rows], rows)
+            missed = np.zeros(rows.size, dtype=bool)  # crossover tried and failed
             if problem.k <= _CROSSOVER_BATCH:
                 for r, k in enumerate(rows):
                     if mu[k] <= _CROSSOVER_MU * 1.001:
                         exact = crossover(
                             problem.a[k], problem.b[k], pi[k], pi0[k], problem.quasilinear
                         )
-                        if exact is not None:
+                        if exact is None:
+                            missed[r] = True
+                        else:
                             price_n[r], frac[r] = exact
             worst = problem.worst_violation(price_n, frac, rows)
             improved = worst < best_worst[rows]
@@ -104,6 +108,7 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
                 if np.any(mu[advance] <= _MU_FLOOR):
                     break
                 wanted = 0.3 * tol / np.maximum(worst[~ok], 1e-300)
+                wanted = np.where(missed[~ok], _AFTER_MISS, wanted)
                 new_mu = mu[advance] * np.clip(wanted, 1 / _MU_FACTOR, 1 / 3)
                 tangent = problem.path_tangent(q[advance], mu[advance], pi[advance], advance)
                 q[advance] += tangent * (new_mu - mu[advance])[:, None]
