@@ -72,6 +72,8 @@ class Args:
     """Gaussian bid noise (credits) of the bidders on the T-maze, with and without register"""
     cartpole_steps: int = 100_000
     """environment steps of CartPole-v1 training"""
+    cartpole_seeds: int = 3
+    """seeds of the CartPole run (each costs about half a minute)"""
     cartpole_optimism: float = 100.0
     """initial bid on CartPole, 1 / (1 - γ): the largest discounted return of reward 1 a step"""
     cartpole_allowance: float = 1000.0
@@ -89,8 +91,8 @@ TABULAR = {
     "catallax/Duality-v0": (400, 1),
     "FrozenLake-v1": (3000, 8),
 }
-TMAZE_BUDGET = 1000
-CARTPOLE_ENVS = 8
+TMAZE_BUDGET = 500
+CARTPOLE_ENVS = 16
 CHAIN = "catallax/Chain-v0"
 
 
@@ -414,10 +416,11 @@ def tmaze(args: Args) -> None:
 
 
 def cartpole(args: Args) -> None:
-    """CartPole-v1 after a fixed number of steps, against a random policy."""
+    """CartPole-v1 after a fixed number of steps (and halfway), against random play."""
     make = partial(gym.make, "CartPole-v1")
-    returns = []
-    for seed in range(args.seeds):
+    checkpoints = [args.cartpole_steps // 2, args.cartpole_steps]
+    curves = []
+    for seed in range(args.cartpole_seeds):
         market = make_market(
             make(),
             args,
@@ -426,8 +429,15 @@ def cartpole(args: Args) -> None:
             allowance=args.cartpole_allowance,
             optimism=args.cartpole_optimism,
         )
-        train(market, make, episodes=10**9, max_steps=args.cartpole_steps, seed=seed)
-        returns.append(float(evaluate(market, make, episodes=100, seed=10_000 + seed).mean()))
+        curve, steps = [], 0
+        for k, checkpoint in enumerate(checkpoints):
+            budget = checkpoint - steps
+            log = train(market, make, episodes=10**9, max_steps=budget, seed=1000 * seed + k)
+            steps += log.steps
+            result = evaluate(market, make, episodes=100, seed=10_000 + seed)
+            curve.append(float(result.mean()))
+        curves.append(curve)
+    mean = np.mean(curves, axis=0)
     rng = np.random.default_rng(0)
     env = make()
     random_returns = []
@@ -440,17 +450,30 @@ def cartpole(args: Args) -> None:
             over = terminated or truncated
         random_returns.append(total)
     print(
-        f"CartPole-v1 after {args.cartpole_steps} steps ({CARTPOLE_ENVS} parallel): mean greedy "
-        f"return over 100 episodes {np.mean(returns):.1f} (seeds: "
-        + " ".join(f"{r:.0f}" for r in returns)
+        f"CartPole-v1 after {args.cartpole_steps} steps ({CARTPOLE_ENVS} parallel, "
+        f"{args.cartpole_seeds} seeds): mean greedy return over 100 episodes {mean[-1]:.1f} "
+        "(seeds: "
+        + " ".join(f"{c[-1]:.0f}" for c in curves)
         + f"); random policy {np.mean(random_returns):.1f}; maximum 500"
     )
+    print(
+        "CartPole-v1 greedy return along training: "
+        + ", ".join(f"{q} steps {m:.1f}" for q, m in zip(checkpoints, mean, strict=True))
+    )
+
+
+def _lap(since: float, what: str) -> float:
+    """Print the time a section took to stderr (progress); return now."""
+    now = time.perf_counter()
+    print(f"{what}: {now - since:.0f} s", file=sys.stderr, flush=True)
+    return now
 
 
 def main(args: Args) -> None:
     """Run every measurement and print its lines."""
     if args.quick:
-        args.seeds, args.budget_scale, args.cartpole_steps = 1, 0.05, 2000
+        args.seeds, args.budget_scale = 1, 0.05
+        args.cartpole_steps, args.cartpole_seeds = 2000, 1
     started = time.perf_counter()
     print(
         f"setup: {args.seeds} seeds; gamma {args.discount}; bidders: optimism {args.optimism}, "
@@ -458,10 +481,14 @@ def main(args: Args) -> None:
         f"epsilon {args.epsilon}, Q0 = {args.optimism:g} (as the bidders) and Q0 = 0"
     )
     finals_ok, ratios_ok, chain_market = tabular(args)
+    lap = _lap(started, "tabular")
     chain_bids(args, chain_market)
+    lap = _lap(lap, "chain bids")
     tmaze(args)
-    if args.cartpole_steps > 0:
+    lap = _lap(lap, "tmaze")
+    if args.cartpole_steps > 0 and args.cartpole_seeds > 0:
         cartpole(args)
+        _lap(lap, "cartpole")
     print(
         f"goals: final greedy return >= {100 * args.threshold:.0f}% of optimal on all four: "
         f"{'met' if finals_ok else 'NOT met'}; episodes ratio <= 1.5 on all four: "
