@@ -66,6 +66,17 @@ class Args:
     """credits each trader gets per parallel episode (the market caps bids by w / n_envs)"""
     floor: float = 1.0
     """wealth per parallel episode below which a trader leaves (a new clone replaces it)"""
+    royalty: float = 0.9
+    """λ, the share of its realised value a buyer pays its seller at episode end, on the
+    deterministic environments (Bandit, Chain, Duality)"""
+    frozenlake_royalty: float = 0.0
+    """λ on FrozenLake, whose slippery moves make long λ-returns noisy"""
+    tmaze_royalty: float = 0.9
+    """λ on the T-maze, where memory writes only earn through royalties"""
+    noise: float = 0.0
+    """Gaussian bid noise (credits) of the bidders while training, tabular envs"""
+    prior: float = 0.0
+    """pseudo-visits of the bidders' optimistic initial bid"""
     threshold: float = 0.95
     """fraction of the optimal return that counts as learnt"""
     budget_scale: float = 1.0
@@ -200,10 +211,17 @@ def make_market(
     *,
     auction: str = "vickrey",
     allowance: float | None = None,
+    royalty: float | None = None,
     **options: float,
 ) -> DeepMarket:
     """A market of adaptive bidders for ``env``; ``options`` go to :class:`AdaptiveBidders`."""
-    settings = {"optimism": args.optimism, "decay": args.decay, "lr_min": args.lr_min}
+    settings = {
+        "optimism": args.optimism,
+        "decay": args.decay,
+        "lr_min": args.lr_min,
+        "noise": args.noise,
+        "prior": args.prior,
+    }
     pop = AdaptiveBidders.for_env(
         env.observation_space, env.action_space, seed=seed, **{**settings, **options}
     )
@@ -215,6 +233,7 @@ def make_market(
         allowance=(args.allowance if allowance is None else allowance) * n_envs,
         discount=args.discount,
         floor=args.floor * n_envs,
+        royalty=args.royalty if royalty is None else royalty,
         seed=seed,
     )
 
@@ -326,8 +345,9 @@ def tabular(args: Args) -> tuple[bool, bool, DeepMarket | None]:
         optimal = envs.optimal_return(model, horizon)
         target = args.threshold * optimal
         common = (make, model, horizon, budget, n_envs, args)
+        royalty = args.frozenlake_royalty if env_id == "FrozenLake-v1" else args.royalty
         learners = {
-            "market": (train_market, {}),
+            "market": (train_market, {"royalty": royalty}),
             f"Q-learning Q0={args.optimism:g}": (train_q, {"init": args.optimism}),
             "Q-learning Q0=0": (train_q, {"init": 0.0}),
         }
@@ -417,7 +437,15 @@ def tmaze(args: Args) -> None:
         finals, solved = [], 0
         for seed in range(args.seeds):
             _, curve = train_market(
-                make, model, horizon, budget, 1, args, seed, noise=args.tmaze_noise
+                make,
+                model,
+                horizon,
+                budget,
+                1,
+                args,
+                seed,
+                noise=args.tmaze_noise,
+                royalty=args.tmaze_royalty,
             )
             finals.append(curve.returns[-1])
             solved += curve.returns[-1] >= args.threshold

@@ -189,3 +189,16 @@ def test_count_bonus_favours_untried_actions_only_while_exploring():
     assert pop.bids(np.array([0]))[:, 0].tolist() == pytest.approx([0.5, 0.5])
     with pytest.raises(ValueError, match="bonus"):
         AdaptiveBidders(OneHot(1), 2, bonus=-1.0)
+
+
+def test_prior_pseudo_visits_keep_part_of_the_optimism_after_one_outcome():
+    def after_one_loss(prior: float) -> float:
+        pop = AdaptiveBidders(OneHot(1), 1, clones=1, optimism=1.0, lr_min=0.0, prior=prior)
+        zero = np.zeros(1)
+        pop.learn(Outcomes(np.array([0]), np.array([0]), np.array([0]), zero, zero, zero, zero))
+        return float(pop.values(np.array([0]))[0, 0])
+
+    assert after_one_loss(0.0) == pytest.approx(0.0)  # the first outcome replaces the bid
+    assert after_one_loss(3.0) == pytest.approx(1.0 - 4.0**-0.8)
+    with pytest.raises(ValueError, match="prior"):
+        AdaptiveBidders(OneHot(1), 1, prior=-1.0)

@@ -56,6 +56,10 @@ class AdaptiveBidders(Population):
         decay: ω, the exponent of the visit-count step size ``n^-ω`` (0.5 < ω <= 1).
         lr_min: the smallest step size.
         noise: standard deviation of Gaussian bid noise while exploring, in credits.
+        bonus: β of the count bonus ``β / √(1 + n)`` added to bids while exploring.
+        prior: pseudo-visits of the optimistic initial bid: the first real outcome moves
+            the bid by ``(1 + prior)^-ω`` of the way, so one unlucky outcome does not
+            spend all the optimism.
         seed: seed of the noise.
     """
 
@@ -70,6 +74,7 @@ class AdaptiveBidders(Population):
         lr_min: float = 0.02,
         noise: float = 0.0,
         bonus: float = 0.0,
+        prior: float = 0.0,
         seed: int = 0,
     ) -> None:
         if n_actions < 1:
@@ -82,6 +87,8 @@ class AdaptiveBidders(Population):
             raise ValueError(f"lr_min must be in [0, 1], got {lr_min}")
         if not (np.isfinite(optimism) and np.isfinite(noise) and noise >= 0):
             raise ValueError("optimism must be finite and noise finite and >= 0")
+        if not (np.isfinite(prior) and prior >= 0):
+            raise ValueError(f"prior must be finite and >= 0, got {prior}")
         if not (np.isfinite(bonus) and bonus >= 0):
             raise ValueError(f"bonus must be finite and >= 0, got {bonus}")
         self.encoder = encoder
@@ -90,7 +97,7 @@ class AdaptiveBidders(Population):
         self.bonus = float(bonus)
         nf = encoder.n_features
         self.theta = np.full((self.n_actions, nf), float(optimism) / encoder.n_active)
-        self.visits = np.zeros((self.n_actions, nf))
+        self.visits = np.full((self.n_actions, nf), float(prior))
         self.exploring = True
         self._rng = np.random.default_rng(seed)
         self._primitive = np.tile(np.arange(self.n_actions), clones)
