@@ -104,7 +104,7 @@ TABULAR = {
     "catallax/Duality-v0": (400, 1),
     "FrozenLake-v1": (3000, 8),
 }
-TMAZE_BUDGET = 500
+TMAZE_BUDGET = 1500
 CARTPOLE_ENVS = 16
 CHAIN = "catallax/Chain-v0"
 
