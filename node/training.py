@@ -46,7 +46,10 @@ class TrainOptions:
         allowance: credits per new trader per parallel slot (total ``allowance * envs``).
         rent: the owner's rent ε per step.
         discount: γ; the seller receives γ of the proceeds.
-        floor: wealth (credits per slot) below which a trader is removed.
+        floor: wealth (credits per slot) below which a trader is removed. Keep it near
+            the size of a bid: a trader that can no longer afford its bid caps it, and a
+            capped clone sets a low Vickrey price that starves the sellers' receipts
+            (measured on FrozenLake: bids collapse with a floor of 0.01).
         births: new traders enumerated per finished episode.
         royalty: λ, the share of realised value a buyer pays its seller at episode end;
             ``None`` means 0.9 with memory goods (whose writers only earn through
@@ -66,7 +69,7 @@ class TrainOptions:
     allowance: float = 10.0
     rent: float = 0.0
     discount: float = 0.99
-    floor: float = 0.01
+    floor: float = 1.0
     births: float = 0.0
     royalty: float | None = None
     optimism: float | None = None

@@ -102,6 +102,9 @@ def train(
     allowance: Annotated[
         float, typer.Option(help="Credits per new trader per parallel slot.")
     ] = 10.0,
+    floor: Annotated[
+        float, typer.Option(help="Wealth per parallel slot below which a trader leaves.")
+    ] = 1.0,
     rent: Annotated[float, typer.Option(help="Owner's rent per step, in [0, 1).")] = 0.0,
     discount: Annotated[
         float, typer.Option(help="Share of the proceeds the seller keeps, in (0, 1].")
@@ -142,6 +145,7 @@ def train(
         traders=list(trader) if trader else ["adaptive"],
         memory=memory,
         allowance=allowance,
+        floor=floor,
         rent=rent,
         discount=discount,
         births=births,
