@@ -105,6 +105,7 @@ TABULAR = {
     "FrozenLake-v1": (3000, 8),
 }
 TMAZE_BUDGET = 1500
+TMAZE_ENVS = 8
 CARTPOLE_ENVS = 16
 CHAIN = "catallax/Chain-v0"
 
@@ -441,7 +442,7 @@ def tmaze(args: Args) -> None:
                 model,
                 horizon,
                 budget,
-                1,
+                TMAZE_ENVS,
                 args,
                 seed,
                 noise=args.tmaze_noise,
@@ -452,7 +453,8 @@ def tmaze(args: Args) -> None:
         print(
             f"TMaze {label}: greedy return {np.mean(finals):.3f} (seeds: "
             + " ".join(f"{f:.2f}" for f in finals)
-            + f"; {solved} of {args.seeds} solved) after {budget} episodes; optimal 1.0, "
+            + f"; {solved} of {args.seeds} solved) after {budget} episodes, {TMAZE_ENVS} parallel; "
+            "optimal 1.0, "
             f"best without memory {memoryless:.1f}"
         )
 
