@@ -447,6 +447,7 @@ def tmaze(args: Args) -> None:
                 seed,
                 noise=args.tmaze_noise,
                 royalty=args.tmaze_royalty,
+                quotes=False,
             )
             finals.append(curve.returns[-1])
             solved += curve.returns[-1] >= args.threshold

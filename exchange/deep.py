@@ -29,6 +29,12 @@ Details the paper leaves open, decided here:
   bids is then ``Q*`` for discount ``γ`` (see :mod:`catallax.traders`).
 * **Rent** ``ε``: after the reward, each owner pays ``ε`` of its (positive) wealth per
   episode it owns, to the treasury: ``w ← (1 − ε)^k w`` for ``k`` episodes owned.
+* **Quotes and settlements.** Without royalties an ownership is reported to its
+  population once, at the sale that ends it. With royalties (see
+  :mod:`catallax.exchange._royalties`) it is reported twice: at the sale as a
+  *provisional* outcome whose receipt is the up-front payment plus ``γλ`` times the
+  buyer's winning bid (the royalty the seller can expect), and at the end of the
+  episode with what it really received. Learners may use either or both.
 * **Consumers.** When consumers are given, the environment's reward is ignored and the
   owner is paid what the consumers bid for the state its action reached; each consumer
   is an issuer account of its own.
@@ -429,6 +435,11 @@ class DeepMarket:
         self.issuer += to_world
         if self._book is not None:
             self._book.credit(np.ones(e, dtype=bool), receipt)
+            if to_trader.any():
+                # A quote: what the seller expects to have earned, its up-front receipt
+                # plus γλ times the buyer's winning bid (the buyer's own valuation).
+                quote = receipt + self.discount * self.royalty * decision.top
+                outcomes.append(self._closing(to_trader, quote, ended=False, provisional=True))
         elif to_trader.any():
             outcomes.append(self._closing(to_trader, receipt, ended=False))
 
@@ -472,8 +483,9 @@ class DeepMarket:
                 c = closed
                 if len(c.owners):
                     last = np.arange(len(c.owners)) == len(c.owners) - 1
+                    settled = np.zeros(len(c.owners), dtype=bool)
                     outcomes.append(
-                        (c.owners, c.obs, c.actions, c.price, c.reward, c.receipt, last)
+                        (c.owners, c.obs, c.actions, c.price, c.reward, c.receipt, last, settled)
                     )
         else:
             closing = ended & won
@@ -516,7 +528,9 @@ class DeepMarket:
         self.treasury += tax + unclaimed
         return float(c.amounts.sum()), to_world, unclaimed, tax
 
-    def _closing(self, where: np.ndarray, receipt: np.ndarray, *, ended: bool) -> tuple:
+    def _closing(
+        self, where: np.ndarray, receipt: np.ndarray, *, ended: bool, provisional: bool = False
+    ) -> tuple:
         """The finished ownerships in episodes ``where`` as outcome columns."""
         own_obs = self._own_obs if self._own_obs is not None else np.zeros(self.n_envs)
         return (
@@ -527,6 +541,7 @@ class DeepMarket:
             self._own_reward[where].copy(),
             receipt[where].copy(),
             np.full(int(where.sum()), ended),
+            np.full(int(where.sum()), provisional),
         )
 
     def _teach(self, parts: list[tuple]) -> None:
@@ -547,6 +562,7 @@ class DeepMarket:
                     reward=cols[4][sel],
                     receipt=cols[5][sel],
                     ended=cols[6][sel],
+                    provisional=cols[7][sel],
                 )
             )
 

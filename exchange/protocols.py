@@ -116,6 +116,8 @@ class Outcomes:
         reward: the reward its action collected, in credits.
         receipt: what the next owner paid it after the discount tax (0 at episode end).
         ended: True where the episode ended during the ownership.
+        provisional: True where the receipt is a quote made at the sale (royalties still
+            to settle); ``None`` means every row is settled.
     """
 
     members: np.ndarray
@@ -125,11 +127,19 @@ class Outcomes:
     reward: np.ndarray
     receipt: np.ndarray
     ended: np.ndarray
+    provisional: np.ndarray | None = None
 
     @property
     def value(self) -> np.ndarray:
         """What each ownership was worth: reward plus receipt, in credits."""
         return self.reward + self.receipt
+
+    @property
+    def settled(self) -> np.ndarray:
+        """True where the receipt is final (not a quote)."""
+        if self.provisional is None:
+            return np.ones(len(self.members), dtype=bool)
+        return ~np.asarray(self.provisional, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.members)

@@ -187,8 +187,13 @@ def build(opts: TrainOptions) -> tuple[Callable[[], gym.Env], DeepMarket]:
         except PluginError as exc:
             raise OptionError(str(exc)) from exc
         extra: dict[str, Any] = {}
-        if opts.optimism is not None and spec == "adaptive":
-            extra["optimism"] = opts.optimism
+        if spec == "adaptive":
+            if opts.optimism is not None:
+                extra["optimism"] = opts.optimism
+            if opts.memory:
+                # Writers of memory goods earn only through settled royalties; a quote
+                # prices the next observation, which does not show what was written.
+                extra["quotes"] = False
         try:
             populations.append(family.for_env(obs_space, act_space, seed=opts.seed + i, **extra))
         except (ValueError, TypeError) as exc:

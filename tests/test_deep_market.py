@@ -302,3 +302,20 @@ def test_endow_moves_credits_from_the_issuer_and_refuses_bad_amounts():
         with pytest.raises(ValueError):
             m.endow(np.array(traders), np.array(amounts))
     assert m.wealth.tolist() == [1.0, 3.5]
+
+
+def test_with_royalties_sellers_get_a_quote_at_the_sale_and_the_settlement_at_the_end():
+    # Trader 0 owns state 0 (bid 0.3), trader 1 buys state 1 (bid 0.6) and ends the episode.
+    pop = Table([[0.3, np.nan], [np.nan, 0.6]], [0, 0])
+    m = DeepMarket(pop, n_actions=1, auction="first-price", discount=0.5, royalty=0.5)
+    m.settle(m.act(np.array([0])), np.array([0.1]), flags(False), flags(False))
+    m.settle(m.act(np.array([1])), np.array([0.2]), flags(True), flags(False))
+    rows = [
+        (int(m_), bool(q), float(r))
+        for o in pop.learned
+        for m_, q, r in zip(o.members, ~o.settled, o.receipt, strict=True)
+    ]
+    # At the sale: up-front γ(1-λ)·0.6 = 0.15, plus the expected royalty γλ·0.6 = 0.15.
+    # At the end: trader 1 realised 0.2, so trader 0's royalty is γλ·0.2 = 0.05.
+    assert rows == [(0, True, pytest.approx(0.3)), (0, False, pytest.approx(0.2)), (1, False, 0.0)]
+    assert m.total() == pytest.approx(0.0, abs=1e-12)

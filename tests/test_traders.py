@@ -202,3 +202,25 @@ def test_prior_pseudo_visits_keep_part_of_the_optimism_after_one_outcome():
     assert after_one_loss(3.0) == pytest.approx(1.0 - 4.0**-0.8)
     with pytest.raises(ValueError, match="prior"):
         AdaptiveBidders(OneHot(1), 1, prior=-1.0)
+
+
+def test_bidders_can_learn_from_settlements_only():
+    def learned(quotes: bool) -> float:
+        pop = AdaptiveBidders(OneHot(1), 1, clones=1, optimism=0.0, lr_min=0.0, quotes=quotes)
+        zero = np.zeros(2)
+        pop.learn(
+            Outcomes(
+                np.zeros(2, int),
+                np.zeros(2, int),
+                np.zeros(2, int),
+                zero,
+                zero,
+                np.array([0.8, 0.2]),
+                zero.astype(bool),
+                provisional=np.array([True, False]),
+            )
+        )
+        return float(pop.values(np.array([0]))[0, 0])
+
+    assert learned(True) == pytest.approx(0.5)  # the quote and the settlement
+    assert learned(False) == pytest.approx(0.2)  # the settlement only

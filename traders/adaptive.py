@@ -60,6 +60,11 @@ class AdaptiveBidders(Population):
         prior: pseudo-visits of the optimistic initial bid: the first real outcome moves
             the bid by ``(1 + prior)^-ω`` of the way, so one unlucky outcome does not
             spend all the optimism.
+        quotes: also learn from provisional outcomes (quotes made at the sale, in
+            markets with royalties), not only from settled ones. Quotes make learning
+            online; a trader that writes memory goods should learn from settlements
+            only, because a quote prices the next observation, which does not show what
+            the write was worth.
         seed: seed of the noise.
     """
 
@@ -75,6 +80,7 @@ class AdaptiveBidders(Population):
         noise: float = 0.0,
         bonus: float = 0.0,
         prior: float = 0.0,
+        quotes: bool = True,
         seed: int = 0,
     ) -> None:
         if n_actions < 1:
@@ -95,6 +101,7 @@ class AdaptiveBidders(Population):
         self.n_actions = int(n_actions)
         self.decay, self.lr_min, self.noise = float(decay), float(lr_min), float(noise)
         self.bonus = float(bonus)
+        self.quotes = bool(quotes)
         nf = encoder.n_features
         self.theta = np.full((self.n_actions, nf), float(optimism) / encoder.n_active)
         self.visits = np.full((self.n_actions, nf), float(prior))
@@ -147,6 +154,11 @@ class AdaptiveBidders(Population):
 
     def learn(self, outcomes: Outcomes) -> None:
         """Move each primitive's bid towards the value its ownerships realised."""
+        if not self.quotes:
+            keep = outcomes.settled
+            if not keep.all():
+                cols = (np.asarray(c)[keep] for c in _columns(outcomes))
+                outcomes = Outcomes(*cols)
         if len(outcomes) == 0:
             return
         idx = self.encoder(outcomes.obs)
@@ -197,3 +209,7 @@ class AdaptiveBidders(Population):
             "encoder": repr(self.encoder),
             "noise": self.noise,
         }
+
+
+def _columns(o: Outcomes) -> tuple[np.ndarray, ...]:
+    return (o.members, o.obs, o.actions, o.price, o.reward, o.receipt, o.ended)
