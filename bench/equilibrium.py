@@ -25,12 +25,11 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse
-import dataclasses
 import time
 from dataclasses import dataclass
 
 import numpy as np
+from _common import parse_args
 
 from catallax.exchange.equilibrium import (
     Equilibrium,
@@ -42,10 +41,12 @@ from catallax.exchange.equilibrium import (
 
 @dataclass
 class Args:
+    """Benchmark: catallax's Fisher-market solver against cvxpy + Clarabel on Eisenberg-Gale."""
+
     quick: bool = False
     """tiny instances only (smoke test)"""
-    no_baseline: bool = False
-    """skip cvxpy (it is only in the ``bench`` extra)"""
+    baseline: bool = True
+    """compare with cvxpy + Clarabel (only in the ``bench`` extra; --no-baseline skips it)"""
     tol: float = 1e-6
     """certificate tolerance for ours (every relative violation <= tol)"""
     baseline_tol: float = 1e-10
@@ -58,17 +59,6 @@ class Args:
     (instances of a million variables or more are timed once: Clarabel takes minutes)"""
     skip_huge_baseline: bool = False
     """do not run cvxpy on 1000x1000 (a million variables; minutes)"""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=float if f.type == "float" else int, default=f.default)
-    return Args(**vars(parser.parse_args()))
 
 
 def instance(rng, shape: tuple[int, ...], dist: str, quasilinear: bool) -> FisherMarket:
@@ -159,9 +149,9 @@ def run_case(args: Args, name: str, market: FisherMarket, label: str, baseline: 
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_args(Args)
     rng = np.random.default_rng(args.seed)
-    baseline = not args.no_baseline
+    baseline = args.baseline
     if baseline:  # import cvxpy and compile once, outside the timings
         eisenberg_gale(instance(rng, (3, 2), "uniform", True), args.baseline_tol)
     if args.quick:

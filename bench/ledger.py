@@ -24,8 +24,6 @@ Measured in one run, each against a baseline from the same run:
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import hashlib
 import shutil
 import sqlite3
@@ -36,12 +34,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import parse_args
+
 from catallax.exchange import crypto
 from catallax.exchange.ledger import Ledger, Transfer, encode_entry, open_ledger
 
 
 @dataclass
 class Args:
+    """Benchmark: the ledger's durable commit rate, its verification speed and its append cost."""
+
     rounds: int = 400
     """durable rounds committed by each side (ledger, bare) for the plain rate"""
     blocks: int = 4
@@ -58,14 +60,6 @@ class Args:
     """entries per commit while growing the log to the next size"""
     folder: str = ""
     """where to put the ledgers (default: a temporary folder, removed at the end)"""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(Args):
-        kind = {"int": int, "str": str}[str(f.type)]
-        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
-    return Args(**vars(parser.parse_args()))
 
 
 def progress(message: str) -> None:
@@ -227,7 +221,7 @@ def verification(ledger: Ledger, path: Path) -> None:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_args(Args)
     folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="catallax-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
