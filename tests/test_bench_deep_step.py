@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "deep_step.py"
+SCRIPT = "deep_step.py"
 
 
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(BENCH), *argv], capture_output=True, text=True, timeout=120
-    )
-
-
-def test_quick_run_prints_the_check_and_the_ratio() -> None:
-    done = run("--quick")
+def test_quick_run_prints_the_check_and_the_ratio(run_bench) -> None:
+    done = run_bench("--quick")
     assert done.returncode == 0, done.stderr
     assert "check: market and bare numpy agree" in done.stdout
     line = re.search(
@@ -32,14 +23,14 @@ def test_quick_run_prints_the_check_and_the_ratio() -> None:
     assert abs(ratio - market_ms / bare_ms) < 0.02 * ratio + 0.01
 
 
-def test_help_documents_every_option_from_the_field_docstrings() -> None:
-    done = run("--help")
+def test_help_documents_every_option_from_the_field_docstrings(run_bench) -> None:
+    done = run_bench("--help")
     assert done.returncode == 0, done.stderr
     assert "number of traders bidding in every episode" in done.stdout
     assert "--quick" in done.stdout
 
 
-def test_bad_option_is_refused_with_exit_status_2() -> None:
-    done = run("--traders", "many")
+def test_bad_option_is_refused_with_exit_status_2(run_bench) -> None:
+    done = run_bench("--traders", "many")
     assert done.returncode == 2
     assert "--traders" in done.stderr

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "equilibrium.py"
+SCRIPT = "equilibrium.py"
 
 
-def test_quick_run_prints_a_certified_line_per_case() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--no-baseline"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_quick_run_prints_a_certified_line_per_case(run_bench) -> None:
+    done = run_bench("--quick", "--no-baseline")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 6  # two kinds x (two distributions + one batch)

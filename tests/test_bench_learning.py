@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "learning.py"
+SCRIPT = "learning.py"
 NUMBER = r"(\d+(?:\.\d+)?)"
 
 
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(BENCH), *argv], capture_output=True, text=True, timeout=240
-    )
-
-
 @pytest.fixture(scope="module")
-def quick() -> str:
-    done = run("--quick")
+def quick(run_bench) -> str:
+    done = run_bench("--quick")
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -76,7 +67,7 @@ def test_tmaze_and_cartpole_and_the_goal_summary_are_printed(quick: str) -> None
     assert re.search(r"^goals: final greedy return >= 95% .*: (met|NOT met); ", quick, re.M)
 
 
-def test_bad_option_is_refused_with_exit_status_2() -> None:
-    done = run("--seeds", "five")
+def test_bad_option_is_refused_with_exit_status_2(run_bench) -> None:
+    done = run_bench("--seeds", "five")
     assert done.returncode == 2
     assert "--seeds" in done.stderr

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "ledger.py"
+SCRIPT = "ledger.py"
 
 
-def test_ledger_bench_runs_and_prints_every_figure(tmp_path: Path) -> None:
+def test_ledger_bench_runs_and_prints_every_figure(run_bench, tmp_path: Path) -> None:
     small = ["--rounds", "8", "--blocks", "2", "--evidence-rounds", "4", "--sizes", "50,120"]
     small += ["--append-rounds", "4", "--build-batch", "40", "--folder", str(tmp_path)]
-    result = subprocess.run(
-        [sys.executable, str(BENCH), *small], capture_output=True, text=True, timeout=120
-    )
+    result = run_bench(*small)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for pattern in (

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "wide.py"
+SCRIPT = "wide.py"
 
 
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(BENCH), *argv], capture_output=True, text=True, timeout=120
-    )
-
-
-def test_quick_run_prints_the_lp_check_and_the_ratio() -> None:
-    done = run("--quick")
+def test_quick_run_prints_the_lp_check_and_the_ratio(run_bench) -> None:
+    done = run_bench("--quick")
     assert done.returncode == 0, done.stderr
     head = re.search(
         r"^default: 7 goods, 6 recipes; LP optimum ([\d.]+) per step \(its plan earns "
@@ -37,13 +28,13 @@ def test_quick_run_prints_the_lp_check_and_the_ratio() -> None:
     assert abs(ratio - market / optimum) < 2e-3
 
 
-def test_bad_option_is_refused_with_exit_status_2() -> None:
-    done = run("--steps", "many")
+def test_bad_option_is_refused_with_exit_status_2(run_bench) -> None:
+    done = run_bench("--steps", "many")
     assert done.returncode == 2
     assert "--steps" in done.stderr
 
 
-def test_malformed_instance_list_is_refused() -> None:
-    done = run("--steps", "5", "--window", "2", "--larger", "1,2")
+def test_malformed_instance_list_is_refused(run_bench) -> None:
+    done = run_bench("--steps", "5", "--window", "2", "--larger", "1,2")
     assert done.returncode != 0
     assert "raw,intermediate,final,recipes" in done.stderr
