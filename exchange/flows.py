@@ -17,15 +17,27 @@ from enum import IntEnum
 
 import numpy as np
 
-__all__ = ["CONSUMER", "ISSUER", "NO_SLOT", "TREASURY", "FlowKind", "Transfers", "consumer"]
+__all__ = [
+    "CLEARING",
+    "CONSUMER",
+    "ISSUER",
+    "NO_SLOT",
+    "TREASURY",
+    "FlowKind",
+    "Transfers",
+    "consumer",
+]
 
 #: The issuer account: the environment, original owner of the world; pays allowances
 #: and rewards, collects costs and what buyers pay the world. It may go below zero.
 ISSUER = -1
 #: The exchange's treasury: collects rent and the discount tax.
 TREASURY = -2
+#: The wide market's clearing house: buyers pay it, it pays sellers; it holds nothing
+#: between rounds.
+CLEARING = -3
 #: Handle of consumer 0; consumer ``k`` is ``CONSUMER - k`` (see :func:`consumer`).
-CONSUMER = -3
+CONSUMER = -4
 #: Slot of a flow that belongs to no episode (an allowance, an endowment).
 NO_SLOT = -1
 
