@@ -20,6 +20,7 @@ SubjectPublicKeyInfo. Errors::
     ├── KeyFileError            a key file is missing, unreadable, not PEM, or not Ed25519
     ├── InvalidKey              public key bytes are not a valid Ed25519 key (ValueError)
     ├── InvalidMessageName      a message name is not an identifier (ValueError)
+    ├── InvalidData             the data to sign or verify is not bytes (TypeError)
     └── SignatureError          a signature does not check out
         ├── MissingSignature    there is no signature where one is required
         └── BadSignature        the signature does not verify for these bytes and key
@@ -48,6 +49,7 @@ __all__ = [
     "CryptoError",
     "Ed25519PrivateKey",
     "Ed25519PublicKey",
+    "InvalidData",
     "InvalidKey",
     "InvalidMessageName",
     "KeyFileError",
@@ -92,6 +94,10 @@ class InvalidKey(CryptoError, ValueError):
 
 class InvalidMessageName(CryptoError, ValueError):
     """A message name is empty or not an identifier (letters, digits, ``_`` and ``.``)."""
+
+
+class InvalidData(CryptoError, TypeError):
+    """The data to sign or verify is not ``bytes`` (or ``bytearray``)."""
 
 
 class SignatureError(CryptoError):
@@ -236,7 +242,7 @@ def signing_input(message: str, data: bytes) -> bytes:
             f"message name: expected an identifier like 'Bid' or 'StepReport', got {message!r}"
         )
     if not isinstance(data, bytes | bytearray):
-        raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+        raise InvalidData(f"data: expected bytes, got {type(data).__name__}")
     return DOMAIN_PREFIX + message.encode("ascii") + b"\x00" + bytes(data)
 
 

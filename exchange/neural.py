@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from catallax.exchange.deep import DeepMarket
-from catallax.exchange.errors import MarketConfigError
+from catallax.exchange.errors import ActionError, MarketConfigError, MarketInputError
 
 __all__ = [
     "LayerPrograms",
@@ -59,14 +59,16 @@ class LayerPrograms:
         bids: Sequence[float],
     ) -> None:
         if not len(layers) == len(weights) == len(biases) == len(bids):
-            raise ValueError("layers, weights, biases and bids must have one entry per program")
+            raise MarketConfigError(
+                "layers, weights, biases and bids must have one entry per program"
+            )
         self.layers = np.asarray(layers, dtype=np.int64)
         self.weights = [np.asarray(w, dtype=np.float64) for w in weights]
         self.biases = [np.asarray(b, dtype=np.float64) for b in biases]
         self.bid_of = np.asarray(bids, dtype=np.float64)
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if w.ndim != 2 or b.shape != (w.shape[0],):
-                raise ValueError(f"program {k}: W must be (m_out, m_in) and b (m_out,)")
+                raise MarketConfigError(f"program {k}: W must be (m_out, m_in) and b (m_out,)")
 
     @property
     def size(self) -> int:
@@ -87,7 +89,7 @@ def encode(layer: int | np.ndarray, activations: np.ndarray, width: int) -> np.n
     """Observations ``[layer, a_1 … a_m, 0 …]`` of width ``1 + width``, one row per episode."""
     a = np.asarray(activations, dtype=np.float64)
     if a.ndim != 2 or a.shape[1] > width:
-        raise ValueError(f"activations must be (E, m) with m <= {width}, got {a.shape}")
+        raise MarketInputError(f"activations must be (E, m) with m <= {width}, got {a.shape}")
     obs = np.zeros((a.shape[0], 1 + width))
     obs[:, 0] = layer
     obs[:, 1 : 1 + a.shape[1]] = a
@@ -106,7 +108,7 @@ def apply_programs(programs: LayerPrograms, actions: np.ndarray, obs: np.ndarray
         sel = actions == k
         w, b = programs.weights[k], programs.biases[k]
         if programs.layers[k] != int(obs[sel][0, 0]):
-            raise ValueError(f"program {k} acts on layer {programs.layers[k]}")
+            raise ActionError(f"program {k} acts on layer {programs.layers[k]}")
         a = obs[sel, 1 : 1 + w.shape[1]]
         rows = np.flatnonzero(sel)[:, None]
         out[rows, 1 + np.arange(w.shape[0])] = np.maximum(a @ w.T + b, 0)

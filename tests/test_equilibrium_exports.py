@@ -12,13 +12,16 @@ def test_exported_names() -> None:
         "DemandOracle",
         "Equilibrium",
         "EquilibriumError",
+        "EquilibriumShapeError",
         "FisherMarket",
         "LeontiefMarket",
         "MarketInputError",
         "NonConvergenceError",
         "OracleError",
         "OracleMarket",
+        "SolverOptionError",
         "UnitDemandMarket",
+        "UnsupportedMarket",
         "certify",
         "certify_oracle",
         "max_weight_assignment",
@@ -37,3 +40,7 @@ def test_error_tree() -> None:
     assert issubclass(equilibrium.MarketInputError, ValueError)
     assert issubclass(equilibrium.NonConvergenceError, equilibrium.EquilibriumError)
     assert issubclass(equilibrium.OracleError, equilibrium.EquilibriumError)
+    assert issubclass(equilibrium.SolverOptionError, equilibrium.EquilibriumError)
+    assert issubclass(equilibrium.SolverOptionError, ValueError)
+    assert issubclass(equilibrium.EquilibriumShapeError, ValueError)
+    assert issubclass(equilibrium.UnsupportedMarket, TypeError)

@@ -28,7 +28,7 @@ EXPECTED = {
         "Encoder", "OneHot",
         "TileCoder", "encoder_for", "ENTRY_POINT_GROUP", "FamilySpec", "check_trader",
         "families", "load_family", "register", "PluginError", "TraderCheckError",
-        "TraderError",
+        "TraderConfigError", "TraderError", "ObservationError", "UnsupportedSpace",
     },
 }  # fmt: skip
 

@@ -10,7 +10,14 @@ from catallax.traders.adaptive import AdaptiveBidders
 from catallax.traders.base import Population, Trader
 from catallax.traders.checker import check_trader
 from catallax.traders.enumerated import EnumeratedPrograms
-from catallax.traders.errors import PluginError, TraderCheckError, TraderError
+from catallax.traders.errors import (
+    ObservationError,
+    PluginError,
+    TraderCheckError,
+    TraderConfigError,
+    TraderError,
+    UnsupportedSpace,
+)
 from catallax.traders.features import Encoder, OneHot, TileCoder, encoder_for
 from catallax.traders.producers import LeontiefProducers
 from catallax.traders.registry import ENTRY_POINT_GROUP, FamilySpec, families, load_family, register
@@ -38,5 +45,8 @@ __all__ = [
     # errors
     "PluginError",
     "TraderCheckError",
+    "TraderConfigError",
     "TraderError",
+    "ObservationError",
+    "UnsupportedSpace",
 ]

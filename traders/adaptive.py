@@ -40,6 +40,7 @@ from gymnasium import spaces
 
 from catallax.exchange.protocols import Outcomes
 from catallax.traders.base import Population
+from catallax.traders.errors import TraderConfigError, UnsupportedSpace
 from catallax.traders.features import Encoder, encoder_for
 
 __all__ = ["AdaptiveBidders"]
@@ -84,19 +85,19 @@ class AdaptiveBidders(Population):
         seed: int = 0,
     ) -> None:
         if n_actions < 1:
-            raise ValueError(f"n_actions must be >= 1, got {n_actions}")
+            raise TraderConfigError(f"n_actions must be >= 1, got {n_actions}")
         if clones < 1:
-            raise ValueError(f"clones must be >= 1, got {clones}")
+            raise TraderConfigError(f"clones must be >= 1, got {clones}")
         if not 0 < decay <= 1:
-            raise ValueError(f"decay must be in (0, 1], got {decay}")
+            raise TraderConfigError(f"decay must be in (0, 1], got {decay}")
         if not 0 <= lr_min <= 1:
-            raise ValueError(f"lr_min must be in [0, 1], got {lr_min}")
+            raise TraderConfigError(f"lr_min must be in [0, 1], got {lr_min}")
         if not (np.isfinite(optimism) and np.isfinite(noise) and noise >= 0):
-            raise ValueError("optimism must be finite and noise finite and >= 0")
+            raise TraderConfigError("optimism must be finite and noise finite and >= 0")
         if not (np.isfinite(prior) and prior >= 0):
-            raise ValueError(f"prior must be finite and >= 0, got {prior}")
+            raise TraderConfigError(f"prior must be finite and >= 0, got {prior}")
         if not (np.isfinite(bonus) and bonus >= 0):
-            raise ValueError(f"bonus must be finite and >= 0, got {bonus}")
+            raise TraderConfigError(f"bonus must be finite and >= 0, got {bonus}")
         self.encoder = encoder
         self.n_actions = int(n_actions)
         self.decay, self.lr_min, self.noise = float(decay), float(lr_min), float(noise)
@@ -121,7 +122,7 @@ class AdaptiveBidders(Population):
     ) -> AdaptiveBidders:
         """Build for a Gymnasium environment (``Discrete`` actions; ``Discrete`` or ``Box`` obs)."""
         if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"adaptive bidders need Discrete actions, got {action_space}")
+            raise UnsupportedSpace(f"adaptive bidders need Discrete actions, got {action_space}")
         enc_opts = {k: options.pop(k) for k in ("bins", "tilings") if k in options}
         encoder = encoder_for(observation_space, seed=seed, **enc_opts)
         return cls(encoder, int(action_space.n), seed=seed, **options)

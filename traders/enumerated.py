@@ -23,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from catallax.traders.base import Population
+from catallax.traders.errors import TraderConfigError, UnsupportedSpace
 from catallax.traders.features import Encoder, OneHot, encoder_for
 
 __all__ = ["EnumeratedPrograms", "tabular"]
@@ -42,11 +43,11 @@ class EnumeratedPrograms(Population):
         self, encoder: Encoder, n_actions: int, *, scale: float = 1.0, initial: int | None = None
     ) -> None:
         if encoder.n_active != 1:
-            raise ValueError("enumerated programs need an encoder with one active feature")
+            raise TraderConfigError("enumerated programs need an encoder with one active feature")
         if n_actions < 1:
-            raise ValueError(f"n_actions must be >= 1, got {n_actions}")
+            raise TraderConfigError(f"n_actions must be >= 1, got {n_actions}")
         if not (np.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive number of credits, got {scale}")
+            raise TraderConfigError(f"scale must be a positive number of credits, got {scale}")
         self.encoder = encoder
         self.n_actions = int(n_actions)
         self.scale = float(scale)
@@ -68,7 +69,7 @@ class EnumeratedPrograms(Population):
     ) -> EnumeratedPrograms:
         """Build for a Gymnasium environment; ``Box`` observations use a grid of ``bins``."""
         if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"enumerated programs need Discrete actions, got {action_space}")
+            raise UnsupportedSpace(f"enumerated programs need Discrete actions, got {action_space}")
         bins = options.pop("bins", 6)
         encoder = encoder_for(observation_space, bins=bins, tilings=1, seed=seed)
         return cls(encoder, int(action_space.n), **options)

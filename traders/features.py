@@ -14,6 +14,8 @@ from typing import Protocol
 import numpy as np
 from gymnasium import spaces
 
+from catallax.traders.errors import ObservationError, TraderConfigError, UnsupportedSpace
+
 __all__ = ["Encoder", "OneHot", "TileCoder", "encoder_for"]
 
 #: Bound used for a Box dimension whose bound is infinite (CartPole's velocities),
@@ -35,14 +37,14 @@ class OneHot:
 
     def __init__(self, n: int) -> None:
         if n < 1:
-            raise ValueError(f"OneHot needs n >= 1, got {n}")
+            raise TraderConfigError(f"OneHot needs n >= 1, got {n}")
         self.n_features = int(n)
         self.n_active = 1
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         idx = np.asarray(obs, dtype=np.int64).reshape(-1, 1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_features):
-            raise ValueError(f"observation outside Discrete({self.n_features})")
+            raise ObservationError(f"observation outside Discrete({self.n_features})")
         return idx
 
     def __repr__(self) -> str:
@@ -71,17 +73,19 @@ class TileCoder:
         low = np.asarray(low, dtype=np.float64).ravel()
         high = np.asarray(high, dtype=np.float64).ravel()
         if low.shape != high.shape or not (np.isfinite(low).all() and np.isfinite(high).all()):
-            raise ValueError("TileCoder needs finite low and high of the same shape")
+            raise TraderConfigError("TileCoder needs finite low and high of the same shape")
         if (high <= low).any():
-            raise ValueError("TileCoder needs high > low in every dimension")
+            raise TraderConfigError("TileCoder needs high > low in every dimension")
         if bins < 1 or tilings < 1:
-            raise ValueError(f"TileCoder needs bins >= 1 and tilings >= 1, got {bins}, {tilings}")
+            raise TraderConfigError(
+                f"TileCoder needs bins >= 1 and tilings >= 1, got {bins}, {tilings}"
+            )
         self.low, self.high = low, high
         self.bins, self.tilings = int(bins), int(tilings)
         d = len(low)
         side = self.bins + 1
         if side**d * self.tilings > 50_000_000:
-            raise ValueError(f"{tilings} tilings of {bins}^{d} cells is too many features")
+            raise TraderConfigError(f"{tilings} tilings of {bins}^{d} cells is too many features")
         rng = np.random.default_rng(seed)
         self._offsets = rng.uniform(0.0, 1.0, size=(self.tilings, d))
         self._strides = side ** np.arange(d, dtype=np.int64)
@@ -104,7 +108,7 @@ def encoder_for(space: spaces.Space, *, bins: int = 8, tilings: int = 8, seed: i
     """The default encoder of an observation space (``Discrete`` or ``Box``).
 
     Raises:
-        ValueError: for any other kind of space.
+        UnsupportedSpace: for any other kind of space (a ``ValueError``).
     """
     if isinstance(space, spaces.Discrete):
         return OneHot(int(space.n))
@@ -112,4 +116,4 @@ def encoder_for(space: spaces.Space, *, bins: int = 8, tilings: int = 8, seed: i
         low = np.where(np.isfinite(space.low), space.low, -DEFAULT_BOUND)
         high = np.where(np.isfinite(space.high), space.high, DEFAULT_BOUND)
         return TileCoder(low, high, bins=bins, tilings=tilings, seed=seed)
-    raise ValueError(f"no encoder for observation space {space}; use Discrete or Box")
+    raise UnsupportedSpace(f"no encoder for observation space {space}; use Discrete or Box")

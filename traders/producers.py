@@ -37,6 +37,7 @@ import numpy as np
 
 from catallax.exchange.wide import WideOutcome
 from catallax.exchange.wide_clearing import Orders
+from catallax.traders.errors import TraderConfigError
 
 __all__ = ["LeontiefProducers"]
 
@@ -76,16 +77,16 @@ class LeontiefProducers:
         o = np.array(outputs, dtype=np.float64)
         c = np.array(capacity, dtype=np.float64)
         if a.ndim != 2 or o.shape != a.shape or c.shape != a.shape[:1]:
-            raise ValueError("inputs and outputs must be (J, G) and capacity (J,)")
+            raise TraderConfigError("inputs and outputs must be (J, G) and capacity (J,)")
         if np.any(a < 0) or np.any(o < 0) or np.any(c < 0):
-            raise ValueError("inputs, outputs and capacity must be >= 0")
+            raise TraderConfigError("inputs, outputs and capacity must be >= 0")
         if not np.all(a.sum(axis=1) > 0):
-            raise ValueError("every recipe needs at least one input")
+            raise TraderConfigError("every recipe needs at least one input")
         for name, v, lo in (("price_rate", price_rate, 0), ("plan_rate", plan_rate, 0)):
             if not lo < v <= 1:
-                raise ValueError(f"{name} must be in (0, 1], got {v}")
+                raise TraderConfigError(f"{name} must be in (0, 1], got {v}")
         if not (0 <= probe <= initial_plan <= 1 and floor > 0):
-            raise ValueError("need 0 <= probe <= initial_plan <= 1 and floor > 0")
+            raise TraderConfigError("need 0 <= probe <= initial_plan <= 1 and floor > 0")
         self.inputs, self.outputs, self.capacity = a, o, c
         self.price_rate, self.plan_rate = float(price_rate), float(plan_rate)
         self.probe, self.floor = float(probe), float(floor)
@@ -99,7 +100,9 @@ class LeontiefProducers:
                 or np.any(start < 0)
                 or not np.all(np.isfinite(start))
             ):
-                raise ValueError(f"initial_prices must be {self.prices.shape} finite and >= 0")
+                raise TraderConfigError(
+                    f"initial_prices must be {self.prices.shape} finite and >= 0"
+                )
             self.prices = start.copy()
         self.plan = c * float(initial_plan)
         self.runs = np.zeros((0, len(c)))

@@ -8,9 +8,12 @@ from catallax.exchange.equilibrium.certificate import Certificate, certify
 from catallax.exchange.equilibrium.ces import solve_ces
 from catallax.exchange.equilibrium.errors import (
     EquilibriumError,
+    EquilibriumShapeError,
     MarketInputError,
     NonConvergenceError,
     OracleError,
+    SolverOptionError,
+    UnsupportedMarket,
 )
 from catallax.exchange.equilibrium.fisher import solve_fisher
 from catallax.exchange.equilibrium.markets import (
@@ -50,7 +53,10 @@ __all__ = [
     "certify_oracle",
     # errors
     "EquilibriumError",
+    "EquilibriumShapeError",
     "MarketInputError",
     "NonConvergenceError",
     "OracleError",
+    "SolverOptionError",
+    "UnsupportedMarket",
 ]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from catallax.exchange.equilibrium.errors import EquilibriumShapeError, UnsupportedMarket
 from catallax.exchange.equilibrium.markets import (
     CESMarket,
     Equilibrium,
@@ -67,7 +68,9 @@ class Certificate:
 def certify(market: object, eq: Equilibrium) -> Certificate:
     """Measure how far ``eq`` is from an equilibrium of ``market`` (see the module docstring).
 
-    Raises ``ValueError`` naming ``eq`` when its arrays do not have the market's shapes.
+    Raises :class:`EquilibriumShapeError` (a ``ValueError``) naming ``eq`` when its arrays
+    do not have the market's shapes, and :class:`UnsupportedMarket` (a ``TypeError``) for
+    an object that is not a market.
     """
     if isinstance(market, FisherMarket | UnitDemandMarket | CESMarket | LeontiefMarket):
         _check_shapes(market, eq)
@@ -81,7 +84,7 @@ def certify(market: object, eq: Equilibrium) -> Certificate:
 
     if isinstance(market, oracle.OracleMarket):
         return oracle.certify_oracle(market, eq)
-    raise TypeError(f"certify: no certificate for {type(market).__name__}")
+    raise UnsupportedMarket(f"certify: no certificate for {type(market).__name__}")
 
 
 def _check_shapes(market, eq: Equilibrium) -> None:
@@ -92,7 +95,7 @@ def _check_shapes(market, eq: Equilibrium) -> None:
     ):
         got = np.shape(getattr(eq, name))
         if got != want:
-            raise ValueError(f"eq: {name} has shape {got}, the market needs {want}")
+            raise EquilibriumShapeError(f"eq: {name} has shape {got}, the market needs {want}")
 
 
 def allocation_violation(

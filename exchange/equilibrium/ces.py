@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from catallax.exchange.equilibrium.certificate import Certificate, certify
-from catallax.exchange.equilibrium.errors import NonConvergenceError
+from catallax.exchange.equilibrium.errors import NonConvergenceError, SolverOptionError
 from catallax.exchange.equilibrium.markets import CESMarket, Equilibrium, LeontiefMarket
 
 __all__ = ["solve_ces"]
@@ -32,7 +32,7 @@ def solve_ces(
 ) -> Equilibrium:
     """Equilibrium of a (batch of) CES or Leontief Fisher market(s), certified to ``tol``."""
     if not tol > 0:
-        raise ValueError(f"tol: must be > 0, got {tol}")
+        raise SolverOptionError("tol", f"must be > 0, got {tol}")
     problem = _Dual(market)
     p = np.full((problem.k, problem.m), 1.0 / problem.m)
     tau = np.full(problem.k, 0.1 / problem.m)

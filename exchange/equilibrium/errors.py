@@ -5,6 +5,12 @@
     EquilibriumError               root of everything the solvers raise
     ├── MarketInputError           a market was built from invalid arrays (also a ValueError);
     │                              ``argument`` names the offending argument
+    ├── SolverOptionError          a solver option out of range: ``tol``, ``initial_prices``
+    │                              (also a ValueError); ``argument`` names it
+    ├── EquilibriumShapeError      an equilibrium whose arrays do not have the market's shapes,
+    │                              handed to ``certify`` (also a ValueError)
+    ├── UnsupportedMarket          ``solve`` or ``certify`` given an object that is not a market
+    │                              they know (also a TypeError)
     ├── OracleError                a demand oracle answered with something that is not a
     │                              bundle (wrong shape, negative, NaN); names the trader
     └── NonConvergenceError        a solver stopped before its certificate met the tolerance;
@@ -19,7 +25,15 @@ if TYPE_CHECKING:
     from catallax.exchange.equilibrium.certificate import Certificate
     from catallax.exchange.equilibrium.markets import Equilibrium
 
-__all__ = ["EquilibriumError", "MarketInputError", "NonConvergenceError", "OracleError"]
+__all__ = [
+    "EquilibriumError",
+    "EquilibriumShapeError",
+    "MarketInputError",
+    "NonConvergenceError",
+    "OracleError",
+    "SolverOptionError",
+    "UnsupportedMarket",
+]
 
 
 class EquilibriumError(Exception):
@@ -36,6 +50,25 @@ class MarketInputError(EquilibriumError, ValueError):
     def __init__(self, argument: str, problem: str) -> None:
         super().__init__(f"{argument}: {problem}")
         self.argument = argument
+
+
+class SolverOptionError(EquilibriumError, ValueError):
+    """A solver option is out of range (``tol <= 0``, ``initial_prices`` not positive...).
+
+    ``argument`` names the option; the message starts with it.
+    """
+
+    def __init__(self, argument: str, problem: str) -> None:
+        super().__init__(f"{argument}: {problem}")
+        self.argument = argument
+
+
+class EquilibriumShapeError(EquilibriumError, ValueError):
+    """An equilibrium's prices or allocation do not have the shapes its market needs."""
+
+
+class UnsupportedMarket(EquilibriumError, TypeError):
+    """``solve`` or ``certify`` was given an object that is not a market they handle."""
 
 
 class OracleError(EquilibriumError):

@@ -33,7 +33,7 @@ import numpy as np
 
 from catallax.exchange.equilibrium._crossover import crossover
 from catallax.exchange.equilibrium.certificate import certify
-from catallax.exchange.equilibrium.errors import NonConvergenceError
+from catallax.exchange.equilibrium.errors import NonConvergenceError, SolverOptionError
 from catallax.exchange.equilibrium.markets import Equilibrium, FisherMarket
 
 __all__ = ["solve_fisher"]
@@ -58,7 +58,7 @@ def solve_fisher(market: FisherMarket, *, tol: float = 1e-6, max_iter: int = 500
     Newton steps do not reach ``tol``.
     """
     if not tol > 0:
-        raise ValueError(f"tol: must be > 0, got {tol}")
+        raise SolverOptionError("tol", f"must be > 0, got {tol}")
     problem = _Problem(market)
     q = problem.initial_log_prices()
     mu = np.full(problem.k, _MU_START)

@@ -35,6 +35,7 @@ from catallax.exchange.equilibrium.errors import (
     MarketInputError,
     NonConvergenceError,
     OracleError,
+    SolverOptionError,
 )
 from catallax.exchange.equilibrium.markets import Equilibrium
 
@@ -108,12 +109,12 @@ def solve_oracle(
     Raises ``NonConvergenceError`` as described in the module docstring.
     """
     if not tol > 0:
-        raise ValueError(f"tol: must be > 0, got {tol}")
+        raise SolverOptionError("tol", f"must be > 0, got {tol}")
     supply = market.supply
     m = supply.shape[0]
     prices = np.ones(m) if initial_prices is None else np.array(initial_prices, dtype=float)
     if prices.shape != (m,) or not np.all(np.isfinite(prices)) or np.any(prices <= 0):
-        raise ValueError(f"initial_prices: need {m} positive finite prices")
+        raise SolverOptionError("initial_prices", f"need {m} positive finite prices")
     step = np.full(m, 0.5)
     last_sign = np.zeros(m)
     best: tuple[Equilibrium, Certificate] | None = None

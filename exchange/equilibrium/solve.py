@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from catallax.exchange.equilibrium.ces import solve_ces
+from catallax.exchange.equilibrium.errors import UnsupportedMarket
 from catallax.exchange.equilibrium.fisher import solve_fisher
 from catallax.exchange.equilibrium.markets import (
     CESMarket,
@@ -36,4 +37,4 @@ def solve(market: object, *, tol: float = 1e-6, max_iter: int | None = None) -> 
         return solve_unit_demand(market)
     if isinstance(market, OracleMarket):
         return solve_oracle(market, tol=tol, **limit)
-    raise TypeError(f"solve: unsupported market type {type(market).__name__}")
+    raise UnsupportedMarket(f"solve: unsupported market type {type(market).__name__}")

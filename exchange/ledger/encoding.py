@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 
 from catallax.exchange.crypto import SignedEnvelope
-from catallax.exchange.ledger.errors import MalformedEntry, TransferError
+from catallax.exchange.ledger.errors import MalformedEntry, NotAnEntry, TransferError
 from catallax.exchange.ledger.model import Account, Entry, Opening, Transfer
 
 __all__ = ["ENCODING_VERSION", "decode_entry", "encode_entry"]
@@ -86,7 +86,7 @@ def encode_entry(entry: Entry) -> bytes:
                 _bytes(account.public_key or b""),
             ]
         )
-    raise TypeError(f"entry: expected an Opening or a Transfer, got {type(entry).__name__}")
+    raise NotAnEntry(f"entry: expected an Opening or a Transfer, got {type(entry).__name__}")
 
 
 class _Reader:

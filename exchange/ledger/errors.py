@@ -13,6 +13,10 @@ Every refusal leaves the ledger unchanged. ::
     │   ├── MissingEvidence        a debit from a trader, or a reward, without signed evidence
     │   └── BadEvidence            the evidence signature does not verify, or the wrong signer
     ├── LedgerStateError           the ledger is used wrongly: read-only, closed, round open...
+    ├── InvalidArgument            a ledger argument out of range: a tree size beyond the log,
+    │                              ``checkpoint_interval`` < 1 (ValueError)
+    ├── NotAnEntry                 an object that is neither an Opening nor a Transfer where an
+    │                              entry is expected (TypeError)
     ├── CorruptLedger              a stored ledger is damaged; ``index`` names the first bad entry
     │   ├── CorruptStore           the file: not SQLite, truncated, malformed pages, no schema
     │   ├── TamperedEntry          an entry or a tree node does not match the hashes
@@ -35,12 +39,14 @@ __all__ = [
     "CorruptStore",
     "IdempotencyConflict",
     "InvalidAmount",
+    "InvalidArgument",
     "InvalidTransfer",
     "LedgerError",
     "LedgerStateError",
     "MalformedEntry",
     "MalformedProof",
     "MissingEvidence",
+    "NotAnEntry",
     "Overdraft",
     "ProofError",
     "RootMismatch",
@@ -92,6 +98,16 @@ class BadEvidence(TransferError):
 
 class LedgerStateError(LedgerError):
     """The ledger was used wrongly: it is read-only or closed, or a round is already open."""
+
+
+class InvalidArgument(LedgerError, ValueError):
+    """A ledger argument is out of range (the message names it): a tree size beyond the
+    log, a ``checkpoint_interval`` that is not an int >= 1."""
+
+
+class NotAnEntry(LedgerError, TypeError):
+    """An object that is neither an :class:`Opening` nor a :class:`Transfer` was given
+    where a ledger entry is expected."""
 
 
 class CorruptLedger(LedgerError):

@@ -23,7 +23,7 @@ from catallax.exchange.ledger.checkpoint import (
     sign_checkpoint,
 )
 from catallax.exchange.ledger.encoding import decode_entry
-from catallax.exchange.ledger.errors import LedgerStateError, UnknownAccount
+from catallax.exchange.ledger.errors import InvalidArgument, LedgerStateError, UnknownAccount
 from catallax.exchange.ledger.hashing import EMPTY_ROOT, HASH_SIZE
 from catallax.exchange.ledger.integrity import (
     AuditReport,
@@ -65,7 +65,7 @@ class Ledger:
         checkpoint_interval: int = 1024,
     ) -> None:
         if type(checkpoint_interval) is not int or checkpoint_interval < 1:
-            raise ValueError(
+            raise InvalidArgument(
                 f"checkpoint_interval: expected an int >= 1, got {checkpoint_interval!r}"
             )
         self._store = store
@@ -186,21 +186,21 @@ class Ledger:
     def root_at(self, size: int) -> bytes:
         """The root of the tree of the first ``size`` entries, from O(log n) stored nodes."""
         if not 0 <= size <= self.size:
-            raise ValueError(f"size: expected 0..{self.size}, got {size}")
+            raise InvalidArgument(f"size: expected 0..{self.size}, got {size}")
         return subtree_hash(0, size, self._node)
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """The audit path of entry ``index`` in the tree of ``size`` entries (default all)."""
         size = self.size if size is None else size
         if not 0 < size <= self.size:
-            raise ValueError(f"size: expected 1..{self.size}, got {size}")
+            raise InvalidArgument(f"size: expected 1..{self.size}, got {size}")
         return inclusion_proof(index, size, self._node)
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
         """The proof that the log at ``size1`` is a prefix of the log at ``size2``."""
         size2 = self.size if size2 is None else size2
         if not size2 <= self.size:
-            raise ValueError(f"size2: the log has {self.size} entries, not {size2}")
+            raise InvalidArgument(f"size2: the log has {self.size} entries, not {size2}")
         return consistency_proof(size1, size2, self._node)
 
     def verify(self) -> VerifyReport:

@@ -18,6 +18,7 @@ from catallax.exchange.ledger.errors import (
     AccountConflict,
     IdempotencyConflict,
     LedgerStateError,
+    NotAnEntry,
     UnknownAccount,
 )
 from catallax.exchange.ledger.hashing import LEAF_PREFIX
@@ -113,7 +114,7 @@ class Round:
             return self._add_transfer(entry)
         if isinstance(entry, Opening):
             return self._add_opening(entry.account)
-        raise TypeError(f"entry: expected a Transfer or an Opening, got {type(entry).__name__}")
+        raise NotAnEntry(f"entry: expected a Transfer or an Opening, got {type(entry).__name__}")
 
     def add_all(self, entries: list[Entry]) -> None:
         """Stage several entries, looking their transfer ids up in one query.

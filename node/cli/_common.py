@@ -12,15 +12,13 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
+from catallax.node.errors import CliError
+
 #: Status 2 is the Unix convention for "the command was used wrongly".
 USAGE_ERROR = 2
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class CliError(Exception):
-    """Bad input found by a command after parsing; printed as one line, exit status 2."""
 
 
 def fail(message: str) -> NoReturn:
