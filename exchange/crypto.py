@@ -13,11 +13,10 @@ another. Verification always uses the bytes received, never a re-serialization.
 A :class:`SignedEnvelope` carries the three things a verifier needs besides the name:
 the bytes, the signer's raw 32-byte public key and the 64-byte signature.
 
-Keys live in PEM files: the private key as unencrypted PKCS#8, the public key as
-SubjectPublicKeyInfo. Errors::
+Keys are key objects or raw bytes here; nothing in this module reads or writes files.
+PEM key files are read and written by :mod:`catallax.node.keys`. Errors::
 
     CryptoError                 root of everything this module raises
-    ├── KeyFileError            a key file is missing, unreadable, not PEM, or not Ed25519
     ├── InvalidKey              public key bytes are not a valid Ed25519 key (ValueError)
     ├── InvalidMessageName      a message name is not an identifier (ValueError)
     ├── InvalidData             the data to sign or verify is not bytes (TypeError)
@@ -29,13 +28,10 @@ SubjectPublicKeyInfo. Errors::
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -52,20 +48,13 @@ __all__ = [
     "InvalidData",
     "InvalidKey",
     "InvalidMessageName",
-    "KeyFileError",
     "MissingSignature",
     "SignatureError",
     "SignedEnvelope",
     "generate_private_key",
     "key_fingerprint",
-    "load_private_key",
-    "load_public_key",
-    "private_key_from_pem",
-    "private_key_to_pem",
     "public_key_bytes",
     "public_key_from_bytes",
-    "public_key_to_pem",
-    "save_private_key",
     "sign",
     "signing_input",
     "verify",
@@ -82,10 +71,6 @@ _MESSAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,127}")
 
 class CryptoError(Exception):
     """Root of the errors raised by :mod:`catallax.exchange.crypto`."""
-
-
-class KeyFileError(CryptoError):
-    """A key file is missing, unreadable, not PEM, or does not hold an Ed25519 key."""
 
 
 class InvalidKey(CryptoError, ValueError):
@@ -143,93 +128,6 @@ def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
 def key_fingerprint(public_key: bytes) -> str:
     """A short hex name for a raw public key (first 8 bytes of its SHA-256), for display."""
     return hashlib.sha256(public_key).hexdigest()[:16]
-
-
-def private_key_to_pem(key: Ed25519PrivateKey) -> bytes:
-    """The private key as unencrypted PKCS#8 PEM."""
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def public_key_to_pem(key: Ed25519PrivateKey | Ed25519PublicKey | bytes) -> bytes:
-    """The public key as SubjectPublicKeyInfo PEM (from a key object or raw bytes)."""
-    if isinstance(key, bytes | bytearray):
-        key = public_key_from_bytes(bytes(key))
-    if isinstance(key, Ed25519PrivateKey):
-        key = key.public_key()
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def private_key_from_pem(data: bytes) -> Ed25519PrivateKey:
-    """Parse a PKCS#8 PEM private key; :class:`KeyFileError` unless it is Ed25519."""
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFileError(f"not an unencrypted PEM private key ({exc})") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"expected an Ed25519 private key, got {type(key).__name__}")
-    return key
-
-
-def save_private_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the private key PEM to ``path`` (mode 0600) and its public PEM to ``path.pub``.
-
-    Refuses (:class:`KeyFileError`) to replace an existing file unless ``overwrite``.
-    Returns the path of the private key file.
-    """
-    path = Path(path)
-    pub = path.with_name(path.name + ".pub")
-    if not overwrite:
-        for target in (path, pub):
-            if target.exists():
-                raise KeyFileError(f"{target}: already exists (refusing to overwrite a key)")
-    if not path.parent.is_dir():
-        raise KeyFileError(f"{path.parent}: no such directory")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (0 if overwrite else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_key_to_pem(key))
-    pub.write_bytes(public_key_to_pem(key))
-    return path
-
-
-def _read_key_file(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read key file ({exc.strerror or exc})") from exc
-
-
-def load_private_key(path: str | Path) -> Ed25519PrivateKey:
-    """Load an Ed25519 private key from a PEM file."""
-    try:
-        return private_key_from_pem(_read_key_file(path))
-    except KeyFileError as exc:
-        if str(exc).startswith(str(path)):
-            raise
-        raise KeyFileError(f"{path}: {exc}") from exc
-
-
-def load_public_key(path: str | Path) -> bytes:
-    """The raw public key held in a PEM file: a public key PEM, or a private key PEM."""
-    data = _read_key_file(path)
-    if b"PRIVATE KEY" in data:
-        try:
-            return public_key_bytes(private_key_from_pem(data))
-        except KeyFileError as exc:
-            raise KeyFileError(f"{path}: {exc}") from exc
-    try:
-        key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFileError(f"{path}: not a PEM public key ({exc})") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileError(f"{path}: expected an Ed25519 public key, got {type(key).__name__}")
-    return key.public_bytes_raw()
 
 
 # --- signatures ---------------------------------------------------------------------

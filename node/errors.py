@@ -6,7 +6,9 @@ exception a caller would naturally catch::
     NodeError                  root of everything catallax.node raises
     ├── OptionError            a command-line option or environment id that cannot be used;
     │                          one-line message (also a ValueError)
-    └── CliError               bad input a command found after parsing (exit status 2)
+    ├── CliError               bad input a command found after parsing (exit status 2)
+    └── KeyFileError           a key file is missing, unreadable, not PEM, not Ed25519, or
+                               would be overwritten (also an OSError); ``catallax.node.keys``
 
 The command line prints these as one line, ``catallax: error: <what>``, with exit status
 2. The network layer (gRPC servers and clients, in later issues) will map each class to a
@@ -17,7 +19,7 @@ over the wire.
 
 from __future__ import annotations
 
-__all__ = ["CliError", "NodeError", "OptionError"]
+__all__ = ["CliError", "KeyFileError", "NodeError", "OptionError"]
 
 
 class NodeError(Exception):
@@ -30,3 +32,8 @@ class OptionError(NodeError, ValueError):
 
 class CliError(NodeError):
     """Bad input found by a command after parsing; printed as one line, exit status 2."""
+
+
+class KeyFileError(NodeError, OSError):
+    """A key file is missing, unreadable, not PEM, or does not hold an Ed25519 key; or
+    writing one would replace an existing file. The message starts with the path."""

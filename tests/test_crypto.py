@@ -1,20 +1,14 @@
-"""Ed25519 keys, PEM files and domain-separated signatures."""
+"""Ed25519 keys and domain-separated signatures (PEM files: test_keys.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from catallax.exchange import crypto
 from catallax.exchange.crypto import (
     BadSignature,
     InvalidKey,
     InvalidMessageName,
-    KeyFileError,
     MissingSignature,
     SignedEnvelope,
 )
@@ -80,37 +74,6 @@ def test_bad_message_names_are_refused(name: str) -> None:
 def test_bad_public_keys_are_refused(raw) -> None:
     with pytest.raises(InvalidKey):
         crypto.public_key_from_bytes(raw)
-
-
-def test_pem_files_round_trip(tmp_path: Path) -> None:
-    key = crypto.generate_private_key()
-    path = crypto.save_private_key(key, tmp_path / "exchange.pem")
-    assert os.stat(path).st_mode & 0o777 == 0o600
-    loaded = crypto.load_private_key(path)
-    assert crypto.public_key_bytes(loaded) == crypto.public_key_bytes(key)
-    assert crypto.load_public_key(tmp_path / "exchange.pem.pub") == crypto.public_key_bytes(key)
-    assert crypto.load_public_key(path) == crypto.public_key_bytes(key)
-    with pytest.raises(KeyFileError, match="already exists"):
-        crypto.save_private_key(crypto.generate_private_key(), path)
-    assert crypto.public_key_bytes(crypto.load_private_key(path)) == crypto.public_key_bytes(key)
-
-
-def test_bad_key_files_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(KeyFileError, match="cannot read"):
-        crypto.load_private_key(tmp_path / "missing.pem")
-    junk = tmp_path / "junk.pem"
-    junk.write_bytes(b"not a key")
-    with pytest.raises(KeyFileError):
-        crypto.load_private_key(junk)
-    with pytest.raises(KeyFileError):
-        crypto.load_public_key(junk)
-    ec = tmp_path / "ec.pem"
-    ec_key = generate_private_key(SECP256R1())
-    ec.write_bytes(ec_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    with pytest.raises(KeyFileError, match="Ed25519"):
-        crypto.load_private_key(ec)
-    with pytest.raises(KeyFileError, match="no such directory"):
-        crypto.save_private_key(crypto.generate_private_key(), tmp_path / "nope" / "k.pem")
 
 
 def test_exported_names_exist() -> None:

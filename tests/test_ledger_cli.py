@@ -23,6 +23,7 @@ from catallax.exchange.ledger import (
     open_ledger,
     verify_inclusion,
 )
+from catallax.node import keys
 from catallax.node.cli import main
 
 ORIGIN = "catallax.test/cli"
@@ -39,7 +40,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def ledger_dir(tmp_path: Path) -> Path:
     key = crypto.generate_private_key()
-    crypto.save_private_key(key, tmp_path / "exchange.pem")
+    keys.save_private_key(key, tmp_path / "exchange.pem")
     trader = crypto.generate_private_key()
     folder = tmp_path / "ledger"
     with open_ledger(folder, key=key, origin=ORIGIN, create=True, checkpoint_interval=4) as led:
@@ -58,9 +59,9 @@ def ledger_dir(tmp_path: Path) -> Path:
 def test_keys_new_writes_a_usable_key_pair(capsys, tmp_path: Path) -> None:
     status, out, _ = run(capsys, "keys", "new", str(tmp_path / "k.pem"))
     assert status == 0
-    key = crypto.load_private_key(tmp_path / "k.pem")
+    key = keys.load_private_key(tmp_path / "k.pem")
     public = crypto.public_key_bytes(key)
-    assert crypto.load_public_key(tmp_path / "k.pem.pub") == public
+    assert keys.load_public_key(tmp_path / "k.pem.pub") == public
     assert crypto.key_fingerprint(public) in out
     status, out2, _ = run(capsys, "keys", "show", str(tmp_path / "k.pem.pub"))
     assert status == 0 and crypto.key_fingerprint(public) in out2
@@ -93,7 +94,7 @@ def test_verify_and_audit_pass_on_an_intact_ledger(capsys, ledger_dir: Path) -> 
 
 
 def test_verify_with_another_key_fails(capsys, ledger_dir: Path, tmp_path: Path) -> None:
-    crypto.save_private_key(crypto.generate_private_key(), tmp_path / "other.pem")
+    keys.save_private_key(crypto.generate_private_key(), tmp_path / "other.pem")
     status, out, _ = run(
         capsys, "ledger", "verify", str(ledger_dir), "--key", str(tmp_path / "other.pem")
     )

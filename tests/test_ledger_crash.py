@@ -19,6 +19,7 @@ from pathlib import Path
 
 from catallax.exchange import crypto
 from catallax.exchange.ledger import open_ledger
+from catallax.node import keys
 
 ORIGIN = "catallax.test/crash"
 PER_ROUND = 10
@@ -28,10 +29,11 @@ CHILD = r"""
 import sys
 from catallax.exchange import crypto
 from catallax.exchange.ledger import Transfer, open_ledger
+from catallax.node import keys
 
 folder, key_file, trader_file, first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-ledger = open_ledger(folder, key=crypto.load_private_key(key_file))
-trader = crypto.load_private_key(trader_file)
+ledger = open_ledger(folder, key=keys.load_private_key(key_file))
+trader = keys.load_private_key(trader_file)
 r = first
 while True:
     bid = crypto.SignedEnvelope.seal(trader, "Bid", f"round {r}".encode())
@@ -49,8 +51,8 @@ while True:
 
 def _setup(folder: Path) -> tuple[Path, Path]:
     key, trader = crypto.generate_private_key(), crypto.generate_private_key()
-    key_file = crypto.save_private_key(key, folder.parent / "exchange.pem")
-    trader_file = crypto.save_private_key(trader, folder.parent / "t0.pem")
+    key_file = keys.save_private_key(key, folder.parent / "exchange.pem")
+    trader_file = keys.save_private_key(trader, folder.parent / "t0.pem")
     with open_ledger(folder, key=key, origin=ORIGIN, create=True) as ledger:
         ledger.open_account("env", "issuer", crypto.public_key_bytes(crypto.generate_private_key()))
         ledger.open_account("t0", "trader", crypto.public_key_bytes(trader))
@@ -91,7 +93,7 @@ def _run_and_kill(folder: Path, key_file: Path, trader_file: Path, first: int) -
 
 def _check(folder: Path, key_file: Path, acked: list[int]) -> int:
     """Reopen, check every acked round whole and no partial round; return rounds present."""
-    with open_ledger(folder, key=crypto.load_private_key(key_file)) as ledger:
+    with open_ledger(folder, key=keys.load_private_key(key_file)) as ledger:
         per_round = Counter(
             entry.round for _, entry in ledger.entries() if getattr(entry, "task", "") == "crash"
         )

@@ -13,15 +13,9 @@ from typing import Annotated
 
 import typer
 
-from catallax.exchange.crypto import (
-    KeyFileError,
-    generate_private_key,
-    key_fingerprint,
-    load_public_key,
-    public_key_bytes,
-    save_private_key,
-)
+from catallax.exchange.crypto import generate_private_key, key_fingerprint, public_key_bytes
 from catallax.node.cli._common import fail, new_app, out
+from catallax.node.keys import KeyFileError, load_public_key, save_private_key
 
 app = new_app("Make and inspect Ed25519 key files (PEM).")
 

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from catallax.exchange.crypto import KeyFileError, key_fingerprint, load_public_key
+from catallax.exchange.crypto import key_fingerprint
 from catallax.exchange.ledger import (
     UNITS_PER_CREDIT,
     CorruptLedger,
@@ -32,6 +32,7 @@ from catallax.exchange.ledger import (
     verify_inclusion,
 )
 from catallax.node.cli._common import fail, new_app, one_line, out
+from catallax.node.keys import KeyFileError, load_public_key
 
 app = new_app("Inspect and verify a signed wealth ledger folder.")
 
