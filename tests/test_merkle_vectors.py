@@ -1,4 +1,4 @@
-"""The RFC 6962 test vectors in ``shared/vectors/rfc6962/`` (transparency-dev/merkle).
+"""The RFC 6962 test vectors in ``tests/vectors/rfc6962/`` (transparency-dev/merkle).
 
 Every inclusion and consistency case, positive and mutated negative, goes through the
 pure verifiers; the tree roots of ``tree.json`` through the compact tree, the naive
@@ -24,7 +24,7 @@ from catallax.exchange.ledger import (
 )
 from catallax.exchange.ledger._reference import naive_root
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc6962"
+VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962"
 
 
 def _vector_files(kind: str) -> list[Path]:
@@ -39,7 +39,7 @@ def _require(kind: str) -> list[Path]:
     if not files:
         pytest.fail(
             f"RFC 6962 vectors not found: expected JSON files under {VECTORS / kind} "
-            "(the shared/ folder must sit beside the repository folder)"
+            "(they are committed in tests/vectors/rfc6962/; see tests/vectors/README.md)"
         )
     return files
 
@@ -57,7 +57,7 @@ CONSISTENCY = _vector_files("consistency")
 
 
 def test_vector_folders_are_present_and_complete() -> None:
-    # Fails loudly (never skips) when the shared vectors are missing.
+    # Fails loudly (never skips) when the vectors are missing.
     inclusion = _require("inclusion")
     consistency = _require("consistency")
     assert (VECTORS / "tree.json").is_file(), f"missing {VECTORS / 'tree.json'}"
