@@ -1,6 +1,10 @@
 """What the Docker image does, checked without a Docker engine: the Dockerfile copies
 every installed package folder, and a non-editable install of the project (the image's
-RUN step) yields a working ``catallax`` command."""
+RUN step) installs every package of the tree and yields a working ``catallax`` command.
+
+The packages are not listed by hand: ``pyproject.toml`` maps the four top-level packages
+onto their folders and ``setup.py`` adds every folder with an ``__init__.py`` below them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from importlib.util import find_spec
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -27,6 +34,19 @@ def instructions() -> list[tuple[str, str]]:
             lines.append((word.upper(), rest.strip()))
             current = ""
     return lines
+
+
+def package_folders() -> dict[str, Path]:
+    """Every package of the tree: each folder with an ``__init__.py`` under a mapped root."""
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
+    ]
+    found = {}
+    for package, folder in mapping.items():
+        for init in sorted((ROOT / folder).rglob("__init__.py")):
+            rel = init.parent.relative_to(ROOT / folder)
+            found[".".join([package, *rel.parts])] = init.parent
+    return found
 
 
 def copy_sources() -> list[str]:
@@ -67,6 +87,15 @@ def test_a_non_editable_install_gives_a_working_command(tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
+    missing = []
+    for package, folder in package_folders().items():
+        installed = target.joinpath(*package.split("."))
+        missing += [
+            f"{package}: {module.name}"
+            for module in sorted(folder.glob("*.py"))
+            if not (installed / module.name).is_file()
+        ]
+    assert missing == [], f"not installed: {missing}"
     env = {**os.environ, "PYTHONPATH": str(target)}
     probe = subprocess.run(
         [sys.executable, "-c", "import catallax.node.cli as c; print(c.__file__)"],
@@ -79,3 +108,29 @@ def test_a_non_editable_install_gives_a_working_command(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert '"adaptive"' in run.stdout
+
+
+def test_the_package_list_comes_from_the_tree():
+    """No hand-written subpackage list: setup.py derives it, pyproject.toml only maps roots."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "packages" not in setuptools, "list no packages by hand: setup.py finds them"
+    assert set(setuptools["package-dir"]) == {
+        "catallax.exchange",
+        "catallax.traders",
+        "catallax.node",
+        "catallax.v1",
+    }
+    assert "setup.py" in copy_sources(), "the image needs setup.py to find the subpackages"
+
+
+def test_every_package_folder_imports_from_its_folder():
+    """The installed project (editable here) resolves each package of the tree to its folder."""
+    folders = package_folders()
+    exchange = find_spec("catallax.exchange")
+    if exchange is None or not Path(exchange.origin or "").resolve().is_relative_to(ROOT):
+        pytest.skip("catallax is not installed editable from this tree")
+    assert {"catallax.exchange.ledger", "catallax.node.cli", "catallax.v1"} <= set(folders)
+    for package, folder in folders.items():
+        spec = find_spec(package)
+        assert spec is not None and spec.origin is not None, f"{package} is not importable"
+        assert Path(spec.origin).resolve() == (folder / "__init__.py").resolve(), package
