@@ -13,16 +13,46 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from catallax.exchange.auctions import NO_WINNER, AuctionKind, AuctionResult, run_auction
-    from catallax.exchange.capitalism import (
+    from catallax.exchange.deep import (
+        Admission,
+        Decision,
+        DeepMarket,
+        Journal,
+        Owners,
         Progress,
+        Settlement,
+        StepReport,
         TrainLog,
         evaluate,
         greedy_policy,
+        tie_key,
         train,
         vector_env,
     )
-    from catallax.exchange.deep import Decision, DeepMarket, StepReport
-    from catallax.exchange.errors import ActionError, ExchangeError, MarketConfigError, RewardError
+    from catallax.exchange.errors import (
+        AccountError,
+        ActionError,
+        BidError,
+        DuplicateTrader,
+        ExchangeError,
+        GoodsError,
+        MarketConfigError,
+        MarketInputError,
+        MoneyError,
+        RewardError,
+        StaleValue,
+        UnknownTrader,
+    )
+    from catallax.exchange.transfers import (
+        CLEARING,
+        ISSUER,
+        NO_SLOT,
+        TREASURY,
+        FlowKind,
+        Transfers,
+        consumer,
+    )
+    from catallax.exchange.money import UNITS_PER_CREDIT, split, to_credits, to_units
     from catallax.exchange.neural import LayerPrograms, market_forward, market_from_mlp, mlp_forward
     from catallax.exchange.protocols import (
         Bidders,
@@ -35,21 +65,22 @@ if TYPE_CHECKING:
         as_bidders,
     )
     from catallax.exchange.wide import (
+        Clearing,
+        CobbDouglas,
+        EconomyLog,
+        GraphNode,
+        MarketGraph,
+        Orders,
         WideDecision,
         WideLearner,
         WideMarket,
         WideOutcome,
         WideReport,
         WideTraders,
-    )
-    from catallax.exchange.wide_clearing import Clearing, Orders, clear
-    from catallax.exchange.wide_loop import EconomyLog, run_economy
-    from catallax.exchange.wide_prices import (
-        CobbDouglas,
-        GraphNode,
-        MarketGraph,
         backprop_prices,
+        clear,
         flows,
+        run_economy,
     )
 
 __all__ = [
@@ -59,9 +90,14 @@ __all__ = [
     "AuctionResult",
     "run_auction",
     # the deep market and its training loop
+    "Admission",
     "Decision",
     "DeepMarket",
+    "Journal",
+    "Owners",
+    "Settlement",
     "StepReport",
+    "tie_key",
     "Progress",
     "TrainLog",
     "evaluate",
@@ -99,11 +135,31 @@ __all__ = [
     "OneBidder",
     "Outcomes",
     "as_bidders",
+    # money and its flows
+    "UNITS_PER_CREDIT",
+    "split",
+    "to_credits",
+    "to_units",
+    "CLEARING",
+    "ISSUER",
+    "NO_SLOT",
+    "TREASURY",
+    "FlowKind",
+    "Transfers",
+    "consumer",
     # errors
-    "ActionError",
     "ExchangeError",
     "MarketConfigError",
+    "MarketInputError",
+    "BidError",
+    "ActionError",
     "RewardError",
+    "GoodsError",
+    "AccountError",
+    "UnknownTrader",
+    "DuplicateTrader",
+    "MoneyError",
+    "StaleValue",
 ]
 
 #: Where each public name lives; the module is imported when the name is first used.
@@ -115,32 +171,37 @@ _HOME = {
     "Decision": "catallax.exchange.deep",
     "DeepMarket": "catallax.exchange.deep",
     "StepReport": "catallax.exchange.deep",
-    "Progress": "catallax.exchange.capitalism",
-    "TrainLog": "catallax.exchange.capitalism",
-    "evaluate": "catallax.exchange.capitalism",
-    "greedy_policy": "catallax.exchange.capitalism",
-    "train": "catallax.exchange.capitalism",
-    "vector_env": "catallax.exchange.capitalism",
+    "Admission": "catallax.exchange.deep",
+    "Journal": "catallax.exchange.deep",
+    "Owners": "catallax.exchange.deep",
+    "Settlement": "catallax.exchange.deep",
+    "tie_key": "catallax.exchange.deep",
+    "Progress": "catallax.exchange.deep",
+    "TrainLog": "catallax.exchange.deep",
+    "evaluate": "catallax.exchange.deep",
+    "greedy_policy": "catallax.exchange.deep",
+    "train": "catallax.exchange.deep",
+    "vector_env": "catallax.exchange.deep",
     "WideDecision": "catallax.exchange.wide",
     "WideLearner": "catallax.exchange.wide",
     "WideMarket": "catallax.exchange.wide",
     "WideOutcome": "catallax.exchange.wide",
     "WideReport": "catallax.exchange.wide",
     "WideTraders": "catallax.exchange.wide",
-    "Clearing": "catallax.exchange.wide_clearing",
-    "Orders": "catallax.exchange.wide_clearing",
-    "clear": "catallax.exchange.wide_clearing",
-    "EconomyLog": "catallax.exchange.wide_loop",
-    "run_economy": "catallax.exchange.wide_loop",
+    "Clearing": "catallax.exchange.wide",
+    "Orders": "catallax.exchange.wide",
+    "clear": "catallax.exchange.wide",
+    "EconomyLog": "catallax.exchange.wide",
+    "run_economy": "catallax.exchange.wide",
     "LayerPrograms": "catallax.exchange.neural",
     "market_forward": "catallax.exchange.neural",
     "market_from_mlp": "catallax.exchange.neural",
     "mlp_forward": "catallax.exchange.neural",
-    "CobbDouglas": "catallax.exchange.wide_prices",
-    "GraphNode": "catallax.exchange.wide_prices",
-    "MarketGraph": "catallax.exchange.wide_prices",
-    "backprop_prices": "catallax.exchange.wide_prices",
-    "flows": "catallax.exchange.wide_prices",
+    "CobbDouglas": "catallax.exchange.wide",
+    "GraphNode": "catallax.exchange.wide",
+    "MarketGraph": "catallax.exchange.wide",
+    "backprop_prices": "catallax.exchange.wide",
+    "flows": "catallax.exchange.wide",
     "Bidders": "catallax.exchange.protocols",
     "Consumer": "catallax.exchange.protocols",
     "Enumerable": "catallax.exchange.protocols",
@@ -149,10 +210,39 @@ _HOME = {
     "OneBidder": "catallax.exchange.protocols",
     "Outcomes": "catallax.exchange.protocols",
     "as_bidders": "catallax.exchange.protocols",
-    "ActionError": "catallax.exchange.errors",
-    "ExchangeError": "catallax.exchange.errors",
-    "MarketConfigError": "catallax.exchange.errors",
-    "RewardError": "catallax.exchange.errors",
+    **{
+        name: "catallax.exchange.errors"
+        for name in (
+            "ExchangeError",
+            "MarketConfigError",
+            "MarketInputError",
+            "BidError",
+            "ActionError",
+            "RewardError",
+            "GoodsError",
+            "AccountError",
+            "UnknownTrader",
+            "DuplicateTrader",
+            "MoneyError",
+            "StaleValue",
+        )
+    },
+    **{
+        name: "catallax.exchange.transfers"
+        for name in (
+            "CLEARING",
+            "ISSUER",
+            "NO_SLOT",
+            "TREASURY",
+            "FlowKind",
+            "Transfers",
+            "consumer",
+        )
+    },
+    **{
+        name: "catallax.exchange.money"
+        for name in ("UNITS_PER_CREDIT", "split", "to_credits", "to_units")
+    },
 }
 
 

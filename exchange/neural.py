@@ -19,7 +19,7 @@ proof, on the real :class:`~catallax.exchange.deep.DeepMarket`:
 :func:`market_from_mlp` builds that market, :func:`market_forward` runs its forward pass
 (``DeepMarket.act`` once per layer, no money moves) and :func:`mlp_forward` is the
 network itself, for comparison. Equation (1), the prices of a production graph, is in
-:mod:`catallax.exchange.wide_prices`.
+:mod:`catallax.exchange.wide.prices`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catallax.exchange.capitalism import TrainLog
+from catallax.exchange.deep import TrainLog
 
 __all__ = ["plot_training"]
 

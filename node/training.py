@@ -18,7 +18,7 @@ import numpy as np
 
 import catallax.exchange.envs as envs
 from catallax.exchange.auctions import AuctionKind
-from catallax.exchange.capitalism import Progress, TrainLog, evaluate, train
+from catallax.exchange.deep import Progress, TrainLog, evaluate, train
 from catallax.exchange.deep import DeepMarket
 from catallax.exchange.errors import ExchangeError
 from catallax.traders import PluginError, load_family

@@ -12,8 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "catallax.exchange": {
         "NO_WINNER", "AuctionKind", "AuctionResult", "run_auction",
-        "Decision", "DeepMarket", "StepReport", "Progress", "TrainLog", "evaluate",
-        "greedy_policy", "train", "vector_env",
+        "Admission", "Decision", "DeepMarket", "Journal", "Owners", "Settlement", "StepReport",
+        "tie_key", "Progress", "TrainLog", "evaluate", "greedy_policy", "train", "vector_env",
+        "UNITS_PER_CREDIT", "split", "to_credits", "to_units",
+        "CLEARING", "ISSUER", "NO_SLOT", "TREASURY", "FlowKind", "Transfers", "consumer",
+        "MarketInputError", "BidError", "GoodsError", "AccountError", "UnknownTrader",
+        "DuplicateTrader", "MoneyError", "StaleValue",
         "Bidders", "Consumer", "Enumerable", "Learner", "Mortal", "OneBidder", "Outcomes",
         "as_bidders",
         "ActionError", "ExchangeError", "MarketConfigError", "RewardError",

@@ -23,7 +23,7 @@ from catallax.exchange.neural import (
     market_from_mlp,
     mlp_forward,
 )
-from catallax.exchange.wide_prices import (
+from catallax.exchange.wide import (
     CobbDouglas,
     GraphNode,
     MarketGraph,
@@ -65,8 +65,7 @@ def test_the_auction_matters_endowing_a_decoy_changes_the_function():
     market, programs = market_from_mlp(weights, biases, n_envs=8, seed=0)
     # Give a broke decoy of layer 0 (bid 5, above the network's bid 1) some wealth.
     decoy = int(np.flatnonzero((programs.layers == 0) & (programs.bid_of > 1))[0])
-    market.wealth[decoy] += 100.0
-    market.issuer -= 100.0
+    market.endow(np.array([decoy]), np.array([100.0]))
     assert not np.allclose(market_forward(market, programs, x), mlp_forward(weights, biases, x))
     decision = market.act(encode(0, x, 4))
     assert np.all(decision.winner == decoy)
@@ -140,16 +139,20 @@ def test_backpropagated_prices_match_finite_differences(seed, n_raw, n_traders):
 def test_graphs_that_are_not_market_graphs_are_refused():
     f = CobbDouglas(np.ones(1), np.ones((1, 1)))
     node = GraphNode((0,), (1,), f, f.jacobian)
-    with pytest.raises(ValueError, match="made by traders 0 and 1"):
+    with pytest.raises(MarketConfigError, match="made by traders 0 and 1"):
         MarketGraph(3, [node, GraphNode((2,), (1,), f, f.jacobian)], np.zeros(3))
-    with pytest.raises(ValueError, match="used by traders 0 and 1"):
+    with pytest.raises(MarketConfigError, match="used by traders 0 and 1"):
         MarketGraph(3, [node, GraphNode((0,), (2,), f, f.jacobian)], np.zeros(3))
-    with pytest.raises(ValueError, match="cycle"):
+    with pytest.raises(MarketConfigError, match="cycle"):
         MarketGraph(2, [node, GraphNode((1,), (0,), f, f.jacobian)], np.zeros(2))
-    with pytest.raises(ValueError, match="only final goods"):
+    with pytest.raises(MarketConfigError, match="only final goods"):
         MarketGraph(2, [node], np.array([1.0, 1.0]))
-    with pytest.raises(ValueError, match=r"outside 0\.\.1"):
+    with pytest.raises(MarketConfigError, match=r"outside 0\.\.1"):
         MarketGraph(2, [GraphNode((0,), (5,), f, f.jacobian)], np.zeros(2))
+    with pytest.raises(MarketConfigError, match="consumer_prices must have shape"):
+        MarketGraph(2, [node], np.zeros(3))
+    with pytest.raises(MarketConfigError, match="exponents must be"):
+        CobbDouglas(np.ones(2), np.ones((1, 1)))
 
 
 # -- A market trained by CAPITALISM beyond linear classifiers ------------------------------

@@ -61,6 +61,13 @@ class AdaptiveBidders(Population):
         prior: pseudo-visits of the optimistic initial bid: the first real outcome moves
             the bid by ``(1 + prior)^-ω`` of the way, so one unlucky outcome does not
             spend all the optimism.
+        preference: credits by which each primitive bids less than the one before it
+            (``preference × action``), so that among primitives of equal value the
+            lowest action wins, whatever the exchange's tie rule (which is a fair coin
+            between identities, see :mod:`catallax.exchange.deep.accounts`). The
+            default, 1e-9 credit, is a thousandth of the smallest unit of money, so no
+            payment changes; it gives the family a consistent default action (on the
+            T-maze: move forward and keep the register) until learning says otherwise.
         quotes: also learn from provisional outcomes (quotes made at the sale, in
             markets with royalties), not only from settled ones. Quotes make learning
             online; a trader that writes memory goods should learn from settlements
@@ -81,6 +88,7 @@ class AdaptiveBidders(Population):
         noise: float = 0.0,
         bonus: float = 0.0,
         prior: float = 0.0,
+        preference: float = 1e-9,
         quotes: bool = True,
         seed: int = 0,
     ) -> None:
@@ -96,6 +104,8 @@ class AdaptiveBidders(Population):
             raise TraderConfigError("optimism must be finite and noise finite and >= 0")
         if not (np.isfinite(prior) and prior >= 0):
             raise TraderConfigError(f"prior must be finite and >= 0, got {prior}")
+        if not (np.isfinite(preference) and preference >= 0):
+            raise TraderConfigError(f"preference must be finite and >= 0, got {preference}")
         if not (np.isfinite(bonus) and bonus >= 0):
             raise TraderConfigError(f"bonus must be finite and >= 0, got {bonus}")
         self.encoder = encoder
@@ -103,12 +113,15 @@ class AdaptiveBidders(Population):
         self.decay, self.lr_min, self.noise = float(decay), float(lr_min), float(noise)
         self.bonus = float(bonus)
         self.quotes = bool(quotes)
+        self.preference = float(preference)
         nf = encoder.n_features
         self.theta = np.full((self.n_actions, nf), float(optimism) / encoder.n_active)
         self.visits = np.full((self.n_actions, nf), float(prior))
         self.exploring = True
         self._rng = np.random.default_rng(seed)
         self._primitive = np.tile(np.arange(self.n_actions), clones)
+        self._lean = np.zeros((len(self._primitive), 1))
+        self._lean_size = -1
         self._alive = np.ones(len(self._primitive), dtype=bool)
 
     @classmethod
@@ -146,6 +159,11 @@ class AdaptiveBidders(Population):
             out = per_action[self._primitive]
         else:
             out = self.values(obs)[self._primitive]
+        if self.preference > 0:
+            if self._lean_size != len(self._primitive):
+                self._lean = (self.preference * self._primitive)[:, None]
+                self._lean_size = len(self._primitive)
+            out = out - self._lean
         if self.exploring and self.noise > 0:
             out = out + self._rng.normal(0.0, self.noise, size=out.shape)
         return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from catallax.exchange.deep import DeepMarket
+from catallax.exchange.deep.market import DeepMarket
 from catallax.exchange.errors import MarketConfigError
 
 __all__ = ["Progress", "TrainLog", "evaluate", "greedy_policy", "train", "vector_env"]
