@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catallax.exchange.equilibrium import Equilibrium, FisherMarket, certify, solve
-from catallax.exchange.wide_clearing import Orders, clear, posted_clearing
+from catallax.exchange.errors import BidError, GoodsError, MarketInputError
+from catallax.exchange.wide import Orders, clear, posted_clearing
 
 
 def single_good_orders(rng, e, k, g):
@@ -106,23 +107,37 @@ def test_orders_valuing_several_goods_use_the_solver_and_conserve_goods():
 
 
 @pytest.mark.parametrize(
-    ("change", "match"),
+    ("change", "error", "match"),
     [
-        (dict(world=np.zeros((1, 3))), "world must have shape"),
-        (dict(values=np.full((1, 1, 2), -1.0)), "orders.values must be finite"),
-        (dict(budgets=np.full((1, 1), np.nan)), "orders.budgets must be finite"),
-        (dict(trader=np.array([5])), "orders.trader must index"),
-        (dict(budgets=np.zeros((2, 1))), "orders must have values"),
+        (dict(world=np.zeros((1, 3))), GoodsError, "world must have shape"),
+        (dict(holdings=-np.ones((1, 1, 2))), GoodsError, "holdings must be finite"),
+        (dict(values=np.full((1, 1, 2), -1.0)), BidError, "orders.values must be finite"),
+        (dict(budgets=np.full((1, 1), np.nan)), BidError, "orders.budgets must be finite"),
+        (dict(trader=np.array([5])), BidError, "orders.trader must index"),
+        (dict(budgets=np.zeros((2, 1))), BidError, "orders must have values"),
+        (dict(wealth=np.ones(3)), MarketInputError, "wealth and cap must be"),
+        (dict(wealth=None), MarketInputError, "wealth or their caps"),
     ],
 )
-def test_bad_input_is_refused_naming_the_argument(change, match):
+def test_bad_input_is_refused_naming_the_argument(change, error, match):
     args = dict(
+        holdings=np.ones((1, 1, 2)),
         world=np.zeros((1, 2)),
         values=np.ones((1, 1, 2)),
         budgets=np.ones((1, 1)),
         trader=np.array([0]),
+        wealth=np.ones(1),
     )
     args.update(change)
     orders = Orders(args["trader"], args["values"], args["budgets"])
-    with pytest.raises(ValueError, match=match):
-        clear(np.ones((1, 1, 2)), args["world"], orders, wealth=np.ones(1))
+    with pytest.raises(error, match=match):
+        clear(args["holdings"], args["world"], orders, wealth=args["wealth"])
+
+
+def test_explicit_caps_bound_each_traders_spending_per_episode():
+    holdings = np.zeros((2, 2, 1))
+    world = np.ones((2, 1))
+    orders = Orders(np.array([0, 1]), np.full((2, 2, 1), 9.0), np.full((2, 2), 3.0))
+    c = clear(holdings, world, orders, cap=np.array([0.5, 1.5]))
+    np.testing.assert_allclose(c.budgets, [[0.5, 1.5], [0.5, 1.5]])
+    np.testing.assert_allclose(c.charged, [[0.5, 1.5], [0.5, 1.5]])

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catallax.exchange.errors import ActionError, MarketConfigError, RewardError
-from catallax.exchange.wide import WideMarket, WideOutcome
-from catallax.exchange.wide_clearing import Orders
+from catallax.exchange.errors import ActionError, GoodsError, MarketConfigError, RewardError
+from catallax.exchange.wide import Orders, WideMarket, WideOutcome
 
 
 class Scripted:
@@ -67,7 +66,7 @@ def test_one_step_charges_buyers_pays_sellers_and_transforms_only_own_goods():
     assert report.traded == pytest.approx(2.0) and report.rewards == pytest.approx(0.5)
     np.testing.assert_allclose(m.holdings[0], [[0.0, 1.0], [0.0, 0.0]])
     np.testing.assert_allclose(m.state(), [[0.0, 5.0]])  # the state is the sum of holdings
-    assert m.total() == pytest.approx(0.0)
+    assert m.total() == 0
     (out,) = pop.learned
     np.testing.assert_allclose(out.rewards, [[0.5, 0.0]])
 
@@ -82,7 +81,7 @@ def test_the_world_sells_its_goods_to_the_issuer_and_keeps_what_nobody_wants():
     np.testing.assert_allclose(m.holdings[0, 0], [4.0, 0.0])
     np.testing.assert_allclose(m.world, [[0.0, 1.0]])
     assert m.issuer == pytest.approx(-3.0 + 1.0)
-    assert m.total() == pytest.approx(0.0)
+    assert m.total() == 0
 
 
 def test_consumers_remove_goods_and_depreciation_shrinks_holdings():
@@ -93,7 +92,7 @@ def test_consumers_remove_goods_and_depreciation_shrinks_holdings():
     m.settle(d, rewards=np.array([[3.0]]), removed=np.array([[[0.0, 4.0]]]))
     np.testing.assert_allclose(m.holdings, [[[1.0, 0.0]]])
     assert m.wealth.tolist() == [4.0]
-    with pytest.raises(ValueError, match="removed must be"):
+    with pytest.raises(GoodsError, match="removed must be"):
         m.settle(m.act(), removed=np.array([[[0.0, 9.0]]]))
 
 
@@ -141,17 +140,18 @@ def test_conservation_on_random_markets(seed, n, e, g, steps, multi, depreciatio
     m = WideMarket(Random(), n_goods=g, n_envs=e, allowance=3.0, depreciation=depreciation)
     m.endow(rng.uniform(0, 2, (e, g)))
     for _ in range(steps):
-        before = m.wealth.copy()
+        before = m.balance.copy()
         d = m.act()
-        assert np.array_equal(m.wealth, before)
+        assert np.array_equal(m.balance, before)
         np.testing.assert_allclose(
             d.clearing.bundles.sum(1) + d.clearing.world, d.obs, rtol=1e-9, atol=1e-12
         )
         rewards = rng.uniform(0, 1, (e, n))
         removed = d.produced * rng.uniform(0, 1, d.produced.shape)
         m.settle(d, rewards, removed, inflow=rng.uniform(0, 1, (e, g)))
-        assert abs(m.total()) <= 1e-9 * (1 + np.abs(m.wealth).sum() + abs(m.issuer))
-        assert np.all(m.wealth >= -1e-9)  # budgets capped by wealth: nobody goes below 0
+        assert m.total() == 0 and isinstance(m.total(), int)  # integer units, exactly
+        assert m.balance.dtype == np.int64 and m.clearing_units == 0
+        assert np.all(m.balance >= 0)  # budgets capped by the balance: nobody goes below 0
         assert np.all(m.holdings >= 0) and np.all(m.world >= 0)
 
 
@@ -164,6 +164,7 @@ def test_non_finite_reward_raises_naming_trader_and_slot_and_changes_nothing():
         m.settle(d, rewards=np.array([[0.0], [np.inf]]))
     assert info.value.slot == 1
     assert m.wealth.tolist() == [1.0] and m.steps == 0 and not pop.learned
+    assert m.balance.tolist() == [10**6] and m.issuer_units == -(10**6)
 
 
 def test_a_population_that_produces_the_wrong_shape_or_negative_goods_is_refused():
@@ -192,7 +193,7 @@ def test_invalid_parameters_raise_market_config_error(kwargs, match):
 
 
 def test_non_traders_are_refused():
-    with pytest.raises(TypeError, match="needs size, orders"):
+    with pytest.raises(MarketConfigError, match="needs size, orders"):
         WideMarket([object()], n_goods=1)
 
 
@@ -205,10 +206,11 @@ def test_bankrupt_traders_are_replaced_by_newcomers_with_the_same_program():
     # Trader 0 spent its whole budget (1 credit): below the floor, it leaves and a
     # newcomer with a fresh allowance takes its place and its goods.
     assert report.deaths == 1 and m.deaths == 1
-    assert report.written_off == pytest.approx(0.0, abs=1e-12)
-    assert m.wealth.tolist() == pytest.approx([1.0, 2.0])
+    # It left nothing behind; the issuer brings the account back to the allowance.
+    assert report.left_behind == 0.0 and report.allowances == 1.0
+    assert m.wealth.tolist() == [1.0, 2.0] and m.balance.tolist() == [10**6, 2 * 10**6]
     assert m.holdings[0, 0, 0] == pytest.approx(1.0)
-    assert m.issuer == pytest.approx(-3.0) and m.total() == pytest.approx(0.0)
+    assert m.issuer == -3.0 and m.treasury == 0.0 and m.total() == 0
     # Without replacement the trader stays, broke, and can only sell.
     m2 = WideMarket(Scripted([0], [[10.0]], [10.0], size=2), n_goods=1, floor=0.5)
     m2.endow(np.array([[[0.0], [1.0]]]), traders=True)
@@ -221,6 +223,6 @@ def test_bankrupt_traders_are_replaced_by_newcomers_with_the_same_program():
 )
 def test_endowments_of_the_wrong_shape_or_sign_are_refused(goods, traders):
     m = WideMarket(Scripted([0], [[0.0]], [0.0]), n_goods=1)
-    with pytest.raises(ValueError, match="goods must be finite"):
+    with pytest.raises(GoodsError, match="goods must be finite"):
         m.endow(goods, traders=traders)
     assert m.state().tolist() == [[0.0]]

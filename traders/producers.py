@@ -35,8 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from catallax.exchange.wide import WideOutcome
-from catallax.exchange.wide_clearing import Orders
+from catallax.exchange.wide import Orders, WideOutcome
 from catallax.traders.errors import TraderConfigError
 
 __all__ = ["LeontiefProducers"]

@@ -2,23 +2,25 @@
 
 :func:`run_economy` runs a :class:`~catallax.exchange.wide.WideMarket` whose traders
 produce goods of an :class:`~catallax.exchange.envs.production.Economy`: each step is
-the market's forward pass (``Equ`` and every trader's own production), consumers
-buying the final goods (each trader is paid for what it made: its reward), and the
-settlement (money, depreciation, the raw inflow to the world). Episodes start, like
-:class:`~catallax.exchange.envs.production.ProductionEnv`'s, from a random stock of raw
-goods owned by the world.
+the market's forward pass, consumers buying the final goods (each trader is paid for
+what it made: its reward) and the settlement (money, depreciation, the raw inflow to
+the world). Episodes start, like ``ProductionEnv``'s, from a random stock of raw goods
+owned by the world.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from catallax.exchange.envs.production import Economy
 from catallax.exchange.errors import MarketConfigError
-from catallax.exchange.wide import WideMarket
+from catallax.exchange.wide.market import WideMarket
+
+if TYPE_CHECKING:
+    from catallax.exchange.envs.production import Economy
 
 __all__ = ["EconomyLog", "run_economy"]
 
@@ -30,12 +32,13 @@ class EconomyLog:
     Attributes:
         welfare: ``(steps, E)`` consumers' value of the final goods bought each step.
         prices: ``(steps, G)`` mean clearing price of each good over the episodes.
-        conservation: ``(steps,)`` the market's total balance after each step (≈ 0).
+        conservation: ``(steps,)`` the market's total balance in units after each step
+            (exactly 0).
     """
 
     welfare: list[np.ndarray] = field(default_factory=list)
     prices: list[np.ndarray] = field(default_factory=list)
-    conservation: list[float] = field(default_factory=list)
+    conservation: list[int] = field(default_factory=list)
 
     def mean_welfare(self, last: int) -> float:
         """Mean welfare per step and episode over the ``last`` steps."""

@@ -1,23 +1,11 @@
 """Prices by backpropagation through a fixed market graph (paper, equation 1).
 
-"Once the market graph is fixed, prices can be computed by simply backpropagating
-consumer bids through the graph": a trader whose production function ``α̂`` turns input
-quantities into output quantities, and who expects the prevailing prices ``p`` of its
-outputs, offers for its inputs the prices ``∇α_b = Dα̂ᵀ · p`` (equation 1; the paper
-writes the Jacobian acting on ``p``).
-
-A :class:`MarketGraph` is a DAG: goods ``0 .. G-1``; each trader has a list of input
-goods, a list of output goods and a differentiable production function; every good is
-made by at most one trader (otherwise it is a raw good) and used by at most one trader
-(otherwise it is a final good, bought by consumers at a given price). Flows are fixed:
-the quantities reaching each trader are what its suppliers made.
-
-:func:`flows` runs the graph forward from raw quantities; :func:`backprop_prices` runs it
-backward: the price of a final good is the consumers' price, the price of any other good
-is the price its user offers, and each trader's offered input prices are its Jacobian
-transposed times its output prices. The price of a good is then the derivative of the
-consumers' total value with respect to one more unit of that good at that point of the
-graph (what the tests check by finite differences).
+A trader whose production function ``α̂`` turns inputs into outputs, and who expects the
+prevailing prices ``p`` of its outputs, offers for its inputs ``∇α_b = Dα̂ᵀ · p``. On a
+:class:`MarketGraph` (a DAG in which each good is made and used by at most one trader)
+:func:`flows` runs the graph forward from raw quantities and :func:`backprop_prices`
+backward from the consumers' prices: the price of each good is then the derivative of
+the consumers' total value with respect to one more unit of it.
 """
 
 from __future__ import annotations
@@ -26,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from catallax.exchange.errors import MarketConfigError
 
 __all__ = ["CobbDouglas", "GraphNode", "MarketGraph", "backprop_prices", "flows"]
 
@@ -42,7 +32,7 @@ class CobbDouglas:
         self.scale = np.asarray(scale, dtype=np.float64)
         self.exponents = np.asarray(exponents, dtype=np.float64)
         if self.exponents.shape[:1] != self.scale.shape or self.exponents.ndim != 2:
-            raise ValueError("exponents must be (n_out, n_in) and scale (n_out,)")
+            raise MarketConfigError("exponents must be (n_out, n_in) and scale (n_out,)")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.scale * np.exp(self.exponents @ np.log(x))
@@ -86,20 +76,22 @@ class MarketGraph:
         for t, node in enumerate(self.nodes):
             for g in node.outputs:
                 if g in maker:
-                    raise ValueError(f"good {g} is made by traders {maker[g]} and {t}")
+                    raise MarketConfigError(f"good {g} is made by traders {maker[g]} and {t}")
                 maker[g] = t
             for g in node.inputs:
                 if g in user:
-                    raise ValueError(f"good {g} is used by traders {user[g]} and {t}")
+                    raise MarketConfigError(f"good {g} is used by traders {user[g]} and {t}")
                 user[g] = t
             for g in (*node.inputs, *node.outputs):
                 if not 0 <= g < self.n_goods:
-                    raise ValueError(f"trader {t} names good {g}, outside 0..{self.n_goods - 1}")
+                    raise MarketConfigError(
+                        f"trader {t} names good {g}, outside 0..{self.n_goods - 1}"
+                    )
         prices = np.asarray(self.consumer_prices, dtype=np.float64)
         if prices.shape != (self.n_goods,):
-            raise ValueError(f"consumer_prices must have shape ({self.n_goods},)")
+            raise MarketConfigError(f"consumer_prices must have shape ({self.n_goods},)")
         if any(prices[g] != 0 for g in user):
-            raise ValueError("only final goods (used by no trader) may have consumer prices")
+            raise MarketConfigError("only final goods (used by no trader) may have consumer prices")
         object.__setattr__(self, "consumer_prices", prices)
         object.__setattr__(self, "_maker", maker)
         object.__setattr__(self, "_user", user)
@@ -114,7 +106,7 @@ class MarketGraph:
         while len(order) < len(self.nodes):
             ready = [t for t in range(len(self.nodes)) if t not in done and deps[t] <= done]
             if not ready:
-                raise ValueError("the market graph has a cycle")
+                raise MarketConfigError("the market graph has a cycle")
             order.extend(ready)
             done.update(ready)
         return tuple(order)

@@ -1,130 +1,96 @@
 """The wide market's ``Equ`` step: orders in, prices and new bundles out (pure).
 
-A trader's bid in a wide market is a set of **orders**; each order is one buyer of a
-quasi-linear Fisher market: a linear valuation ``v`` (credits per unit of each good) and
-a budget ``β`` (credits). Order ``k`` of trader ``α`` buys the bundle ``x`` maximising
-``v·x − p·x`` subject to ``p·x <= β``. A trader whose goods are complements (a Leontief
-producer) places one order per input, so that it can control the quantity of each
-input through that order's budget; one linear valuation over all its inputs would treat
-them as perfect substitutes.
-
-:func:`clear` runs one clearing per parallel episode:
-
-1. every trader's budgets are capped by ``max(w, 0) / E`` (its wealth shared over the
-   ``E`` episodes, as in the deep market), scaling its orders down together;
-2. the supply is the sum of all holdings (traders' and the world's): the paper's
-   ``Equ(Σ ω[α], b[...])``;
-3. prices and allocations come from the equilibrium solver
-   (:mod:`catallax.exchange.equilibrium`); when every order values a single good the
-   market is a set of independent one-good Fisher markets, cleared here exactly in
-   closed form (same equilibrium, a hundred times faster; the tests check it against
-   the solver and its certificate);
-4. supply left unallocated (price zero: nobody wants it at any price) goes back to its
-   holders pro rata, so that ``Σ ω' = Σ ω`` holds exactly;
-5. the paper's accounting: every holder is paid ``p·ω[α]`` for what it held and charged
-   ``p·ω'[α]`` for what it now holds, which conserves money because ``Σ ω' = Σ ω``.
-   The world's proceeds go to the issuer.
-
-Units: quantities in units of each good, prices in credits per unit, money in credits.
+:func:`clear` caps every trader's budgets, pools the supply of all holders (the paper's
+``Equ(Σ ω[α], b[...])``), finds the quasi-linear Fisher equilibrium (in closed form by
+:func:`posted_clearing` when every order values one good, by the solver otherwise),
+returns unsold supply to its holders pro rata and prices every holder's old and new
+bundles. Quantities are units of each good, prices credits per unit, money credits.
+The decisions are in ``docs/decisions/wide.md``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from catallax.exchange.equilibrium import FisherMarket, solve
+from catallax.exchange.errors import BidError, GoodsError, MarketInputError
+from catallax.exchange.wide.values import Clearing, Orders
 
-__all__ = ["Clearing", "Orders", "clear", "posted_clearing"]
-
-
-@dataclass(frozen=True, slots=True)
-class Orders:
-    """The orders of a group of traders for one clearing in each of ``E`` episodes.
-
-    Attributes:
-        trader: ``(K,)`` index of the trader placing each order.
-        values: ``(E, K, G)`` per-unit values, credits per unit (>= 0).
-        budgets: ``(E, K)`` budgets, credits (>= 0; 0 means the order is idle).
-    """
-
-    trader: np.ndarray
-    values: np.ndarray
-    budgets: np.ndarray
-
-    @property
-    def size(self) -> int:
-        """Number of orders ``K``."""
-        return len(self.trader)
-
-
-@dataclass(frozen=True, slots=True)
-class Clearing:
-    """The outcome of one clearing in each of ``E`` episodes.
-
-    Attributes:
-        prices: ``(E, G)`` credits per unit.
-        bundles: ``(E, N, G)`` each trader's new bundle ``ω'[α]``.
-        world: ``(E, G)`` what the world (issuer) holds after the clearing.
-        charged: ``(E, N)`` credits each trader pays, ``p·ω'[α]``.
-        paid: ``(E, N)`` credits each trader receives, ``p·ω[α]``.
-        world_net: ``(E,)`` credits the issuer receives net, ``p·(ω_world − ω'_world)``.
-        budgets: ``(E, K)`` the order budgets after the wealth cap.
-    """
-
-    prices: np.ndarray
-    bundles: np.ndarray
-    world: np.ndarray
-    charged: np.ndarray
-    paid: np.ndarray
-    world_net: np.ndarray
-    budgets: np.ndarray
+__all__ = ["clear", "posted_clearing"]
 
 
 def clear(
     holdings: np.ndarray,
     world: np.ndarray,
     orders: Orders,
-    wealth: np.ndarray,
+    wealth: np.ndarray | None = None,
     *,
+    cap: np.ndarray | None = None,
     tol: float = 1e-6,
 ) -> Clearing:
-    """One wide-market clearing per episode (see the module docstring).
+    """One wide-market clearing per episode.
+
+    1. Every trader's order budgets in an episode are scaled down together so that they
+       sum to at most its cap: ``cap``, or ``max(wealth, 0) / E`` (wealth shared over
+       the ``E`` episodes, as in the deep market).
+    2. The supply is the sum of all holdings, the traders' and the world's.
+    3. Prices and allocations: :func:`posted_clearing` when every order values at most
+       one good, the quasi-linear Fisher solver otherwise.
+    4. Supply nobody took (price zero) returns to its holders pro rata, so that
+       ``Σ ω' = Σ ω`` holds exactly.
+    5. Every holder is paid ``p·ω[α]`` for what it held and charged ``p·ω'[α]`` for what
+       it now holds; the world's net proceeds are ``world_net``.
 
     Args:
         holdings: ``(E, N, G)`` the traders' bundles ``ω[α]`` before the clearing.
         world: ``(E, G)`` the world's (issuer's) goods before the clearing.
         orders: the traders' orders; ``orders.trader`` indexes ``0 .. N-1``.
-        wealth: ``(N,)`` the traders' wealth in credits (caps the budgets).
+        wealth: ``(N,)`` the traders' wealth in credits; caps the budgets when ``cap``
+            is not given (one of the two is required).
+        cap: ``(N,)`` credits each trader may spend in each episode.
         tol: certificate tolerance handed to the general equilibrium solver.
 
     Raises:
-        ValueError: shapes disagree, or an order has a negative or non-finite entry.
+        GoodsError: holdings or world of the wrong shape, negative or not finite.
+        BidError: orders of the wrong shape, or with a negative or non-finite entry, or
+            naming a trader outside ``0 .. N-1``.
+        MarketInputError: neither or a malformed ``wealth``/``cap``.
         NonConvergenceError: (from the equilibrium solver) orders valuing several goods
             could not be cleared to ``tol``.
     """
     holdings = np.asarray(holdings, dtype=np.float64)
     world = np.asarray(world, dtype=np.float64)
+    if holdings.ndim != 3:
+        raise GoodsError(f"holdings must have shape (E, N, G), got {holdings.shape}")
     e, n, g = holdings.shape
+    if world.shape != (e, g):
+        raise GoodsError(f"world must have shape {(e, g)}, got {world.shape}")
+    for name, arr in (("holdings", holdings), ("world", world)):
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise GoodsError(f"{name} must be finite and >= 0")
     values = np.asarray(orders.values, dtype=np.float64)
     budgets = np.asarray(orders.budgets, dtype=np.float64)
     owner = np.asarray(orders.trader, dtype=np.int64)
     k = len(owner)
-    if world.shape != (e, g):
-        raise ValueError(f"world must have shape {(e, g)}, got {world.shape}")
-    if values.shape != (e, k, g) or budgets.shape != (e, k):
-        raise ValueError(
+    if owner.shape != (k,) or values.shape != (e, k, g) or budgets.shape != (e, k):
+        raise BidError(
             f"orders must have values {(e, k, g)} and budgets {(e, k)}, got "
             f"{values.shape} and {budgets.shape}"
         )
     if k and (owner.min() < 0 or owner.max() >= n):
-        raise ValueError(f"orders.trader must index traders 0..{n - 1}")
+        raise BidError(f"orders.trader must index traders 0..{n - 1}")
     for name, arr in (("orders.values", values), ("orders.budgets", budgets)):
         if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name} must be finite and >= 0")
+            raise BidError(f"{name} must be finite and >= 0")
+    if cap is None:
+        if wealth is None:
+            raise MarketInputError("clear needs the traders' wealth or their caps")
+        cap = np.maximum(np.asarray(wealth, dtype=np.float64), 0.0) / e
+    cap = np.asarray(cap, dtype=np.float64)
+    if cap.shape != (n,) or not np.all(np.isfinite(cap)) or np.any(cap < 0):
+        raise MarketInputError(f"wealth and cap must be finite, >= 0 and of shape {(n,)}")
 
-    budgets = _cap(budgets, owner, np.asarray(wealth, dtype=np.float64), n, e)
+    budgets = _cap(budgets, owner, cap, n, e)
     supply = holdings.sum(axis=1) + world
     prices = np.zeros((e, g))
     bought = np.zeros((e, k, g))
@@ -148,13 +114,13 @@ def clear(
     return Clearing(prices, bundles, new_world, charged, paid, world_net, budgets)
 
 
-def _cap(budgets: np.ndarray, owner: np.ndarray, wealth: np.ndarray, n: int, e: int):
-    """Scale each trader's orders so their budgets sum to at most ``max(w, 0) / E``."""
+def _cap(budgets: np.ndarray, owner: np.ndarray, cap: np.ndarray, n: int, e: int):
+    """Scale each trader's orders so their budgets sum to at most its ``cap``."""
     if not len(owner):
         return budgets
     total = np.zeros((e, n))
     np.add.at(total, (slice(None), owner), budgets)
-    cap = np.maximum(wealth, 0.0) / e
+    cap = np.broadcast_to(cap, (e, n))
     scale = np.where(
         total > cap, np.divide(cap, total, where=total > 0, out=np.ones_like(total)), 1.0
     )
