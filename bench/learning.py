@@ -41,8 +41,7 @@ import numpy as np
 from _common import parse_args
 
 import catallax.exchange.envs as envs
-from catallax.exchange.deep import evaluate, train, vector_env
-from catallax.exchange.deep import DeepMarket
+from catallax.exchange.deep import DeepMarket, evaluate, train, vector_env
 from catallax.traders.adaptive import AdaptiveBidders
 
 

@@ -43,15 +43,6 @@ if TYPE_CHECKING:
         StaleValue,
         UnknownTrader,
     )
-    from catallax.exchange.transfers import (
-        CLEARING,
-        ISSUER,
-        NO_SLOT,
-        TREASURY,
-        FlowKind,
-        Transfers,
-        consumer,
-    )
     from catallax.exchange.money import UNITS_PER_CREDIT, split, to_credits, to_units
     from catallax.exchange.neural import LayerPrograms, market_forward, market_from_mlp, mlp_forward
     from catallax.exchange.protocols import (
@@ -63,6 +54,15 @@ if TYPE_CHECKING:
         OneBidder,
         Outcomes,
         as_bidders,
+    )
+    from catallax.exchange.transfers import (
+        CLEARING,
+        ISSUER,
+        NO_SLOT,
+        TREASURY,
+        FlowKind,
+        Transfers,
+        consumer,
     )
     from catallax.exchange.wide import (
         Clearing,

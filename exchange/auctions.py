@@ -1,20 +1,24 @@
 """Sealed-bid auctions for the right to act, vectorised over parallel episodes.
 
 An auction takes the bids of ``N`` traders in ``E`` parallel episodes (an ``(N, E)``
-array) and the traders' wealth (``(N,)``) and returns, per episode, the winner, the
+array) and the traders' caps (``(N,)``) and returns, per episode, the winner, the
 price it pays and what the previous owner receives. It is a pure function: it moves no
-money; :mod:`catallax.exchange.deep` settles the result.
+money; :mod:`catallax.exchange.deep` settles the result. :func:`run_auction` is the
+numpy reference; the deep market runs the same rules in one compiled pass
+(:mod:`catallax.exchange.deep.kernel`), and the tests hold the two equal.
 
 Rules shared by every kind (the paper's Algorithm 1):
 
-* **No bid.** A bid that is NaN, infinite or negative is no bid. A trader with no
-  wealth (``w <= 0``) cannot bid. A bid of exactly zero is a bid.
-* **Cap.** Each bid is capped by its trader's wealth: ``b = min(bid, w)``. In parallel
-  episodes the cap applies per episode (the paper's footnote 2 shares wealth across
-  episodes), so a trader may win in several episodes in one step and spend more than
-  its wealth; it is then removed by the market's wealth floor.
-* **Winner.** The highest capped bid wins; ties go to the lowest trader index (so
-  Chang et al.'s clones, which bid identically, resolve deterministically).
+* **No bid.** A bid that is NaN, infinite or negative is no bid. A trader whose cap is
+  negative (removed, or without money) cannot bid. A bid of exactly zero is a bid.
+* **Cap.** Each bid is capped: ``b = min(bid, cap)``. The deep market's cap is the
+  trader's balance shared over its ``E`` parallel episodes (the paper's footnote 2),
+  ``balance // E`` units, so that winning in every episode of a step never costs more
+  than the trader holds.
+* **Winner.** The highest capped bid wins; between equal capped bids the smaller
+  ``key XOR mask`` wins (the deep market passes each account's tie key and the round's
+  mask: a fair coin per round between any two traders, see
+  :mod:`catallax.exchange.deep.accounts`); by default the lowest index.
 * **Nobody bids.** The winner is ``-1``: the world (the environment's issuer account)
   takes the state back for nothing.
 
@@ -38,6 +42,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+
+from catallax.exchange.errors import BidError
 
 __all__ = ["NO_WINNER", "AuctionKind", "AuctionResult", "run_auction"]
 
@@ -74,51 +80,61 @@ class AuctionResult:
 
 def run_auction(
     bids: np.ndarray,
-    wealth: np.ndarray,
+    caps: np.ndarray,
     kind: AuctionKind | str = AuctionKind.VICKREY,
     *,
-    scratch: np.ndarray | None = None,
+    keys: np.ndarray | None = None,
+    mask: int = 0,
 ) -> AuctionResult:
     """Run one sealed-bid auction per episode.
 
     Args:
         bids: ``(N, E)`` raw bids in credits; left unchanged.
-        wealth: ``(N,)`` wealth in credits; traders with ``w <= 0`` cannot bid (pass
-            ``-1`` for traders that are no longer alive).
+        caps: ``(N,)`` caps in credits (the deep market's is ``balance // E``);
+            traders with a cap ``< 0`` cannot bid (the deep market passes ``-1`` for
+            removed traders and those without money). A cap of 0 admits a bid of 0.
         kind: the auction rule (see the module docstring).
-        scratch: an optional ``(N, E)`` float64 buffer reused between calls to avoid
-            an allocation per step; its contents are overwritten.
+        keys: ``(N,)`` uint64 tie keys (default: the trader index).
+        mask: the round's tie mask; between equal capped bids the smaller
+            ``key ^ mask`` wins.
 
     Returns:
         The winners, prices and proceeds of every episode.
+
+    Raises:
+        BidError: ``bids`` is not a 2-D matrix with one row per cap.
     """
     kind = AuctionKind(kind)
     bids = np.asarray(bids, dtype=np.float64)
-    if bids.ndim != 2:
-        raise ValueError(f"bids must have shape (traders, episodes), got {bids.shape}")
+    caps = np.asarray(caps, dtype=np.float64)
+    if bids.ndim != 2 or caps.shape != (bids.shape[0],):
+        raise BidError(
+            f"bids must have shape (traders, episodes) with one cap per trader, got "
+            f"{bids.shape} and {caps.shape}"
+        )
     n, e = bids.shape
     cols = np.arange(e)
     if n == 0:
         zeros = np.zeros(e)
         return AuctionResult(np.full(e, NO_WINNER), zeros, zeros, zeros, zeros)
-    if scratch is None or scratch.shape != bids.shape:
-        scratch = np.empty_like(bids)
-    # A trader without wealth gets a cap of -1, which makes any bid of it "no bid".
-    cap = np.where(wealth > 0, wealth, -1.0)
-    capped = np.minimum(bids, cap[:, None], out=scratch)
-    # NaN and +inf fail `bids < inf`; negative bids are left negative and lose to any
-    # valid (>= 0) bid, so they need no pass of their own.
-    np.copyto(capped, -1.0, where=~(bids < np.inf))
-    winner = capped.argmax(axis=0)
-    top = capped[winner, cols]
+    if keys is None:
+        keys = np.arange(n, dtype=np.uint64)
+    rank = np.asarray(keys, dtype=np.uint64) ^ np.uint64(mask)
+    valid = (bids >= 0) & (bids < np.inf) & (caps >= 0)[:, None]
+    capped = np.where(valid, np.minimum(bids, caps[:, None]), -1.0)
+    top = capped.max(axis=0)
+    # Among the traders at the top, the smallest rank.
+    at_top = (capped == top) & valid
+    ranked = np.where(at_top, rank[:, None], np.iinfo(np.uint64).max)
+    winner = ranked.argmin(axis=0)
     if n > 1:
-        capped[winner, cols] = -np.inf
+        capped[winner, cols] = -1.0
         second = capped.max(axis=0)
     else:
         second = np.full(e, -1.0)
-    nobody = top < 0
+    nobody = ~valid[winner, cols]
     second = np.maximum(second, 0.0)
-    top = np.where(nobody, 0.0, top)
+    top = np.where(nobody, 0.0, np.maximum(top, 0.0))
     winner = np.where(nobody, NO_WINNER, winner)
     if kind is AuctionKind.FIRST_PRICE:
         price = top

@@ -18,6 +18,7 @@ from enum import IntEnum
 import numpy as np
 
 __all__ = [
+    "Builder",
     "CLEARING",
     "CONSUMER",
     "ISSUER",
@@ -110,20 +111,18 @@ class Transfers:
     ) -> Transfers:
         """Transfers of one kind; scalars broadcast over ``amount``; zero amounts are dropped."""
         amount = np.asarray(amount, dtype=np.int64).ravel()
-        k = len(amount)
-        payer = np.broadcast_to(np.asarray(payer, dtype=np.int64), (k,))
-        payee = np.broadcast_to(np.asarray(payee, dtype=np.int64), (k,))
-        slot = np.broadcast_to(np.asarray(slot, dtype=np.int64), (k,))
         keep = amount != 0
-        if keep.all():
-            return cls(payer.copy(), payee.copy(), amount, np.full(k, kind, np.uint8), slot.copy())
-        return cls(
-            payer[keep],
-            payee[keep],
-            amount[keep],
-            np.full(int(keep.sum()), kind, np.uint8),
-            slot[keep],
-        )
+        if not keep.all():
+            amount = amount[keep]
+        k = len(amount)
+        cols = []
+        for col in (payer, payee, slot):
+            if isinstance(col, int | np.integer):
+                cols.append(np.full(k, col, dtype=np.int64))
+            else:
+                col = np.asarray(col, dtype=np.int64).ravel()
+                cols.append(col if len(col) == k else col[keep])
+        return cls(cols[0], cols[1], amount, np.full(k, int(kind), dtype=np.uint8), cols[2])
 
     @classmethod
     def concat(cls, parts: Sequence[Transfers]) -> Transfers:
@@ -163,6 +162,29 @@ class Transfers:
             np.subtract.at(out, self.payer[t], self.amount[t])
         return out
 
+    def effect(
+        self, balance: np.ndarray, n_special: int, *, traders: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The trader balances after these transfers and each special account's change.
+
+        ``balance`` (int64, one entry per trader row) is left unchanged; the second
+        array holds the change of the special account with handle ``-1 - k`` at ``k``
+        (``n_special`` entries). With ``traders=False`` only the second is computed.
+        """
+        after = balance.copy()
+        special = np.zeros(n_special, dtype=np.int64)
+        if len(self.amount):
+            for col, sign in ((self.payee, np.add), (self.payer, np.subtract)):
+                trader = col >= 0
+                if traders:
+                    if trader.all():
+                        sign.at(after, col, self.amount)
+                        continue
+                    sign.at(after, col[trader], self.amount[trader])
+                if not trader.all():
+                    sign.at(special, -1 - col[~trader], self.amount[~trader])
+        return after, special
+
     def special(self, handle: int) -> int:
         """Net units a special account (issuer, treasury, a consumer) gains in all."""
         return int(
@@ -171,7 +193,7 @@ class Transfers:
 
     def total(self, kind: FlowKind) -> int:
         """Units moved by transfers of ``kind``."""
-        return int(self.amount[self.kind == kind].sum())
+        return int(self.amount[self.kind == int(kind)].sum())
 
     def rows(self) -> list[tuple[int, int, int, FlowKind, int]]:
         """The transfers as Python tuples ``(payer, payee, amount, kind, slot)``."""
@@ -179,3 +201,60 @@ class Transfers:
             (int(a), int(b), int(c), FlowKind(int(d)), int(e))
             for a, b, c, d, e in zip(*self.columns(), strict=True)
         ]
+
+
+class Builder:
+    """Collects transfers column by column and builds one :class:`Transfers` at the end
+    (one concatenation and one pass dropping zero amounts, however many groups)."""
+
+    def __init__(self) -> None:
+        self._cols: list[tuple] = []
+
+    def add(
+        self,
+        payer: np.ndarray | int,
+        payee: np.ndarray | int,
+        amount: np.ndarray,
+        kind: FlowKind,
+        slot: np.ndarray | int = NO_SLOT,
+    ) -> None:
+        """Add a group of transfers of one kind (scalars broadcast over ``amount``)."""
+        amount = np.asarray(amount, dtype=np.int64).ravel()
+        k = len(amount)
+        if k:
+            self._cols.append((payer, payee, amount, int(kind), slot, k))
+
+    def extend(self, transfers: Transfers) -> None:
+        """Add transfers already built."""
+        if len(transfers):
+            self._cols.append(transfers)
+
+    def build(self) -> Transfers:
+        """The transfers added so far, in order, without zero amounts."""
+        if not self._cols:
+            return Transfers.empty()
+        if len(self._cols) == 1 and isinstance(self._cols[0], Transfers):
+            return self._cols[0]
+        payer, payee, amount, kind, slot = [], [], [], [], []
+        for c in self._cols:
+            if isinstance(c, Transfers):
+                for out, col in zip((payer, payee, amount, kind, slot), c.columns(), strict=True):
+                    out.append(col)
+                continue
+            p, q, a, kd, sl, k = c
+            payer.append(np.full(k, p, np.int64) if isinstance(p, int | np.integer) else p)
+            payee.append(np.full(k, q, np.int64) if isinstance(q, int | np.integer) else q)
+            amount.append(a)
+            kind.append(np.full(k, kd, np.uint8))
+            slot.append(np.full(k, sl, np.int64) if isinstance(sl, int | np.integer) else sl)
+        cols = [np.concatenate(c) for c in (payer, payee, amount, kind, slot)]
+        keep = cols[2] != 0
+        if not keep.all():
+            cols = [c[keep] for c in cols]
+        return Transfers(
+            cols[0].astype(np.int64, copy=False),
+            cols[1].astype(np.int64, copy=False),
+            cols[2],
+            cols[3],
+            cols[4].astype(np.int64, copy=False),
+        )

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from catallax.exchange import NO_WINNER, AuctionKind, run_auction
+from catallax.exchange import NO_WINNER, AuctionKind, BidError, run_auction
 
 NAN, INF = np.nan, np.inf
 
@@ -46,16 +46,28 @@ def test_nan_infinite_and_negative_bids_are_no_bid(bad):
     assert r.price.tolist() == [0.0] and r.proceeds.tolist() == [0.0]
 
 
-def test_traders_without_wealth_cannot_bid_but_zero_bid_counts():
-    r = run_auction(col(0.7, 0.0), np.array([0.0, 1.0]), "first-price")
+def test_traders_with_a_negative_cap_cannot_bid_but_zero_bid_counts():
+    r = run_auction(col(0.7, 0.0), np.array([-1.0, 1.0]), "first-price")
     assert r.winner.tolist() == [1]
     assert r.top.tolist() == [0.0]
+    # A cap of zero admits a bid, capped at zero.
+    r = run_auction(col(0.7), np.array([0.0]), "first-price")
+    assert r.winner.tolist() == [0] and r.top.tolist() == [0.0]
 
 
-def test_ties_go_to_lowest_index_and_clone_sets_price():
+def test_ties_go_to_lowest_index_by_default_and_clone_sets_price():
     r = run_auction(col(0.1, 0.8, 0.8), np.ones(3), "vickrey")
     assert r.winner.tolist() == [1]
     assert r.price.tolist() == [0.8]
+
+
+def test_ties_go_to_the_smaller_key_xor_mask():
+    keys = np.array([0, 5, 3], dtype=np.uint64)
+    r = run_auction(col(0.1, 0.8, 0.8), np.ones(3), "vickrey", keys=keys)
+    assert r.winner.tolist() == [2]
+    # Mask 6: 5 ^ 6 = 3 beats 3 ^ 6 = 5.
+    r = run_auction(col(0.1, 0.8, 0.8), np.ones(3), "vickrey", keys=keys, mask=6)
+    assert r.winner.tolist() == [1] and r.price.tolist() == [0.8]
 
 
 def test_lone_bidder_in_vickrey_pays_nothing():
@@ -84,7 +96,7 @@ def test_matches_brute_force_on_random_markets():
             valid = [
                 (min(b, w), -i)
                 for i, (b, w) in enumerate(zip(bids[:, j], wealth, strict=True))
-                if w > 0 and np.isfinite(b) and b >= 0
+                if w >= 0 and np.isfinite(b) and b >= 0
             ]
             if not valid:
                 assert r.winner[j] == NO_WINNER
@@ -99,7 +111,9 @@ def test_matches_brute_force_on_random_markets():
 
 
 def test_rejects_bids_that_are_not_a_matrix_and_unknown_kinds():
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(BidError, match="shape"):
         run_auction(np.ones(3), np.ones(3))
+    with pytest.raises(BidError, match="one cap per trader"):
+        run_auction(np.ones((2, 1)), np.ones(3))
     with pytest.raises(ValueError):
         run_auction(np.ones((1, 1)), np.ones(1), "dutch")

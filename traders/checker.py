@@ -14,8 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from catallax.exchange.deep import vector_env
-from catallax.exchange.deep import DeepMarket
+from catallax.exchange.deep import DeepMarket, vector_env
 from catallax.exchange.protocols import Bidders, Enumerable, Learner, Outcomes, as_bidders
 from catallax.traders.errors import TraderCheckError
 

@@ -41,14 +41,6 @@ from catallax.exchange.errors import (
     StaleValue,
     UnknownTrader,
 )
-from catallax.exchange.transfers import (
-    CONSUMER,
-    ISSUER,
-    NO_SLOT,
-    TREASURY,
-    FlowKind,
-    Transfers,
-)
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import (
     Bidders,
@@ -58,6 +50,14 @@ from catallax.exchange.protocols import (
     Mortal,
     OneBidder,
     as_bidders,
+)
+from catallax.exchange.transfers import (
+    CONSUMER,
+    ISSUER,
+    NO_SLOT,
+    TREASURY,
+    FlowKind,
+    Transfers,
 )
 
 __all__ = ["DeepMarket", "Journal"]
@@ -419,9 +419,13 @@ class DeepMarket:
 
     def _decision(self, obs: np.ndarray, winner, top, second, chosen) -> Decision:
         """Prices from the auction kind, the world's random actions where nobody won."""
-        actions = self._rng.integers(self.n_actions, size=len(obs))
         won = winner >= 0
-        actions[won] = chosen
+        if len(chosen) == len(obs):
+            actions = chosen
+        else:
+            # Where nobody bid the world acts at random (a draw only when needed).
+            actions = self._rng.integers(self.n_actions, size=len(obs))
+            actions[won] = chosen
         if self.auction is AuctionKind.FIRST_PRICE:
             price, proceeds = top, top
         elif self.auction is AuctionKind.VICKREY:
@@ -611,7 +615,13 @@ class DeepMarket:
         self.version += 1
 
     def _apply_settlement(self, s: Settlement) -> None:
-        self._move(s.transfers)
+        # The value carries the balances its transfers lead to (computed once, for the
+        # death check); the tests hold them equal to the transfers applied one by one.
+        self.accounts.balance = s.balances.copy()
+        self.issuer_units += int(s.special[0])
+        self.treasury_units += int(s.special[1])
+        if len(self.consumers):
+            self.consumer_units += s.special[-1 - CONSUMER :]
         self.owners = s.owners
         self.owner = s.owners.owner
         if self.book is not None and s.royalty is not None:

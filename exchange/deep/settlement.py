@@ -13,7 +13,8 @@ every transfer in order accepts them all):
    the issuer: the seller's ``γ`` share of ``top − price`` (MINT).
 2. **Reward.** A positive reward goes from the issuer (or each consumer) to the new owner
    (REWARD). A negative reward is a **cost**: the owner pays the issuer (or consumer)
-   (COST), capped by what it holds after the sale; what it cannot pay is ``unpaid``.
+   (COST), capped by what it holds after the sale and its rewards; what it cannot pay
+   is ``unpaid``. With several consumers, each one's rewards and then costs in turn.
 3. **Rent** ``ε``: each owner pays ``1 − (1 − ε)^k`` of its positive balance for the ``k``
    episodes it owns (RENT, to the treasury).
 4. **Episode ends.** Without royalties the last owner keeps its reward and nobody buys.
@@ -22,6 +23,8 @@ every transfer in order accepts them all):
    (``deaths``); their balance stays in their account, frozen: no flow.
 
 Learners are told what moved: prices, rewards and receipts as paid, in credits.
+Phases 1 to 3 run compiled (:mod:`._settle_kernel`); the royalties in Python, once per
+finished episode.
 """
 
 from __future__ import annotations
@@ -31,39 +34,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from catallax.exchange.auctions import AuctionKind
+from catallax.exchange.deep._settle_kernel import sale_reward_rent
 from catallax.exchange.deep.royalties import close_chain
-from catallax.exchange.deep.values import Decision, Owners, Settlement, report_of
-from catallax.exchange.transfers import ISSUER, NO_SLOT, TREASURY, FlowKind, Transfers, consumer
-from catallax.exchange.money import UNITS_PER_CREDIT, split, to_units
+from catallax.exchange.deep.values import Decision, Owners, Settlement
+from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
+from catallax.exchange.transfers import CONSUMER, ISSUER, Builder, Transfers, consumer
 
 if TYPE_CHECKING:
     from catallax.exchange.deep.market import DeepMarket
 
-__all__ = ["cap_debits", "compute_settlement"]
+__all__ = ["compute_settlement"]
 
 _U = float(UNITS_PER_CREDIT)
+_ISSUER_ONLY = np.array([ISSUER], dtype=np.int64)
+_NOBODY = np.zeros(0, dtype=np.int64)
 
 
-def cap_debits(payer: np.ndarray, amount: np.ndarray, avail: np.ndarray) -> np.ndarray:
-    """Debits capped in order: each takes what its payer has left, at most its amount.
-
-    ``payer`` are trader rows, ``amount`` int64 units, ``avail`` what each row can spend
-    (>= 0). Returns the amounts paid; ``avail`` is left unchanged.
-    """
-    if len(payer) == 1:
-        return np.minimum(amount, avail[payer])
-    order = np.argsort(payer, kind="stable")
-    p, a = payer[order], amount[order]
-    cs = np.cumsum(a)
-    starts = np.r_[True, p[1:] != p[:-1]]
-    first = np.maximum.accumulate(np.where(starts, np.arange(len(p)), 0))
-    within = cs - (cs - a)[first]
-    lim = avail[p]
-    paid = np.minimum(within, lim) - np.minimum(within - a, lim)
-    out = np.empty_like(paid)
-    out[order] = paid
-    return out
+def _units(credits: np.ndarray) -> np.ndarray:
+    """Checked credits as int64 units (the rounding rule of :func:`to_units`)."""
+    return np.rint(credits * UNITS_PER_CREDIT).astype(np.int64)
 
 
 def compute_settlement(
@@ -76,83 +66,67 @@ def compute_settlement(
     """The settlement of one step (see the module docstring); changes nothing."""
     e = m.n_envs
     acc = m.accounts
-    n = len(acc)
     g = decision.winner
     won = g >= 0
-    rows = g[won]
-    slots = np.flatnonzero(won)
     prev = m.owner
     lam, gamma = m.royalty, m.discount
-    parts: list[Transfers] = []
+    parts = Builder()
     unpaid = 0
 
-    # 1. The sale.
-    cap = acc.balance[rows] // e
-    price_u = np.zeros(e, dtype=np.int64)
-    price_u[won] = np.minimum(to_units(decision.price[won]), cap)
-    upfront_u = price_u if lam == 0 else np.minimum(to_units((1 - lam) * decision.price), price_u)
-    seller = np.where(prev >= 0, prev, ISSUER)
-    share, tax = split(upfront_u[won], gamma)
-    parts.append(Transfers.of(rows, seller[won], share, FlowKind.BID, slots))
-    parts.append(Transfers.of(rows, TREASURY, tax, FlowKind.TAX, slots))
-    credit = np.zeros(e, dtype=np.int64)
-    credit[won] = share
-    if m.auction is AuctionKind.VICKREY_NONCONSERVING and won.any():
-        top_u = np.minimum(to_units((1 - lam) * decision.proceeds[won]), cap)
-        # The issuer mints only the seller's γ share of the difference: a tax on newly
-        # created money would be a flow from the issuer to the treasury and nothing else.
-        mint_share, _ = split(np.maximum(top_u - upfront_u[won], 0), gamma)
-        to_trader = seller[won] >= 0
-        parts.append(
-            Transfers.of(
-                ISSUER,
-                seller[won][to_trader],
-                mint_share[to_trader],
-                FlowKind.MINT,
-                slots[to_trader],
-            )
-        )
-        credit[won] += mint_share
-
-    # 2. Rewards and costs of the new owners.
-    reward_u = np.zeros(e, dtype=np.int64)
+    # 1-3. Sale, rewards and costs, rent: one compiled pass (see _settle_kernel).
+    # Amounts of world-owned episodes are converted too; the kernel ignores them.
+    # Prices come from the auction and rewards were checked by the market: both are
+    # finite and in range, so they convert without a second check.
+    price_u = _units(decision.price)
+    nonconserving = m.auction is AuctionKind.VICKREY_NONCONSERVING
+    top_u = _units(decision.proceeds) if nonconserving else price_u
     if pay_by is None:
-        sources = [(ISSUER, to_units(rewards[won]))]
+        pay_u = _units(rewards)[None, :]
+        sources = _ISSUER_ONLY
     else:
-        sources = [(consumer(c), to_units(pay_by[c][won])) for c in range(len(pay_by))]
-    avail = None
-    for src, amounts in sources:
-        pos = amounts > 0
-        if pos.any():
-            parts.append(Transfers.of(src, rows[pos], amounts[pos], FlowKind.REWARD, slots[pos]))
-            reward_u[slots[pos]] += amounts[pos]
-    costs = [(src, amounts < 0, -amounts) for src, amounts in sources]
-    if any(neg.any() for _, neg, _ in costs):
-        avail = acc.balance + Transfers.concat(parts).net(n)
-        for src, neg, owed in costs:
-            if not neg.any():
-                continue
-            paid = cap_debits(rows[neg], owed[neg], avail)
-            np.subtract.at(avail, rows[neg], paid)
-            unpaid += int((owed[neg] - paid).sum())
-            parts.append(Transfers.of(rows[neg], src, paid, FlowKind.COST, slots[neg]))
-            reward_u[slots[neg]] -= paid
+        pay_u = to_units(pay_by)
+        sources = np.array([consumer(c) for c in range(len(pay_by))], dtype=np.int64)
+    cap = e * (3 + 2 * len(sources)) + e
+    cols = (
+        np.empty(cap, np.int64),
+        np.empty(cap, np.int64),
+        np.empty(cap, np.int64),
+        np.empty(cap, np.uint8),
+        np.empty(cap, np.int64),
+    )
+    avail = acc.balance.copy()
+    # Special accounts by handle -1 - k: issuer, treasury, clearing house, consumers.
+    special = np.zeros(-CONSUMER + len(m.consumers) - 1, dtype=np.int64)
+    paid_price, credit, reward_u = (np.empty(e, np.int64) for _ in range(3))
+    k, unpaid = sale_reward_rent(
+        g,
+        prev,
+        price_u,
+        top_u,
+        1.0 - lam,
+        gamma,
+        nonconserving,
+        pay_u,
+        sources,
+        m.rent,
+        avail,
+        special,
+        *cols,
+        paid_price,
+        credit,
+        reward_u,
+    )
+    royalty_parts: list[Transfers] = []
+    parts = Builder()
+    parts.extend(Transfers(*(c[:k] for c in cols)))
+    price_u = paid_price
 
-    # 3. Rent on owners, per episode owned.
-    if m.rent > 0 and len(rows):
-        if avail is None:
-            avail = acc.balance + Transfers.concat(parts).net(n)
-        owners, owned = np.unique(rows, return_counts=True)
-        levy = np.rint(np.maximum(avail[owners], 0) * (1 - (1 - m.rent) ** owned)).astype(np.int64)
-        levy = np.minimum(levy, np.maximum(avail[owners], 0))
-        parts.append(Transfers.of(owners, TREASURY, levy, FlowKind.RENT, NO_SLOT))
-        np.subtract.at(avail, owners, levy)
-
+    teach = any(m.learns)
     price_c = price_u / _U
     reward_c = reward_u / _U
     outcomes: list[tuple] = []
     to_trader = prev >= 0
-    if to_trader.any():
+    if teach and to_trader.any():
         receipt = credit / _U
         if lam > 0:
             # A quote: the up-front receipt plus γλ times the buyer's winning bid.
@@ -174,16 +148,15 @@ def compute_settlement(
             for s in range(e)
         ]
         if ended.any():
-            if avail is None:
-                avail = acc.balance + Transfers.concat(parts).net(n)
             for s in np.flatnonzero(ended):
                 chain = m.book.extended(int(s), int(credit[s]), records[s])
                 c = close_chain(
                     chain, int(s), royalty=lam, discount=gamma, alive=acc.alive, avail=avail
                 )
-                parts.append(c.transfers)
+                parts.extend(c.transfers)
+                royalty_parts.append(c.transfers)
                 unpaid += c.unpaid
-                if len(c.owners):
+                if teach and len(c.owners):
                     last = np.arange(len(c.owners)) == len(c.owners) - 1
                     outcomes.append(
                         (
@@ -198,7 +171,7 @@ def compute_settlement(
                         )
                     )
         royalty = (credit, records, ended.copy())
-    else:
+    elif teach:
         closing = ended & won
         if closing.any():
             k = int(closing.sum())
@@ -215,32 +188,38 @@ def compute_settlement(
                 )
             )
 
-    transfers = Transfers.concat(parts)
+    transfers = parts.build()
 
     # 5. Death at the floor.
-    final = acc.balance + transfers.net(n)
-    deaths = np.flatnonzero(acc.alive & (final < m.floor_units))
+    balances = avail
+    if lam > 0 and ended.any():
+        special += Transfers.concat(royalty_parts).effect(
+            acc.balance[:0], len(special), traders=False
+        )[1]
+    if m.floor_units > 0:
+        deaths = np.flatnonzero(acc.alive & (balances < m.floor_units))
+    else:  # no balance is ever below zero
+        deaths = _NOBODY
 
-    owner_next = np.where(ended, -1, g)
-    owners = Owners(
-        owner=owner_next,
+    owners_after = Owners(
+        owner=np.where(ended, -1, g),
         obs=decision.obs,
         action=decision.actions,
         price=np.where(won, price_c, 0.0),
         reward=np.where(won, reward_c, 0.0),
     )
-    taught = tuple(_by_population(m, outcomes))
     return Settlement(
         version=m.version,
         step=m.steps,
         transfers=transfers,
-        owners=owners,
+        owners=owners_after,
         deaths=deaths,
-        outcomes=taught,
+        outcomes=tuple(_by_population(m, outcomes)),
         royalty=royalty,
         unpaid=unpaid,
         ended=ended,
-        report=report_of(transfers, deaths=len(deaths), unpaid=unpaid, ended=ended),
+        balances=balances,
+        special=special,
     )
 
 

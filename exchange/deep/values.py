@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from catallax.exchange.transfers import FlowKind, Transfers
 from catallax.exchange.money import UNITS_PER_CREDIT
 from catallax.exchange.protocols import Outcomes
+from catallax.exchange.transfers import ISSUER, FlowKind, Transfers
 
 __all__ = ["Admission", "Decision", "Owners", "Settlement", "StepReport"]
+
+_BID, _ROYALTY = int(FlowKind.BID), int(FlowKind.ROYALTY)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -78,9 +80,10 @@ class Owners:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True)
 class StepReport:
     """Every flow of one settled step, summed over episodes, in credits.
+
+    The sums are computed from the step's transfers when first read.
 
     Attributes:
         rewards: rewards paid to owning traders (by the issuer or the consumers).
@@ -95,16 +98,40 @@ class StepReport:
         ended: ``(E,)`` episodes that ended in this step.
     """
 
-    rewards: float
-    costs: float
-    unpaid: float
-    minted: float
-    royalties: float
-    to_world: float
-    rent: float
-    tax: float
-    deaths: int
-    ended: np.ndarray
+    __slots__ = ("_sums", "_transfers", "deaths", "ended", "unpaid")
+
+    def __init__(
+        self, transfers: Transfers, *, deaths: int, unpaid: int, ended: np.ndarray
+    ) -> None:
+        self._transfers = transfers
+        self._sums: np.ndarray | None = None
+        self.deaths = deaths
+        self.unpaid = unpaid / UNITS_PER_CREDIT
+        self.ended = ended
+
+    def _sum(self, kind: FlowKind) -> float:
+        if self._sums is None:
+            t = self._transfers
+            self._sums = np.bincount(t.kind, weights=t.amount, minlength=16) / UNITS_PER_CREDIT
+        return float(self._sums[kind])
+
+    rewards = property(lambda self: self._sum(FlowKind.REWARD))
+    costs = property(lambda self: self._sum(FlowKind.COST))
+    minted = property(lambda self: self._sum(FlowKind.MINT))
+    royalties = property(lambda self: self._sum(FlowKind.ROYALTY))
+    rent = property(lambda self: self._sum(FlowKind.RENT))
+    tax = property(lambda self: self._sum(FlowKind.TAX))
+
+    @property
+    def to_world(self) -> float:
+        t = self._transfers
+        world = (t.payee == ISSUER) & ((t.kind == _BID) | (t.kind == _ROYALTY))
+        return float(t.amount[world].sum()) / UNITS_PER_CREDIT
+
+    def __repr__(self) -> str:
+        fields = ("rewards", "costs", "unpaid", "minted", "royalties", "to_world", "rent", "tax")
+        inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in fields)
+        return f"StepReport({inner}, deaths={self.deaths})"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -123,6 +150,8 @@ class Settlement:
             credit to each slot's last ownership, the new records, and the ended slots.
         unpaid: units owed but beyond what the payer held (costs and royalties).
         ended: ``(E,)`` episodes that ended.
+        balances: ``(size,)`` int64 trader balances once the transfers are applied.
+        special: int64 change of each special account (handle ``-1 - k`` at ``k``).
     """
 
     version: int
@@ -134,7 +163,15 @@ class Settlement:
     royalty: tuple | None
     unpaid: int
     ended: np.ndarray
-    report: StepReport = field(repr=False)
+    balances: np.ndarray = field(repr=False)
+    special: np.ndarray = field(repr=False)
+
+    @property
+    def report(self) -> StepReport:
+        """The step's flows summed by kind, in credits."""
+        return report_of(
+            self.transfers, deaths=len(self.deaths), unpaid=self.unpaid, ended=self.ended
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Settlement):
@@ -153,6 +190,8 @@ class Settlement:
             and _same(self.royalty, other.royalty)
             and self.unpaid == other.unpaid
             and np.array_equal(self.ended, other.ended)
+            and np.array_equal(self.balances, other.balances)
+            and np.array_equal(self.special, other.special)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -195,25 +234,7 @@ class Admission:
 
 def report_of(transfers: Transfers, *, deaths: int, unpaid: int, ended: np.ndarray) -> StepReport:
     """The :class:`StepReport` of a step's transfers."""
-    from catallax.exchange.transfers import ISSUER
-
-    u = float(UNITS_PER_CREDIT)
-    a, kind, payee = transfers.amount, transfers.kind, transfers.payee
-    to_world = int(
-        a[((kind == FlowKind.BID) | (kind == FlowKind.ROYALTY)) & (payee == ISSUER)].sum()
-    )
-    return StepReport(
-        rewards=transfers.total(FlowKind.REWARD) / u,
-        costs=transfers.total(FlowKind.COST) / u,
-        unpaid=unpaid / u,
-        minted=transfers.total(FlowKind.MINT) / u,
-        royalties=transfers.total(FlowKind.ROYALTY) / u,
-        to_world=to_world / u,
-        rent=transfers.total(FlowKind.RENT) / u,
-        tax=transfers.total(FlowKind.TAX) / u,
-        deaths=deaths,
-        ended=ended,
-    )
+    return StepReport(transfers, deaths=deaths, unpaid=unpaid, ended=ended)
 
 
 def _same(a: object, b: object) -> bool:

@@ -1,0 +1,185 @@
+"""The common phases of a settlement, compiled: sales, rewards and costs, rent.
+
+:func:`sale_reward_rent` runs phases 1 to 3 of :mod:`catallax.exchange.deep.settlement`
+in one compiled pass over the ``E`` episodes, in the order the module docstring gives,
+with every debit checked against a running balance (so a cost takes at most what its
+owner holds after the sale). It writes the itemised transfers into preallocated
+columns and returns how many it wrote; the caller wraps them in a
+:class:`~catallax.exchange.transfers.Transfers`. Amounts are int64 units; a split of
+``a`` with share ``γ`` gives ``rint(γ·a)`` to the named party, as
+:func:`catallax.exchange.money.split` does.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["sale_reward_rent"]
+
+_ISSUER, _TREASURY = -1, -2
+_BID, _TAX, _MINT, _REWARD, _COST, _RENT = 2, 3, 4, 5, 6, 7
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def sale_reward_rent(  # pragma: no cover - compiled
+    winner,  # (E,) int64 rows, -1: the world
+    prev,  # (E,) int64 previous owners, -1: the world
+    price_u,  # (E,) int64 auction price in units (rounded), 0 where nobody won
+    top_u,  # (E,) int64 winning bid in units (for minting), 0 where nobody won
+    upfront,  # float: 1 - λ
+    gamma,  # float: γ
+    mint,  # bool: non-conserving Vickrey
+    pay_u,  # (C, E) int64 what each source pays each owner (negative: a cost)
+    sources,  # (C,) int64 account handles of the sources
+    rent,  # float ε
+    avail,  # (N,) int64 balances; updated in place to the balances after the phases
+    special,  # (S,) int64 changes of the special accounts (handle -1 - k at k); updated
+    out_payer,
+    out_payee,
+    out_amount,
+    out_kind,
+    out_slot,  # transfer columns
+    paid_price,
+    credit,
+    reward_net,  # (E,) int64 outputs
+):
+    e = winner.shape[0]
+    k = 0
+    unpaid = 0
+    n_cap = avail.shape[0]
+    # 1. The sale: the winner pays at most its cap, balance // E (start of the step).
+    for s in range(e):
+        g = winner[s]
+        paid_price[s] = 0
+        credit[s] = 0
+        reward_net[s] = 0
+        if g < 0:
+            continue
+        cap = avail[g] // e if g < n_cap else 0
+        p = price_u[s]
+        if p > cap:
+            p = cap
+        paid_price[s] = p
+        up = p
+        if upfront < 1.0:
+            up = np.int64(np.rint(upfront * price_u[s]))
+            if up > p:
+                up = p
+        seller = prev[s] if prev[s] >= 0 else _ISSUER
+        share = up if gamma == 1.0 else np.int64(np.rint(up * gamma))
+        tax = up - share
+        if share > 0:
+            out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
+                g,
+                seller,
+                share,
+                _BID,
+                s,
+            )
+            k += 1
+        if tax > 0:
+            out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
+                g,
+                _TREASURY,
+                tax,
+                _TAX,
+                s,
+            )
+            k += 1
+        credit[s] = share
+        if mint:
+            t = top_u[s]
+            if upfront < 1.0:
+                t = np.int64(np.rint(upfront * top_u[s]))
+            if t > cap:
+                t = cap
+            extra = t - up
+            if extra > 0:
+                m = extra if gamma == 1.0 else np.int64(np.rint(extra * gamma))
+                if m > 0 and seller >= 0:
+                    out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
+                        _ISSUER,
+                        seller,
+                        m,
+                        _MINT,
+                        s,
+                    )
+                    k += 1
+                credit[s] += m
+    # The sales' effect on the balances (debits first never exceed the caps).
+    for j in range(k):
+        a = out_amount[j]
+        if out_payer[j] >= 0:
+            avail[out_payer[j]] -= a
+        else:
+            special[-1 - out_payer[j]] -= a
+        if out_payee[j] >= 0:
+            avail[out_payee[j]] += a
+        else:
+            special[-1 - out_payee[j]] += a
+    # 2. Rewards, then costs, source by source.
+    for c in range(sources.shape[0]):
+        src = sources[c]
+        for s in range(e):
+            g = winner[s]
+            a = pay_u[c, s]
+            if g < 0 or a <= 0:
+                continue
+            out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
+                src,
+                g,
+                a,
+                _REWARD,
+                s,
+            )
+            k += 1
+            avail[g] += a
+            special[-1 - src] -= a
+            reward_net[s] += a
+        for s in range(e):
+            g = winner[s]
+            a = pay_u[c, s]
+            if g < 0 or a >= 0:
+                continue
+            owed = -a
+            p = owed if owed <= avail[g] else max(avail[g], 0)
+            unpaid += owed - p
+            if p > 0:
+                out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
+                    g,
+                    src,
+                    p,
+                    _COST,
+                    s,
+                )
+                k += 1
+                avail[g] -= p
+                special[-1 - src] += p
+            reward_net[s] -= p
+    # 3. Rent: 1 - (1 - ε)^n of the positive balance for n episodes owned, by row.
+    if rent > 0.0:
+        rows = np.sort(winner[winner >= 0])
+        i = 0
+        while i < rows.shape[0]:
+            g = rows[i]
+            j = i
+            while j < rows.shape[0] and rows[j] == g:
+                j += 1
+            have = avail[g] if avail[g] > 0 else 0
+            levy = np.int64(np.rint(have * (1.0 - (1.0 - rent) ** (j - i))))
+            if levy > have:
+                levy = have
+            if levy > 0:
+                out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
+                    g,
+                    _TREASURY,
+                    levy,
+                    _RENT,
+                    -1,
+                )
+                k += 1
+                avail[g] -= levy
+                special[-1 - _TREASURY] += levy
+            i = j
+    return k, unpaid
