@@ -36,8 +36,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from catallax.exchange.deep import train
-from catallax.exchange.deep import DeepMarket
+from catallax.exchange.deep import DeepMarket, train
 from catallax.traders import AdaptiveBidders, EnumeratedPrograms
 from catallax.traders.features import TileCoder
 

@@ -11,23 +11,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
 import catallax.exchange.envs as envs
 from catallax.exchange.auctions import AuctionKind
-from catallax.exchange.deep import Progress, TrainLog, evaluate, train
-from catallax.exchange.deep import DeepMarket
+from catallax.exchange.deep import DeepMarket, Journal, Progress, TrainLog, evaluate, train
 from catallax.exchange.errors import ExchangeError
+from catallax.node.errors import OptionError
 from catallax.traders import PluginError, load_family
 
+if TYPE_CHECKING:
+    from catallax.exchange.ledger import Ledger
+    from catallax.node.recording import LedgerRecorder
+
 __all__ = ["OptionError", "TrainOptions", "TrainResult", "build", "run"]
-
-
-class OptionError(ValueError):
-    """A training option or environment id that cannot be used; one-line message."""
 
 
 @dataclass
@@ -56,6 +57,8 @@ class TrainOptions:
             royalties) and 0 otherwise.
         optimism: initial bid of adaptive traders (credits).
         max_steps: stop after this many environment steps as well.
+        ledger: a folder for a new signed ledger recording the run, one round per
+            market step (and per admission); ``None``: no ledger.
     """
 
     env_id: str
@@ -74,6 +77,7 @@ class TrainOptions:
     royalty: float | None = None
     optimism: float | None = None
     max_steps: int | None = None
+    ledger: Path | None = None
 
     @property
     def effective_royalty(self) -> float:
@@ -93,6 +97,7 @@ class TrainResult:
     greedy: np.ndarray
     optimal: float | None
     seconds: float
+    ledger: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run as one JSON-able object (the ``--json`` output)."""
@@ -118,6 +123,7 @@ class TrainResult:
             "traders_died": m.deaths,
             "treasury": m.treasury,
             "seconds": round(self.seconds, 3),
+            "ledger": self.ledger,
         }
 
 
@@ -169,8 +175,11 @@ def optimal_return(make: Callable[[], gym.Env]) -> float | None:
     return float(envs.optimal_return(model, horizon))
 
 
-def build(opts: TrainOptions) -> tuple[Callable[[], gym.Env], DeepMarket]:
-    """Check ``opts`` and make the environment factory and the untrained market."""
+def build(
+    opts: TrainOptions, journal: Journal | None = None
+) -> tuple[Callable[[], gym.Env], DeepMarket]:
+    """Check ``opts`` and make the environment factory and the untrained market (with
+    ``journal`` recording every value it applies, from its first admission on)."""
     _check(opts.episodes >= 1, f"--episodes must be >= 1, got {opts.episodes}")
     _check(opts.envs >= 1, f"--envs must be >= 1, got {opts.envs}")
     _check(opts.eval_episodes >= 1, f"--eval-episodes must be >= 1, got {opts.eval_episodes}")
@@ -212,26 +221,74 @@ def build(opts: TrainOptions) -> tuple[Callable[[], gym.Env], DeepMarket]:
             floor=opts.floor * opts.envs,
             royalty=opts.effective_royalty,
             seed=opts.seed,
+            journal=journal,
         )
     except ExchangeError as exc:
         raise OptionError(str(exc)) from exc
     return make, market
 
 
+def open_run_ledger(folder: Path, task: str) -> tuple[Ledger, LedgerRecorder]:
+    """A new ledger in ``folder`` for one training run, and its recorder.
+
+    The exchange's key is written beside it (``exchange.pem``, public ``exchange.pem.pub``)
+    so that ``catallax ledger audit DIR --key DIR/exchange.pem.pub`` can check the run.
+    Refuses a folder that already holds a ledger or a key.
+    """
+    from catallax.exchange.crypto import generate_private_key
+    from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
+    from catallax.node.keys import KeyFileError, save_private_key
+    from catallax.node.recording import LedgerRecorder
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OptionError(f"--ledger {str(folder)!r} is not a folder")
+    if (folder / LEDGER_FILE).exists():
+        raise OptionError(f"--ledger {str(folder)!r} already holds a ledger; use a new folder")
+    if not folder.parent.is_dir():
+        raise OptionError(f"--ledger: folder {str(folder.parent)!r} does not exist")
+    key = generate_private_key()
+    try:
+        folder.mkdir(exist_ok=True)
+        save_private_key(key, folder / "exchange.pem")
+        ledger = open_ledger(folder, key=key, origin="catallax.local/train", create=True)
+    except (KeyFileError, LedgerError, OSError) as exc:
+        raise OptionError(f"--ledger {str(folder)!r}: {exc}") from exc
+    return ledger, LedgerRecorder(ledger, task=task)
+
+
 def run(opts: TrainOptions, on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
-    """Build, train with CAPITALISM, and evaluate greedily."""
-    make, market = build(opts)
-    start = time.perf_counter()
-    log = train(
-        market,
-        make,
-        episodes=opts.episodes,
-        seed=opts.seed,
-        births_per_episode=opts.births,
-        max_steps=opts.max_steps,
-        report_every=max(1, min(100, opts.episodes // 50)),
-        on_progress=on_progress,
-    )
-    greedy = evaluate(market, make, episodes=opts.eval_episodes, seed=opts.seed + 10_000)
-    seconds = time.perf_counter() - start
-    return TrainResult(opts, market, log, greedy, optimal_return(make), seconds)
+    """Build, train with CAPITALISM, and evaluate greedily (on a ledger if asked)."""
+    ledger = recorder = None
+    if opts.ledger is not None:
+        make_env_factory(opts.env_id, opts.memory)  # bad ids fail before a folder is made
+        task = "train." + "".join(c if c.isalnum() or c in "._-/" else "_" for c in opts.env_id)
+        ledger, recorder = open_run_ledger(opts.ledger, task)
+    try:
+        make, market = build(opts, journal=recorder)
+        start = time.perf_counter()
+        log = train(
+            market,
+            make,
+            episodes=opts.episodes,
+            seed=opts.seed,
+            births_per_episode=opts.births,
+            max_steps=opts.max_steps,
+            report_every=max(1, min(100, opts.episodes // 50)),
+            on_progress=on_progress,
+        )
+        greedy = evaluate(market, make, episodes=opts.eval_episodes, seed=opts.seed + 10_000)
+        seconds = time.perf_counter() - start
+        record = None
+        if ledger is not None and recorder is not None:
+            recorder.check_all(market)
+            record = {
+                "dir": str(opts.ledger),
+                "rounds": recorder.rounds,
+                "entries": ledger.size,
+                "checkpoint": ledger.checkpoint,
+            }
+    finally:
+        if ledger is not None:
+            ledger.close()
+    return TrainResult(opts, market, log, greedy, optimal_return(make), seconds, record)

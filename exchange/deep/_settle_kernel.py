@@ -21,6 +21,17 @@ _ISSUER, _TREASURY = -1, -2
 _BID, _TAX, _MINT, _REWARD, _COST, _RENT = 2, 3, 4, 5, 6, 7
 
 
+@numba.njit(cache=True, inline="always")
+def _put(out, k, payer, payee, amount, kind, slot):  # pragma: no cover - compiled
+    """Write transfer ``k`` into the columns; returns ``k + 1``."""
+    out[0][k] = payer
+    out[1][k] = payee
+    out[2][k] = amount
+    out[3][k] = kind
+    out[4][k] = slot
+    return k + 1
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def sale_reward_rent(  # pragma: no cover - compiled
     winner,  # (E,) int64 rows, -1: the world
@@ -35,11 +46,7 @@ def sale_reward_rent(  # pragma: no cover - compiled
     rent,  # float ε
     avail,  # (N,) int64 balances; updated in place to the balances after the phases
     special,  # (S,) int64 changes of the special accounts (handle -1 - k at k); updated
-    out_payer,
-    out_payee,
-    out_amount,
-    out_kind,
-    out_slot,  # transfer columns
+    out,  # (payer, payee, amount, kind, slot) transfer columns to fill
     paid_price,
     credit,
     reward_net,  # (E,) int64 outputs
@@ -69,24 +76,10 @@ def sale_reward_rent(  # pragma: no cover - compiled
         seller = prev[s] if prev[s] >= 0 else _ISSUER
         share = up if gamma == 1.0 else np.int64(np.rint(up * gamma))
         tax = up - share
-        if share > 0:
-            out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
-                g,
-                seller,
-                share,
-                _BID,
-                s,
-            )
-            k += 1
+        if share > 0 and seller != g:  # buying from itself, a trader pays only the tax
+            k = _put(out, k, g, seller, share, _BID, s)
         if tax > 0:
-            out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
-                g,
-                _TREASURY,
-                tax,
-                _TAX,
-                s,
-            )
-            k += 1
+            k = _put(out, k, g, _TREASURY, tax, _TAX, s)
         credit[s] = share
         if mint:
             t = top_u[s]
@@ -98,26 +91,20 @@ def sale_reward_rent(  # pragma: no cover - compiled
             if extra > 0:
                 m = extra if gamma == 1.0 else np.int64(np.rint(extra * gamma))
                 if m > 0 and seller >= 0:
-                    out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
-                        _ISSUER,
-                        seller,
-                        m,
-                        _MINT,
-                        s,
-                    )
-                    k += 1
+                    k = _put(out, k, _ISSUER, seller, m, _MINT, s)
                 credit[s] += m
     # The sales' effect on the balances (debits first never exceed the caps).
+    payer, payee, amount = out[0], out[1], out[2]
     for j in range(k):
-        a = out_amount[j]
-        if out_payer[j] >= 0:
-            avail[out_payer[j]] -= a
+        a = amount[j]
+        if payer[j] >= 0:
+            avail[payer[j]] -= a
         else:
-            special[-1 - out_payer[j]] -= a
-        if out_payee[j] >= 0:
-            avail[out_payee[j]] += a
+            special[-1 - payer[j]] -= a
+        if payee[j] >= 0:
+            avail[payee[j]] += a
         else:
-            special[-1 - out_payee[j]] += a
+            special[-1 - payee[j]] += a
     # 2. Rewards, then costs, source by source.
     for c in range(sources.shape[0]):
         src = sources[c]
@@ -126,14 +113,7 @@ def sale_reward_rent(  # pragma: no cover - compiled
             a = pay_u[c, s]
             if g < 0 or a <= 0:
                 continue
-            out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
-                src,
-                g,
-                a,
-                _REWARD,
-                s,
-            )
-            k += 1
+            k = _put(out, k, src, g, a, _REWARD, s)
             avail[g] += a
             special[-1 - src] -= a
             reward_net[s] += a
@@ -146,14 +126,7 @@ def sale_reward_rent(  # pragma: no cover - compiled
             p = owed if owed <= avail[g] else max(avail[g], 0)
             unpaid += owed - p
             if p > 0:
-                out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
-                    g,
-                    src,
-                    p,
-                    _COST,
-                    s,
-                )
-                k += 1
+                k = _put(out, k, g, src, p, _COST, s)
                 avail[g] -= p
                 special[-1 - src] += p
             reward_net[s] -= p
@@ -171,14 +144,7 @@ def sale_reward_rent(  # pragma: no cover - compiled
             if levy > have:
                 levy = have
             if levy > 0:
-                out_payer[k], out_payee[k], out_amount[k], out_kind[k], out_slot[k] = (
-                    g,
-                    _TREASURY,
-                    levy,
-                    _RENT,
-                    -1,
-                )
-                k += 1
+                k = _put(out, k, g, _TREASURY, levy, _RENT, -1)
                 avail[g] -= levy
                 special[-1 - _TREASURY] += levy
             i = j

@@ -98,7 +98,8 @@ def close_chain(
     unpaid = 0
 
     def move(src: int, dst: int, units: int, kind: FlowKind) -> None:
-        if units > 0:
+        # A trader that bought from itself owes itself nothing but the tax.
+        if units > 0 and src != dst:
             payer.append(src)
             payee.append(dst)
             amount.append(units)

@@ -9,8 +9,9 @@ every transfer in order accepts them all):
 1. **Sale.** The winner pays ``(1 − λ)`` of the auction price (rounded to a unit and
    never above its cap, ``balance // E``): the seller's ``γ`` share (BID), the rest to
    the treasury (TAX). The seller is the previous owner, or the issuer where the world
-   owned the state. A non-conserving Vickrey auction also mints ``top − price`` from
-   the issuer: the seller's ``γ`` share of ``top − price`` (MINT).
+   owned the state; a trader that buys from itself pays only the tax. A non-conserving
+   Vickrey auction also mints, from the issuer, the seller's ``γ`` share of
+   ``top − price`` (MINT).
 2. **Reward.** A positive reward goes from the issuer (or each consumer) to the new owner
    (REWARD). A negative reward is a **cost**: the owner pays the issuer (or consumer)
    (COST), capped by what it holds after the sale and its rewards; what it cannot pay
@@ -111,7 +112,7 @@ def compute_settlement(
         m.rent,
         avail,
         special,
-        *cols,
+        cols,
         paid_price,
         credit,
         reward_u,

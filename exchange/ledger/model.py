@@ -61,6 +61,14 @@ class TransferKind(StrEnum):
     """Reward paid by an issuer for a step; carries the environment's signed report."""
     TRADE = "trade"
     """A payment for goods in a wide-market clearing."""
+    TAX = "tax"
+    """The ``1 − γ`` share of a payment to a seller, paid to the treasury."""
+    MINT = "mint"
+    """Credits an issuer creates for a seller (the non-conserving Vickrey auction)."""
+    COST = "cost"
+    """A negative reward: the owner pays the issuer for the state its action reached."""
+    ROYALTY = "royalty"
+    """A buyer pays its seller a share of the value its ownership realised."""
 
 
 def _name(field: str, value: object, pattern: re.Pattern[str] = _NAME) -> str:

@@ -130,6 +130,13 @@ def train(
     plot: Annotated[
         Path | None, typer.Option(help="Write a PNG of return, wealth and bids.")
     ] = None,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="Record the run on a new signed ledger in this folder, one round per step "
+            "(audit it with catallax ledger audit DIR --key DIR/exchange.pem.pub)."
+        ),
+    ] = None,
 ) -> None:
     """Train a deep market on an environment with CAPITALISM and report how well it acts."""
     from catallax.node.training import TrainOptions
@@ -152,6 +159,7 @@ def train(
         royalty=royalty,
         optimism=optimism,
         max_steps=max_steps,
+        ledger=ledger,
     )
     result = run_with_progress(opts)
     if plot is not None:
@@ -166,3 +174,9 @@ def train(
         print_summary(result)
         if plot is not None:
             out.print(f"plot written to {plot}")
+        if result.ledger is not None:
+            out.print(
+                f"ledger: {result.ledger['rounds']} rounds, {result.ledger['entries']} entries "
+                f"in {result.ledger['dir']} (audit: catallax ledger audit {result.ledger['dir']} "
+                f"--key {result.ledger['dir']}/exchange.pem.pub)"
+            )
