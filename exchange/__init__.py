@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         MarketConfigError,
         MarketInputError,
         MoneyError,
+        NotATrader,
         RewardError,
         StaleValue,
         UnknownTrader,
@@ -150,6 +151,7 @@ __all__ = [
     # errors
     "ExchangeError",
     "MarketConfigError",
+    "NotATrader",
     "MarketInputError",
     "BidError",
     "ActionError",
@@ -225,6 +227,7 @@ _HOME = {
             "DuplicateTrader",
             "MoneyError",
             "StaleValue",
+            "NotATrader",
         )
     },
     **{

@@ -4,6 +4,7 @@
 
     ExchangeError                  root of everything the markets raise
     ├── MarketConfigError          invalid market parameters
+    │   └── NotATrader             an object offered as a trader has no trader interface
     ├── MarketInputError           a value handed to a market step is malformed
     │   ├── BidError               a bid matrix of the wrong shape or dtype
     │   ├── ActionError            an action outside the action space
@@ -33,6 +34,7 @@ __all__ = [
     "MarketConfigError",
     "MarketInputError",
     "MoneyError",
+    "NotATrader",
     "RewardError",
     "StaleValue",
     "UnknownTrader",
@@ -45,6 +47,11 @@ class ExchangeError(Exception):
 
 class MarketConfigError(ExchangeError, ValueError):
     """A market parameter is out of its documented range."""
+
+
+class NotATrader(MarketConfigError, TypeError):
+    """An object offered as a trader has neither ``bid``/``act`` nor ``size``/``bids``/
+    ``actions`` (also a ``TypeError``)."""
 
 
 class MarketInputError(ExchangeError, ValueError):

@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from catallax.exchange.errors import NotATrader
+
 __all__ = [
     "Bidders",
     "Consumer",
@@ -174,13 +176,13 @@ def as_bidders(obj: Bidders | OneBidder) -> Bidders:
     """Return ``obj`` as a population: populations pass through, lone agents are wrapped.
 
     Raises:
-        TypeError: when ``obj`` offers neither interface.
+        NotATrader: when ``obj`` offers neither interface (also a ``TypeError``).
     """
     if isinstance(obj, Bidders):
         return obj
     if isinstance(obj, OneBidder):
         return _Lone(obj)
-    raise TypeError(
+    raise NotATrader(
         f"{type(obj).__name__} is not a trader: it needs bid(obs) and act(obs), "
         "or size, bids(obs) and actions(obs, members)"
     )

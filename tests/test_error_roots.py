@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -19,29 +18,6 @@ PACKAGES = ("exchange", "traders", "node")
 #: Built-ins that must not be raised directly: raise a package error that subclasses one.
 BARE = frozenset({"ValueError", "TypeError", "KeyError", "RuntimeError"})
 
-# Temporary allow-list: these files are being rewritten in another branch of work, which
-# moves their raises onto the error roots and then empties this set. Do not add to it.
-_BEING_REWRITTEN = frozenset(
-    {
-        "exchange/__init__.py",
-        "exchange/_royalties.py",
-        "exchange/auctions.py",
-        "exchange/capitalism.py",
-        "exchange/deep.py",
-        "exchange/errors.py",
-        "exchange/flows.py",
-        "exchange/money.py",
-        "exchange/protocols.py",
-        "exchange/wide*.py",
-        "exchange/wide/*",
-        "exchange/ledger/model.py",
-        "exchange/ledger/rules.py",
-        "node/training.py",
-        "node/cli/demo.py",
-        "node/cli/train.py",
-    }
-)
-
 #: Each package's error module and the root every class in it derives from.
 ROOTS = {
     "catallax.exchange.errors": "ExchangeError",
@@ -52,10 +28,6 @@ ROOTS = {
     "catallax.traders.errors": "TraderError",
     "catallax.node.errors": "NodeError",
 }
-
-
-def _allowed(relative: str) -> bool:
-    return any(fnmatch(relative, pattern) for pattern in _BEING_REWRITTEN)
 
 
 def _bare_raises(path: Path, base: Path = ROOT) -> list[str]:
@@ -75,12 +47,7 @@ def _sources() -> list[Path]:
 
 
 def test_no_bare_builtin_raises():
-    offenders = [
-        hit
-        for path in _sources()
-        if not _allowed(path.relative_to(ROOT).as_posix())
-        for hit in _bare_raises(path)
-    ]
+    offenders = [hit for path in _sources() for hit in _bare_raises(path)]
     assert offenders == [], "raise a package error class instead:\n" + "\n".join(offenders)
 
 
@@ -100,8 +67,6 @@ def test_the_scan_sees_bare_raises(tmp_path):
         "probe.py:3: raise ValueError",
         "probe.py:8: raise KeyError",
     ]
-    assert _allowed("exchange/wide_prices.py") and _allowed("exchange/wide/clearing.py")
-    assert not _allowed("exchange/neural.py")
 
 
 def _defined_errors(module_name: str) -> list[type[BaseException]]:

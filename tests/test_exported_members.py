@@ -17,7 +17,7 @@ EXPECTED = {
         "UNITS_PER_CREDIT", "split", "to_credits", "to_units",
         "CLEARING", "ISSUER", "NO_SLOT", "TREASURY", "FlowKind", "Transfers", "consumer",
         "MarketInputError", "BidError", "GoodsError", "AccountError", "UnknownTrader",
-        "DuplicateTrader", "MoneyError", "StaleValue",
+        "DuplicateTrader", "MoneyError", "StaleValue", "NotATrader",
         "Bidders", "Consumer", "Enumerable", "Learner", "Mortal", "OneBidder", "Outcomes",
         "as_bidders",
         "ActionError", "ExchangeError", "MarketConfigError", "RewardError",
