@@ -15,10 +15,10 @@ Rules shared by every kind (the paper's Algorithm 1):
   trader's balance shared over its ``E`` parallel episodes (the paper's footnote 2),
   ``balance // E`` units, so that winning in every episode of a step never costs more
   than the trader holds.
-* **Winner.** The highest capped bid wins; between equal capped bids the smaller
-  ``key XOR mask`` wins (the deep market passes each account's tie key and the round's
-  mask: a fair coin per round between any two traders, see
-  :mod:`catallax.exchange.deep.accounts`); by default the lowest index.
+* **Winner.** The highest capped bid wins; between equal capped bids the smaller tie
+  rank ``splitmix64(key XOR mask)`` wins (the deep market passes each account's tie key
+  and the round's mask: a fresh draw every round, see
+  :mod:`catallax.exchange.deep.accounts`).
 * **Nobody bids.** The winner is ``-1``: the world (the environment's issuer account)
   takes the state back for nothing.
 
@@ -95,8 +95,9 @@ def run_auction(
             removed traders and those without money). A cap of 0 admits a bid of 0.
         kind: the auction rule (see the module docstring).
         keys: ``(N,)`` uint64 tie keys (default: the trader index).
-        mask: the round's tie mask; between equal capped bids the smaller
-            ``key ^ mask`` wins.
+        mask: the round's tie mask; between equal capped bids the smaller rank
+            ``splitmix64(key ^ mask)`` wins (see :mod:`catallax.exchange.deep.accounts`);
+            without keys, the lowest index.
 
     Returns:
         The winners, prices and proceeds of every episode.
@@ -118,8 +119,9 @@ def run_auction(
         zeros = np.zeros(e)
         return AuctionResult(np.full(e, NO_WINNER), zeros, zeros, zeros, zeros)
     if keys is None:
-        keys = np.arange(n, dtype=np.uint64)
-    rank = np.asarray(keys, dtype=np.uint64) ^ np.uint64(mask)
+        rank = np.arange(n, dtype=np.uint64)
+    else:
+        rank = _tie_rank(np.asarray(keys, dtype=np.uint64), mask)
     valid = (bids >= 0) & (bids < np.inf) & (caps >= 0)[:, None]
     capped = np.where(valid, np.minimum(bids, caps[:, None]), -1.0)
     top = capped.max(axis=0)
@@ -146,3 +148,12 @@ def run_auction(
         price = second
         proceeds = top
     return AuctionResult(winner=winner, top=top, second=second, price=price, proceeds=proceeds)
+
+
+def _tie_rank(keys: np.ndarray, mask: int) -> np.ndarray:
+    """splitmix64's finaliser of ``keys ^ mask`` (the deep market's tie rank)."""
+    with np.errstate(over="ignore"):
+        z = keys ^ np.uint64(mask)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))

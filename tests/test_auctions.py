@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from catallax.exchange import NO_WINNER, AuctionKind, BidError, run_auction
+from catallax.exchange.deep.accounts import tie_rank
 
 NAN, INF = np.nan, np.inf
 
@@ -61,13 +62,13 @@ def test_ties_go_to_lowest_index_by_default_and_clone_sets_price():
     assert r.price.tolist() == [0.8]
 
 
-def test_ties_go_to_the_smaller_key_xor_mask():
-    keys = np.array([0, 5, 3], dtype=np.uint64)
-    r = run_auction(col(0.1, 0.8, 0.8), np.ones(3), "vickrey", keys=keys)
-    assert r.winner.tolist() == [2]
-    # Mask 6: 5 ^ 6 = 3 beats 3 ^ 6 = 5.
-    r = run_auction(col(0.1, 0.8, 0.8), np.ones(3), "vickrey", keys=keys, mask=6)
-    assert r.winner.tolist() == [1] and r.price.tolist() == [0.8]
+def test_ties_go_to_the_smaller_tie_rank_of_key_and_mask():
+    keys = np.array([11, 5, 3], dtype=np.uint64)
+    for mask in (0, 6, 2**63 + 12345):
+        r = run_auction(col(0.1, 0.8, 0.8), np.ones(3), "vickrey", keys=keys, mask=mask)
+        ranks = [int(tie_rank(k, mask)) for k in (5, 3)]
+        assert r.winner.tolist() == [1 + ranks.index(min(ranks))]
+        assert r.price.tolist() == [0.8]
 
 
 def test_lone_bidder_in_vickrey_pays_nothing():

@@ -5,14 +5,18 @@ and occupies one **row** of the market's arrays for as long as the market exists
 are append-only: a removed trader keeps its row (and its frozen balance) so that every
 id, handle and history stays valid; it simply never bids again.
 
-**Tie rule.** Between equal capped bids, the trader with the smaller
-``tie_key(id) XOR round_mask(round)`` wins. ``tie_key`` is the first eight bytes of
-``SHA-256("catallax/v1/tie" NUL id)``, ``round_mask`` the first eight bytes of
-``SHA-256("catallax/v1/tie-round" NUL round)`` (the round as 8 big-endian bytes), both
-read as big-endian unsigned integers. For two traders, the mask's bit at the highest bit
-where their keys differ decides, so every round is a fair coin between them: joining
-early buys nothing, no row order matters, and grinding keys for a small hash is
-useless. It is deterministic, so anyone holding the bids can recompute every winner.
+**Tie rule.** Between equal capped bids, the trader with the smaller *tie rank* wins:
+``rank = splitmix64(tie_key(id) XOR round_mask(round))``, where ``tie_key`` is the first
+eight bytes of ``SHA-256("catallax/v1/tie" NUL id)``, ``round_mask`` the first eight
+bytes of ``SHA-256("catallax/v1/tie-round" NUL round)`` (the round as 8 big-endian
+bytes), both big-endian unsigned integers, and ``splitmix64`` the finaliser of
+Steele, Lea and Flood's SplitMix64 generator (a bijection of 64-bit integers that mixes
+every bit into every other). Each round therefore draws a fresh, uniform-looking order
+of all traders: joining early buys nothing, no row order matters, and a key that wins
+one round's ties is no likelier to win the next. (A plain XOR with the mask would be
+fair between two traders but not among many: the order would follow the keys' binary
+trie.) It is deterministic, so anyone holding the bids can recompute every winner; it
+is not a cryptographic commitment: round masks are predictable.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from catallax.exchange.errors import DuplicateTrader, UnknownTrader
 
-__all__ = ["Accounts", "round_mask", "tie_key"]
+__all__ = ["Accounts", "round_mask", "tie_key", "tie_rank"]
 
 _ID = re.compile(r"[\x21-\x7e]{1,200}")  # what the ledger accepts: printable ASCII
 _TIE_PREFIX = b"catallax/v1/tie\x00"
@@ -41,6 +45,15 @@ def round_mask(round: int) -> int:
     """The tie mask of a round (see the module docstring)."""
     digest = hashlib.sha256(_ROUND_PREFIX + int(round).to_bytes(8, "big")).digest()
     return int.from_bytes(digest[:8], "big")
+
+
+def tie_rank(key: int | np.ndarray, mask: int) -> np.ndarray:
+    """The tie rank of ``key`` (an int or a uint64 array) in the round of ``mask``."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(key, dtype=np.uint64) ^ np.uint64(mask)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 class Accounts:

@@ -14,7 +14,7 @@ reference that the tests compare this kernel against:
 * a bid is valid when it is a finite number ``>= 0`` and its trader may bid (cap ``>= 0``);
 * a valid bid is capped: ``min(bid, cap)``;
 * the highest capped bid wins; between equal capped bids the trader with the smaller
-  ``tie key XOR round mask`` wins (see :mod:`catallax.exchange.deep.accounts`);
+  tie rank wins (see :mod:`catallax.exchange.deep.accounts`);
 * ``second`` is the best capped bid of the others (``0`` when nobody else bid).
 """
 
@@ -24,6 +24,19 @@ import numba
 import numpy as np
 
 __all__ = ["top_two"]
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@numba.njit(cache=True, inline="always")
+def _rank(key, mask):  # pragma: no cover - compiled
+    """splitmix64's finaliser of ``key ^ mask``: the trader's tie rank this round."""
+    z = key ^ mask
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -37,7 +50,7 @@ def _top_two(bids, cap, key, mask, winner, top, second):  # pragma: no cover - c
         c = cap[i]
         if c < 0.0:
             continue
-        k = key[i] ^ mask
+        k = key[i]
         row = bids[i]
         for j in range(e):
             b = row[j]
@@ -47,7 +60,7 @@ def _top_two(bids, cap, key, mask, winner, top, second):  # pragma: no cover - c
             if b > c:
                 b = c
             t = top[j]
-            if b > t or (b == t and k < (key[winner[j]] ^ mask)):
+            if b > t or (b == t and _rank(k, mask) < _rank(key[winner[j]], mask)):
                 second[j] = t
                 top[j] = b
                 winner[j] = i
@@ -75,7 +88,7 @@ def top_two(
         cap: ``(N,)`` float64 caps in credits; a negative cap means the trader cannot bid.
         key: ``(N,)`` uint64 tie keys.
         mask: this round's tie mask: between equal capped bids the smaller
-            ``key ^ mask`` wins.
+            ``rank(key, mask)`` wins (see :func:`catallax.exchange.deep.accounts.tie_rank`).
         out: optional ``(winner int64, top float64, second float64)`` arrays of shape
             ``(E,)`` to fill (saves three allocations per step).
 
