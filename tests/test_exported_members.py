@@ -22,6 +22,7 @@ EXPECTED = {
         "as_bidders",
         "ActionError", "ExchangeError", "MarketConfigError", "RewardError",
         "WideDecision", "WideLearner", "WideMarket", "WideOutcome", "WideReport", "WideTraders",
+        "WideSettlement",
         "Clearing", "Orders", "clear", "EconomyLog", "run_economy",
         "LayerPrograms", "market_forward", "market_from_mlp", "mlp_forward",
         "CobbDouglas", "GraphNode", "MarketGraph", "backprop_prices", "flows",
