@@ -164,7 +164,7 @@ class DeepMarket:
         self.book = RoyaltyBook(e) if self.royalty > 0 else None
         self._bid_buffer: np.ndarray | None = None
         self._layout_cache: list = []
-        self._layout_size = -1
+        self._layout_size: tuple = ()
         self._mask, self._mask_step = 0, -1
         self._cap = np.zeros(0)
         self._cap_version = -1
@@ -265,6 +265,7 @@ class DeepMarket:
         names = [self._account_id(p, k) for p, k in pairs] if ids is None else list(ids)
         if len(names) != len(pairs):
             raise MarketInputError(f"{len(pairs)} members but {len(names)} account ids")
+        self._check_members(pairs)
         self.accounts.check_new(names)
         start = len(self.accounts)
         rows = np.arange(start, start + len(pairs), dtype=np.int64)
@@ -278,6 +279,18 @@ class DeepMarket:
             first_row=start,
         )
 
+    def _check_members(self, pairs: list[tuple[int, int]]) -> None:
+        """Each member exists in its population, is not a trader yet, and comes once."""
+        acc = self.accounts
+        seen: set[tuple[int, int]] = set()
+        for p, k in pairs:
+            size = int(self.populations[p].size)
+            if not 0 <= k < size:
+                raise UnknownTrader(f"population {p} has no member {k} (it has {size})")
+            if (p, k) in seen or bool(((acc.population == p) & (acc.member == k)).any()):
+                raise DuplicateTrader(f"member {k} of population {p} is already a trader")
+            seen.add((p, k))
+
     def admit(self, account_id: str, population: int = 0, member: int | None = None) -> int:
         """Admit member ``member`` of ``population`` (default: its next member not yet
         admitted) as a trader under ``account_id``, with its allowance; returns its row.
@@ -289,13 +302,6 @@ class DeepMarket:
         if not 0 <= population < len(self.populations):
             raise UnknownTrader(f"no population {population}")
         k = self._members[population] if member is None else int(member)
-        if not 0 <= k < int(self.populations[population].size):
-            raise UnknownTrader(
-                f"population {population} has no member {k} (it has "
-                f"{int(self.populations[population].size)})"
-            )
-        if k in set(self.accounts.member[self.accounts.population == population].tolist()):
-            raise DuplicateTrader(f"member {k} of population {population} is already a trader")
         self.apply(self.admission(population, [k], [account_id]))
         return self.size - 1
 
@@ -376,14 +382,14 @@ class DeepMarket:
         e = len(obs)
         layout = self._layout()
         if len(layout) == 1 and layout[0][1] is None and layout[0][0] == slice(0, self.size):
-            out = np.asarray(self.populations[0].bids(obs), dtype=np.float64)
+            out = _bids_of(self.populations[0].bids(obs), 0)
             _check_bids(out, self.size, e, 0)
             return out
         if self._bid_buffer is None or self._bid_buffer.shape != (self.size, e):
             self._bid_buffer = np.empty((self.size, e))
         for p, (rows, members) in enumerate(layout):
             pop = self.populations[p]
-            part = np.asarray(pop.bids(obs), dtype=np.float64)
+            part = _bids_of(pop.bids(obs), p)
             _check_bids(part, int(pop.size), e, p)
             self._bid_buffer[rows] = part if members is None else part[members]
         return self._bid_buffer
@@ -391,7 +397,8 @@ class DeepMarket:
     def _layout(self) -> list[tuple[slice | np.ndarray, np.ndarray | None]]:
         """Per population: its rows, and the member behind each row (``None`` when the
         rows hold members ``0 .. size-1`` in order, so its bids need no gather)."""
-        if self._layout_size == self.size:
+        key = (self.size, *(int(p.size) for p in self.populations))
+        if self._layout_size == key:
             return self._layout_cache
         acc = self.accounts
         out = []
@@ -407,7 +414,7 @@ class DeepMarket:
                 out.append((slice(int(rows[0]), int(rows[-1]) + 1), None))
             else:
                 out.append((rows, members))
-        self._layout_cache, self._layout_size = out, self.size
+        self._layout_cache, self._layout_size = out, key
         return out
 
     def _auction(self, bids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -455,7 +462,7 @@ class DeepMarket:
         Raises :class:`BidError` or :class:`ActionError` for a malformed matrix or a
         winner's action outside the action space; nothing changes then.
         """
-        obs = np.asarray(obs)
+        obs = _episodes(obs)
         e = len(obs)
         bids = np.asarray(bids)
         if bids.shape != (self.size, e) or not np.issubdtype(bids.dtype, np.floating):
@@ -481,7 +488,7 @@ class DeepMarket:
         Moves no money and changes no state except the generator used when the world
         acts; call :meth:`settle` after the environment steps to train.
         """
-        obs = np.asarray(obs)
+        obs = _episodes(obs)
         winner, top, second = self._auction(self.bids(obs))
         won = np.flatnonzero(winner >= 0)
         chosen = np.empty(len(won), dtype=np.int64)
@@ -540,22 +547,27 @@ class DeepMarket:
                 f"the decision was made at market version {decision.version}; the market "
                 f"is at {self.version}"
             )
-        ended = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
+        flags = []
+        for name, value in (("terminated", terminated), ("truncated", truncated)):
+            value = np.asarray(value)
+            if value.shape != (e,) or value.dtype.kind not in "bui":
+                raise MarketInputError(
+                    f"{name} must be ({e},) booleans, got shape {value.shape} of {value.dtype}"
+                )
+            flags.append(value.astype(bool))
+        ended = flags[0] | flags[1]
         pay_by = None
         if self.consumers:
             if next_obs is None:
                 raise MarketInputError("a market with consumers needs next_obs to settle")
-            pay_by = np.stack(
-                [np.asarray(c.pay(next_obs), dtype=np.float64) for c in self.consumers]
-            )
+            pay_by = np.stack([_real(c.pay(next_obs), "consumer payments") for c in self.consumers])
             if pay_by.shape != (len(self.consumers), e):
                 raise MarketInputError(f"consumers must pay ({e},) amounts, got {pay_by.shape}")
             rewards = pay_by.sum(axis=0)
-        rewards = np.asarray(rewards, dtype=np.float64)
-        if rewards.shape != (e,) or ended.shape != (e,) or decision.winner.shape != (e,):
+        rewards = _real(rewards, "rewards")
+        if rewards.shape != (e,) or decision.winner.shape != (e,):
             raise MarketInputError(
-                f"settle expects arrays of shape ({e},), got rewards {rewards.shape}, "
-                f"episode ends {ended.shape}"
+                f"settle expects arrays of shape ({e},), got rewards {rewards.shape}"
             )
         bad = ~(np.abs(rewards) < 2**53 / UNITS_PER_CREDIT)
         if pay_by is not None:
@@ -671,6 +683,31 @@ class DeepMarket:
 def _check(ok: bool, name: str, value: object, why: str = "is invalid") -> None:
     if not ok:
         raise MarketConfigError(f"{name} {why}, got {value!r}")
+
+
+def _episodes(obs: object) -> np.ndarray:
+    """Observations with their leading axis over episodes; :class:`MarketInputError` if
+    there is none."""
+    array = np.asarray(obs)
+    if array.ndim == 0:
+        raise MarketInputError("obs must have a leading axis over the parallel episodes")
+    return array
+
+
+def _real(values: object, what: str) -> np.ndarray:
+    """``values`` as float64; :class:`MarketInputError` unless they are real numbers."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise MarketInputError(f"{what} must be real numbers, got dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
+
+
+def _bids_of(part: object, p: int) -> np.ndarray:
+    """A population's bids as float64; :class:`BidError` unless they are real numbers."""
+    array = np.asarray(part)
+    if array.dtype.kind not in "biuf":
+        raise BidError(f"population {p} returned bids of dtype {array.dtype}; expected floats")
+    return array.astype(np.float64, copy=False)
 
 
 def _check_bids(bids: np.ndarray, size: int, e: int, pop: int) -> None:
