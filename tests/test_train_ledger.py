@@ -163,3 +163,10 @@ def test_train_ledger_refuses_a_folder_that_holds_a_ledger(tmp_path):
         [*args, "--ledger", str(tmp_path / "no" / "such")], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_every_flow_kind_of_the_markets_is_a_ledger_transfer_kind():
+    from catallax.exchange.ledger import TransferKind
+    from catallax.exchange.transfers import FlowKind
+
+    assert {k.ledger for k in FlowKind} <= {k.value for k in TransferKind}
