@@ -38,6 +38,9 @@ from _common import parse_args
 
 from catallax.exchange import crypto
 from catallax.exchange.ledger import Ledger, Transfer, encode_entry, open_ledger
+from catallax.exchange.ledger.evidence import authorize_transfers
+
+ORIGIN = "catallax.bench/ledger"
 
 
 @dataclass
@@ -68,12 +71,10 @@ def progress(message: str) -> None:
 
 def new_ledger(folder: Path, traders: int) -> tuple[Ledger, list[crypto.Ed25519PrivateKey]]:
     """A fresh SQLite ledger with one issuer, ``traders`` traders and the treasury."""
-    ledger = open_ledger(
-        folder, key=crypto.generate_private_key(), origin="catallax.bench/ledger", create=True
-    )
+    ledger = open_ledger(folder, key=crypto.generate_private_key(), origin=ORIGIN, create=True)
     keys = [crypto.generate_private_key() for _ in range(traders)]
-    env = crypto.generate_private_key()
-    ledger.open_account("env", "issuer", crypto.public_key_bytes(env))
+    # The issuer holds the exchange's key, so its allowances are signed by the checkpoints.
+    ledger.open_account("env", "issuer", ledger.public_key)
     for i, key in enumerate(keys):
         ledger.open_account(f"t{i}", "trader", crypto.public_key_bytes(key))
     ledger.open_account("treasury", "treasury")
@@ -98,12 +99,9 @@ def allowances(tag: str, r: int, n: int, traders: int) -> list[Transfer]:
 
 def rents(r: int, n: int, keys: list[crypto.Ed25519PrivateKey]) -> list[Transfer]:
     """Rent paid by traders, each with the trader's signed bid (signed before timing)."""
-    out = []
-    for i in range(n):
-        payer = i % len(keys)
-        bid = crypto.SignedEnvelope.seal(keys[payer], "Bid", f"round {r} bid {i}".encode())
-        out.append(Transfer(f"e{r}-{i}", f"t{payer}", "treasury", 1, "rent", "bench", r, bid))
-    return out
+    plain = [Transfer(f"e{r}-{i}", f"t{i % len(keys)}", "treasury", 1, "rent", "bench", r)
+             for i in range(n)]  # fmt: skip
+    return authorize_transfers(plain, {f"t{k}": key for k, key in enumerate(keys)}, ORIGIN)
 
 
 def timed_rate(

@@ -9,35 +9,29 @@ apply the value, so the ledger and the market never disagree.
 Accounts: each trader's account id is its market account id, with an Ed25519 key of
 its own (held here: an in-process trader has no key of its own); ``issuer`` and each
 ``consumer.<k>`` are issuer accounts under the environment's key; ``treasury`` is the
-exchange's. Evidence: in each round every payer signs one ``Debits`` message listing
-the debits it authorises (transfer id, payee, amount, kind, episode slot, with the
-task and round), and that envelope is the evidence of each of those transfers. Transfer
+exchange's. Evidence: the payer of every transfer signs its authorisation
+(:mod:`catallax.exchange.ledger.evidence`) of exactly that debit (transfer id, payee,
+amount, kind, episode slot, with the exchange, task and round). Transfer
 ids are ``<task>.<version>.<k>`` (the market version the value was computed at), so
 a value recorded twice is a no-op.
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-
 import numpy as np
 
 from catallax.exchange.crypto import (
     Ed25519PrivateKey,
-    SignedEnvelope,
     generate_private_key,
     public_key_bytes,
 )
 from catallax.exchange.deep import Admission, DeepMarket, Settlement
 from catallax.exchange.ledger import Account, AccountKind, Ledger, Opening, Transfer
+from catallax.exchange.ledger.evidence import Authorization, Debit, authorize
 from catallax.exchange.transfers import CONSUMER, ISSUER, TREASURY
 from catallax.node.errors import NodeError, OptionError
 
-__all__ = ["DEBITS_MESSAGE", "LedgerMismatch", "LedgerRecorder"]
-
-#: The message name of the evidence each payer signs per round.
-DEBITS_MESSAGE = "Debits"
+__all__ = ["LedgerMismatch", "LedgerRecorder"]
 
 
 class LedgerMismatch(NodeError):
@@ -89,26 +83,22 @@ class LedgerRecorder:
                     Opening(Account(account_id, AccountKind.TRADER, public_key_bytes(key)))
                 )
         names = self._namer(market, value)
-        rows = value.transfers.rows()
-        by_payer: dict[str, list] = defaultdict(list)
-        ids = []
-        for k, (payer, payee, amount, kind, slot) in enumerate(rows):
+        for k, (payer, payee, amount, kind, slot) in enumerate(value.transfers.rows()):
             transfer_id = f"{self.task}.{value.version}.{k}"
-            ids.append(transfer_id)
-            by_payer[names(payer)].append([transfer_id, names(payee), amount, kind.ledger, slot])
-        evidence = {payer: self._sign(payer, debits, value) for payer, debits in by_payer.items()}
-        for (payer, payee, amount, kind, _), transfer_id in zip(rows, ids, strict=True):
-            src = names(payer)
+            src, dst = names(payer), names(payee)
+            debit = Debit(transfer_id, dst, amount, kind.ledger, slot)
+            key = self.keys.get(src, self.issuer_key)  # issuer and consumers: the env's key
+            auth = Authorization(self.ledger.origin, self.task, value.version, src, (debit,))
             entries.append(
                 Transfer(
                     id=transfer_id,
                     payer=src,
-                    payee=names(payee),
+                    payee=dst,
                     amount=amount,
                     kind=kind.ledger,
                     task=self.task,
                     round=value.version,
-                    evidence=evidence[src],
+                    evidence=authorize(key, auth),
                 )
             )
         self.ledger.commit_round(entries)
@@ -139,14 +129,6 @@ class LedgerRecorder:
             return market.account_id(handle)
 
         return name
-
-    def _sign(self, payer: str, debits: list, value: Settlement | Admission) -> SignedEnvelope:
-        key = self.keys.get(payer)
-        if key is None:
-            key = self.issuer_key  # the issuer and the consumers
-        body = {"task": self.task, "round": value.version, "payer": payer, "debits": debits}
-        data = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-        return SignedEnvelope.seal(key, DEBITS_MESSAGE, data)
 
     # -- agreement --------------------------------------------------------------------
 

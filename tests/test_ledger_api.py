@@ -26,6 +26,7 @@ from catallax.exchange.ledger import (
     verify_inclusion,
 )
 from catallax.exchange.ledger._reference import naive_root
+from catallax.exchange.ledger.evidence import authorize_transfers
 
 ORIGIN = "catallax.test/exchange"
 
@@ -47,18 +48,18 @@ class World:
         self.ledger.open_account("bob", "trader", pub(self.bob))
         self.ledger.open_account("treasury", "treasury")
 
-    def bid(self, trader, data: bytes = b"bid") -> crypto.SignedEnvelope:
-        return crypto.SignedEnvelope.seal(trader, "Bid", data)
+        self.keys = {"env": self.env, "alice": self.alice, "bob": self.bob}
 
-    def report(self, data: bytes = b"step") -> crypto.SignedEnvelope:
-        return crypto.SignedEnvelope.seal(self.env, "StepReport", data)
+    def sign(self, *transfers: Transfer) -> list[Transfer]:
+        """The transfers with each payer's signed authorisation as evidence."""
+        return authorize_transfers(transfers, self.keys, ORIGIN)
 
     def endow(self, amount: int = 1_000) -> None:
         self.ledger.commit_round(
-            [
+            self.sign(
                 Transfer("allow-alice", "env", "alice", amount, TransferKind.ALLOWANCE),
                 Transfer("allow-bob", "env", "bob", amount, TransferKind.ALLOWANCE),
-            ]
+            )
         )
 
 
@@ -73,21 +74,21 @@ def test_exported_names() -> None:
     assert set(ledger_pkg.__all__) == {n for n in dir(ledger_pkg) if not n.startswith("_")} - {
         "checkpoint", "encoding", "errors", "hashing", "integrity", "ledger", "memory",
         "model", "proofs", "rebuild", "round", "rules", "sqlite", "store", "tree", "verify",
+        "evidence",
     }  # fmt: skip
     assert len(ledger_pkg.__all__) == len(set(ledger_pkg.__all__))
 
 
 def test_a_round_moves_wealth_and_keeps_the_sum_zero(world: World) -> None:
     world.endow(1_000)
-    ev = world.bid(world.alice, b"alice bids 30 on step 1")
-    receipt = world.ledger.commit_round(
-        [
-            Transfer("bid-1", "alice", "bob", 30, "bid", task="chain", round=1, evidence=ev),
-            Transfer("rent-1", "alice", "treasury", 5, "rent", task="chain", round=1, evidence=ev),
-            Transfer("rew-1", "env", "alice", 7, "reward", task="chain", round=1,
-                     evidence=world.report(b"step 1 reward 7")),
-        ]
-    )  # fmt: skip
+    transfers = world.sign(
+        Transfer("bid-1", "alice", "bob", 30, "bid", task="chain", round=1),
+        Transfer("rent-1", "alice", "treasury", 5, "rent", task="chain", round=1),
+        Transfer("rew-1", "env", "alice", 7, "reward", task="chain", round=1),
+    )
+    ev = transfers[0].evidence
+    assert transfers[1].evidence != ev  # each transfer carries its own authorisation
+    receipt = world.ledger.commit_round(transfers)
     assert list(receipt.indices) == [6, 7, 8]
     assert world.ledger.balances() == {
         "alice": 1_000 - 30 - 5 + 7,
@@ -117,7 +118,7 @@ def test_proofs_verify_against_the_signed_checkpoints(world: World) -> None:
     world.endow()
     old = open_checkpoint(world.ledger.checkpoint, world.ledger.public_key)
     world.ledger.commit_round(
-        [Transfer(f"a{i}", "env", "bob", i + 1, "allowance") for i in range(5)]
+        world.sign(*[Transfer(f"a{i}", "env", "bob", i + 1, "allowance") for i in range(5)])
     )
     head = world.ledger.head()
     for index in range(head.size):
@@ -132,7 +133,7 @@ def test_proofs_verify_against_the_signed_checkpoints(world: World) -> None:
 
 def test_same_id_same_content_is_a_no_op(world: World) -> None:
     world.endow(100)
-    t = Transfer("pay-1", "env", "bob", 10, "allowance", task="t", round=3)
+    (t,) = world.sign(Transfer("pay-1", "env", "bob", 10, "allowance", task="t", round=3))
     first = world.ledger.commit_round([t])
     again = world.ledger.commit_round([t, t])
     assert again.duplicates == ("pay-1", "pay-1")
@@ -140,17 +141,16 @@ def test_same_id_same_content_is_a_no_op(world: World) -> None:
     assert again.checkpoint == first.checkpoint
     assert world.ledger.balance("bob") == 110
     # Within one round a repeated transfer is also recorded once.
-    both = world.ledger.commit_round([Transfer("x", "env", "bob", 1, "allowance")] * 2)
+    both = world.ledger.commit_round(world.sign(Transfer("x", "env", "bob", 1, "allowance")) * 2)
     assert list(both.indices) == [first.size] and both.duplicates == ("x",)
     # Re-opening an account as it is changes nothing.
     assert world.ledger.open_account("treasury", "treasury").duplicates == ("treasury",)
 
 
 def test_issuers_may_go_negative_and_others_may_not(world: World) -> None:
-    world.ledger.commit_round([Transfer("big", "env", "bob", 10**12, "allowance")])
+    world.ledger.commit_round(world.sign(Transfer("big", "env", "bob", 10**12, "allowance")))
     assert world.ledger.balance("env") == -(10**12)
-    ev = world.bid(world.bob)
-    world.ledger.commit_round([Transfer("all", "bob", "alice", 10**12, "bid", evidence=ev)])
+    world.ledger.commit_round(world.sign(Transfer("all", "bob", "alice", 10**12, "bid")))
     assert world.ledger.balance("bob") == 0
 
 
@@ -160,8 +160,12 @@ def test_a_round_can_open_accounts_and_use_them(world: World) -> None:
 
     with world.ledger.begin_round() as r:
         r.open_account(Account("carol", AccountKind.TRADER, crypto.public_key_bytes(carol)))
-        r.add(Transfer("allow-carol", "env", "carol", 50, "allowance"))
-        r.add(Transfer("carol-pays", "carol", "treasury", 20, "rent", evidence=world.bid(carol)))
+        world.keys["carol"] = carol
+        for t in world.sign(
+            Transfer("allow-carol", "env", "carol", 50, "allowance"),
+            Transfer("carol-pays", "carol", "treasury", 20, "rent"),
+        ):
+            r.add(t)
     assert world.ledger.balance("carol") == 30
     world.ledger.audit()
 
@@ -170,12 +174,12 @@ def test_a_discarded_round_leaves_nothing(world: World) -> None:
     world.endow()
     size, root = world.ledger.size, world.ledger.root
     with pytest.raises(RuntimeError), world.ledger.begin_round() as r:
-        r.add(Transfer("gone", "env", "bob", 1, "allowance"))
+        r.add(*world.sign(Transfer("gone", "env", "bob", 1, "allowance")))
         raise RuntimeError("the round's step failed")
     assert (world.ledger.size, world.ledger.root) == (size, root)
     assert world.ledger.transfer_index("gone") is None
     with pytest.raises(LedgerStateError):
-        r.add(Transfer("late", "env", "bob", 1, "allowance"))
+        r.add(*world.sign(Transfer("late", "env", "bob", 1, "allowance")))
 
 
 def test_one_round_at_a_time_and_read_only_without_key(world: World, tmp_path) -> None:

@@ -30,6 +30,7 @@ from catallax.exchange.ledger import (
     encode_entry,
     open_ledger,
 )
+from catallax.exchange.ledger.evidence import authorize_transfers
 
 ORIGIN = "catallax.test/bad-input"
 MARKER = b"EVIDENCE-MARKER-0123456789"
@@ -50,10 +51,15 @@ class Setup:
         self.ledger.open_account("alice", "trader", pub(self.alice))
         self.ledger.open_account("bob", "trader", pub(crypto.generate_private_key()))
         self.ledger.open_account("treasury", "treasury")
-        self.ledger.commit_round([Transfer("allow", "env", "alice", 100, "allowance")])
+        self.keys = {"env": self.env, "alice": self.alice}
+        self.ledger.commit_round(self.sign(Transfer("allow", "env", "alice", 100, "allowance")))
+        # The marker names the task: it is stored in the entry (and in its evidence).
         self.ledger.commit_round(
-            [Transfer("spend", "alice", "bob", 10, "bid", evidence=self.bid(MARKER))]
+            self.sign(Transfer("spend", "alice", "bob", 10, "bid", task=MARKER.decode()))
         )
+
+    def sign(self, *transfers: Transfer) -> list[Transfer]:
+        return authorize_transfers(transfers, self.keys, ORIGIN)
 
     def bid(self, data: bytes = b"bid") -> crypto.SignedEnvelope:
         return crypto.SignedEnvelope.seal(self.alice, "Bid", data)
@@ -111,29 +117,44 @@ def test_malformed_accounts_are_refused() -> None:
 
 def _refusals(s: Setup) -> list[tuple[type[Exception], list[Transfer], str]]:
     other = crypto.generate_private_key()
-    good = s.bid()
+    (good_t,) = s.sign(Transfer("g", "alice", "bob", 1, "bid"))
+    good = good_t.evidence
     key, sig = good.public_key, good.signature
 
     def alice_bids(tid: str, evidence: crypto.SignedEnvelope) -> list[Transfer]:
         return [Transfer(tid, "alice", "bob", 1, "bid", evidence=evidence)]
 
-    wrong_signer = crypto.SignedEnvelope.seal(s.alice, "StepReport", b"step")
+    (wrong_t,) = authorize_transfers(
+        [Transfer("b3", "env", "alice", 1, "reward")], {"env": s.alice}, ORIGIN
+    )
+    wrong_signer = wrong_t.evidence
     return [
-        (UnknownAccount, [Transfer("u1", "env", "carol", 1, "allowance")], "payee"),
-        (UnknownAccount, [Transfer("u2", "carol", "alice", 1, "allowance")], "payer"),
-        (Overdraft, [Transfer("o1", "alice", "bob", 91, "bid", evidence=good)], "holds 90"),
-        (Overdraft, [Transfer("o2", "treasury", "bob", 1, "trade")], "holds 0"),
-        (IdempotencyConflict, [Transfer("allow", "env", "alice", 101, "allowance")], "allow"),
+        (UnknownAccount, s.sign(Transfer("u1", "env", "carol", 1, "allowance")), "payee"),
+        (
+            UnknownAccount,
+            authorize_transfers(
+                [Transfer("u2", "carol", "alice", 1, "allowance")], {"carol": other}, ORIGIN
+            ),
+            "payer",
+        ),
+        (Overdraft, s.sign(Transfer("o1", "alice", "bob", 91, "bid")), "holds 90"),
+        (
+            MissingEvidence,
+            [Transfer("o2", "treasury", "bob", 1, "trade")],
+            "has no key, so it cannot pay",
+        ),
+        (IdempotencyConflict, s.sign(Transfer("allow", "env", "alice", 101, "allowance")), "allow"),
         (
             IdempotencyConflict,
-            [
+            s.sign(
                 Transfer("twice", "env", "bob", 1, "allowance"),
                 Transfer("twice", "env", "bob", 2, "allowance"),
-            ],
+            ),
             "twice",
         ),
-        (MissingEvidence, [Transfer("m1", "alice", "bob", 1, "bid")], "debit from a trader"),
+        (MissingEvidence, [Transfer("m1", "alice", "bob", 1, "bid")], "needs its signed"),
         (MissingEvidence, [Transfer("m2", "env", "alice", 1, "reward")], "reward"),
+        (MissingEvidence, [Transfer("m4", "env", "alice", 1, "allowance")], "allowance"),
         (
             MissingEvidence,
             alice_bids("m3", crypto.SignedEnvelope("Bid", b"bid", key, b"")),
@@ -161,7 +182,7 @@ def test_each_refusal_is_specific_and_changes_nothing(setup: Setup) -> None:
     before = setup.snapshot()
     for case, (error, transfers, match) in enumerate(_refusals(setup)):
         # A valid transfer goes first: the whole round must be refused with it.
-        ok = Transfer(f"ok-{case}", "env", "bob", 1, "allowance")
+        (ok,) = setup.sign(Transfer(f"ok-{case}", "env", "bob", 1, "allowance"))
         with pytest.raises(error, match=match):
             setup.ledger.commit_round([ok, *transfers])
         assert setup.snapshot() == before, f"{error.__name__} changed the ledger"
@@ -208,10 +229,12 @@ def closed_ledger(tmp_path: Path) -> tuple[Path, crypto.Ed25519PrivateKey]:
     s = Setup("sqlite", tmp_path / "ledger")
     for r in range(30):  # enough rows for several pages
         s.ledger.commit_round(
-            [
-                Transfer(f"r{r}-{i}", "env", "bob", 1 + i, "allowance", task="x" * 40)
-                for i in range(5)
-            ]
+            s.sign(
+                *[
+                    Transfer(f"r{r}-{i}", "env", "bob", 1 + i, "allowance", task="x" * 40)
+                    for i in range(5)
+                ]
+            )
         )
     s.ledger.close()
     return s.folder, s.key
@@ -271,7 +294,7 @@ def test_damaged_pages_are_refused(closed_ledger) -> None:
 def test_a_changed_byte_in_a_stored_transfer_is_refused(closed_ledger) -> None:
     folder, key = closed_ledger
     data = (folder / "ledger.sqlite").read_bytes()
-    assert data.count(MARKER) == 1
+    assert data.count(MARKER) == 2  # the entry's task, and its evidence's
     at = data.index(MARKER) + 3
     _damage(folder, lambda d: d[:at] + bytes([d[at] ^ 0x20]) + d[at + 1 :])
     error = _assert_refused(folder, key, TamperedEntry, "entry 5")

@@ -23,6 +23,7 @@ from catallax.exchange.ledger import (
     open_ledger,
     verify_inclusion,
 )
+from catallax.exchange.ledger.evidence import authorize_transfers
 from catallax.node import keys
 from catallax.node.cli import main
 
@@ -44,15 +45,14 @@ def ledger_dir(tmp_path: Path) -> Path:
     trader = crypto.generate_private_key()
     folder = tmp_path / "ledger"
     with open_ledger(folder, key=key, origin=ORIGIN, create=True, checkpoint_interval=4) as led:
-        led.open_account("env", "issuer", crypto.public_key_bytes(crypto.generate_private_key()))
+        # The issuer holds the exchange's key: its allowances are signed by the checkpoints.
+        led.open_account("env", "issuer", crypto.public_key_bytes(key))
         led.open_account("t1", "trader", crypto.public_key_bytes(trader))
         led.open_account("treasury", "treasury")
         led.commit_round([Transfer("allow", "env", "t1", 3_000_000, "allowance")])
         for r in range(3):
-            bid = crypto.SignedEnvelope.seal(trader, "Bid", f"round {r} bid".encode())
-            led.commit_round(
-                [Transfer(f"rent-{r}", "t1", "treasury", 1000 + r, "rent", "chain", r, bid)]
-            )
+            rent = Transfer(f"rent-{r}", "t1", "treasury", 1000 + r, "rent", "chain", r)
+            led.commit_round(authorize_transfers([rent], {"t1": trader}, ORIGIN))
     return folder
 
 
@@ -112,7 +112,7 @@ def test_balances_tail_and_proof(capsys, ledger_dir: Path) -> None:
     status, out, _ = run(capsys, "ledger", "tail", str(ledger_dir), "-n", "2", "--json")
     lines = [json.loads(line) for line in out.splitlines()]
     assert [d["index"] for d in lines] == [5, 6]
-    assert lines[-1]["id"] == "rent-2" and lines[-1]["evidence"]["message"] == "Bid"
+    assert lines[-1]["id"] == "rent-2" and lines[-1]["evidence"]["message"] == "Debits"
     status, out, _ = run(capsys, "ledger", "tail", str(ledger_dir))
     assert status == 0 and len(out.splitlines()) == 7 and "rent-0" in out
     status, out, _ = run(capsys, "ledger", "proof", str(ledger_dir), "4")

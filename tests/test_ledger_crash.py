@@ -29,6 +29,7 @@ CHILD = r"""
 import sys
 from catallax.exchange import crypto
 from catallax.exchange.ledger import Transfer, open_ledger
+from catallax.exchange.ledger.evidence import authorize_transfers
 from catallax.node import keys
 
 folder, key_file, trader_file, first = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -36,13 +37,12 @@ ledger = open_ledger(folder, key=keys.load_private_key(key_file))
 trader = keys.load_private_key(trader_file)
 r = first
 while True:
-    bid = crypto.SignedEnvelope.seal(trader, "Bid", f"round {r}".encode())
     transfers = [
         Transfer(f"r{r}-{i}", "env", f"t{i % 3}", 1 + i, "allowance", task="crash", round=r)
         for i in range(9)
     ]
-    transfers.append(Transfer(f"r{r}-9", "t0", "treasury", 1, "rent", task="crash", round=r,
-                              evidence=bid))
+    rent = Transfer(f"r{r}-9", "t0", "treasury", 1, "rent", task="crash", round=r)
+    transfers += authorize_transfers([rent], {"t0": trader}, ledger.origin)
     ledger.commit_round(transfers)
     print(r, flush=True)
     r += 1
@@ -54,7 +54,7 @@ def _setup(folder: Path) -> tuple[Path, Path]:
     key_file = keys.save_private_key(key, folder.parent / "exchange.pem")
     trader_file = keys.save_private_key(trader, folder.parent / "t0.pem")
     with open_ledger(folder, key=key, origin=ORIGIN, create=True) as ledger:
-        ledger.open_account("env", "issuer", crypto.public_key_bytes(crypto.generate_private_key()))
+        ledger.open_account("env", "issuer", crypto.public_key_bytes(key))
         ledger.open_account("t0", "trader", crypto.public_key_bytes(trader))
         ledger.open_account("t1", "trader", crypto.public_key_bytes(crypto.generate_private_key()))
         ledger.open_account("t2", "trader", crypto.public_key_bytes(crypto.generate_private_key()))

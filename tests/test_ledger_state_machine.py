@@ -32,6 +32,7 @@ from catallax.exchange.ledger import (
     open_checkpoint,
 )
 from catallax.exchange.ledger._reference import naive_root
+from catallax.exchange.ledger.evidence import authorize_transfers
 
 ORIGIN = "catallax.test/state-machine"
 ACCOUNTS = [
@@ -79,7 +80,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def open_accounts(self) -> None:
         self._open()
         for name, kind in ACCOUNTS:
-            key = None if kind is AccountKind.TREASURY else crypto.public_key_bytes(self.keys[name])
+            # The treasury holds a key of its own here, so that it may pay (a keyless
+            # account cannot).
+            key = crypto.public_key_bytes(self.keys[name])
             receipt = self.ledger.open_account(name, kind, key)
             self.leaves.append(self.ledger.entry_bytes(receipt.first))
         assert self.leaves[0] == encode_entry(self.ledger.entry(0))
@@ -99,10 +102,8 @@ class LedgerMachine(RuleBasedStateMachine):
             tid = f"tx{self.serial}"
         t = Transfer(tid, payer, payee, amount, kind, task="sm", round=len(self.rounds))
         payer_account = self.ledger.account(payer).account
-        if evidence_required(t, payer_account) or data.draw(st.booleans(), label="extra evidence"):
-            message = "StepReport" if kind == "reward" else "Bid"
-            ev = crypto.SignedEnvelope.seal(self.keys[payer], message, f"{tid}:{amount}".encode())
-            t = Transfer(tid, payer, payee, amount, kind, task="sm", round=t.round, evidence=ev)
+        assert evidence_required(t, payer_account)
+        (t,) = authorize_transfers([t], self.keys, ORIGIN)
         return t
 
     def _predict(self, transfers: list[Transfer]) -> tuple[bool, dict[str, int], list[Transfer]]:

@@ -35,7 +35,7 @@ SIZE = 2 * CHUNK + 1811  # two whole chunks (the second merges with the first) a
 def log() -> tuple[list[tuple[int, bytes, bytes]], dict[int, bytes], Ledger]:
     key = crypto.generate_private_key()
     ledger = Ledger(MemoryStore(), key=key, origin=ORIGIN, checkpoint_interval=700)
-    ledger.open_account("env", "issuer", crypto.public_key_bytes(crypto.generate_private_key()))
+    ledger.open_account("env", "issuer", crypto.public_key_bytes(key))
     ledger.open_account("treasury", "treasury")
     r = 0
     while ledger.size < SIZE:

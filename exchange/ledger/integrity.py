@@ -28,7 +28,7 @@ from catallax.exchange.ledger.errors import (
 )
 from catallax.exchange.ledger.model import AccountKind, Opening, Transfer
 from catallax.exchange.ledger.rebuild import CHUNK, check_chunks
-from catallax.exchange.ledger.rules import apply_transfer, check_evidence
+from catallax.exchange.ledger.rules import Verified, apply_transfer, check_evidence
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader
 from catallax.exchange.ledger.tree import CompactTree
 
@@ -104,7 +104,7 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
     report = verify_log(store, header)
     states: dict[str, AccountState] = {}
     seen_ids: set[str] = set()
-    verified: set[tuple[bytes, ...]] = set()
+    verified: Verified = {}
     transfers = evidence = 0
     for index, data, _ in store.entries():
         try:
@@ -129,7 +129,13 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
             payer, payee = states.get(entry.payer), states.get(entry.payee)
             if payer is None or payee is None:
                 raise CorruptLedger("payer or payee was not opened before this transfer")
-            check_evidence(entry, payer.account, verified)
+            check_evidence(
+                entry,
+                payer.account,
+                verified,
+                origin=header.origin,
+                exchange_key=header.public_key,
+            )
             evidence += entry.evidence is not None
             states[entry.payer], states[entry.payee] = apply_transfer(entry, payer, payee)
             transfers += 1

@@ -23,7 +23,7 @@ from catallax.exchange.ledger.errors import (
 )
 from catallax.exchange.ledger.hashing import LEAF_PREFIX
 from catallax.exchange.ledger.model import Account, Entry, Opening, Transfer
-from catallax.exchange.ledger.rules import apply_transfer, check_evidence
+from catallax.exchange.ledger.rules import Verified, apply_transfer, check_evidence
 from catallax.exchange.ledger.store import AccountState, Batch, TreeState
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Round:
         self._ids: dict[str, bytes] = {}
         self._new_ids: list[tuple[str, int]] = []
         self._accounts: dict[str, AccountState] = {}
-        self._verified: set[tuple[bytes, ...]] = set()
+        self._verified: Verified = {}
         self._duplicates: list[str] = []
         self._known_ids: dict[str, int] | None = None
         self.open = True
@@ -166,7 +166,13 @@ class Round:
             return None
         payer = self._state(transfer.payer, "payer")
         payee = self._state(transfer.payee, "payee")
-        check_evidence(transfer, payer.account, self._verified)
+        check_evidence(
+            transfer,
+            payer.account,
+            self._verified,
+            origin=self._ledger.origin,
+            exchange_key=self._ledger.public_key,
+        )
         payer, payee = apply_transfer(transfer, payer, payee)
         self._accounts[transfer.payer] = payer
         self._accounts[transfer.payee] = payee

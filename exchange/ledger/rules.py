@@ -1,9 +1,14 @@
 """The rules a transfer must follow, as pure functions shared by commit and audit.
 
-- Evidence: a transfer whose payer is a trader (a debit from a trader) and every
-  reward must carry signed evidence. Evidence, whenever present, must verify and be
-  signed by the payer's registered key (a trader signs its bid, an environment node
-  its step report).
+- Evidence: every transfer carries its payer's signed authorisation
+  (:mod:`catallax.exchange.ledger.evidence`): a trader's for its bids, costs, rent and
+  royalties, the issuer's (the environment's or the exchange's key) for allowances,
+  rewards and mints. It must verify under the payer's registered key and list this
+  transfer (id, payee, at least this amount, kind) for this exchange, task and round.
+  One exception: an issuer whose registered key is the exchange's own key signs its
+  debits with the checkpoint that covers them (the exchange signs every entry's tree
+  head), so they need no evidence of their own. An account without a key (a keyless
+  treasury) cannot pay.
 - Balances: the payer loses and the payee gains ``amount``; no account but an issuer
   may go below zero, and no balance may leave the signed 64-bit range.
 """
@@ -12,49 +17,104 @@ from __future__ import annotations
 
 from catallax.exchange.crypto import CryptoError, MissingSignature, key_fingerprint
 from catallax.exchange.ledger.errors import BadEvidence, InvalidAmount, MissingEvidence, Overdraft
-from catallax.exchange.ledger.model import MAX_AMOUNT, Account, AccountKind, Transfer, TransferKind
+from catallax.exchange.ledger.evidence import Authorization, decode_authorization
+from catallax.exchange.ledger.model import MAX_AMOUNT, Account, AccountKind, Transfer
 from catallax.exchange.ledger.store import AccountState
 
-__all__ = ["apply_transfer", "check_evidence", "evidence_required"]
+__all__ = ["Verified", "apply_transfer", "check_evidence", "evidence_required"]
 
 
 def evidence_required(transfer: Transfer, payer: Account) -> bool:
-    """True when the transfer must carry signed evidence (trader debits and rewards)."""
-    return payer.kind is AccountKind.TRADER or transfer.kind is TransferKind.REWARD
+    """True: every transfer must carry its payer's signed authorisation."""
+    return True
+
+
+#: Memo of checked evidence: envelope fields -> the authorisation it carries.
+Verified = dict[tuple[bytes, ...], Authorization]
 
 
 def check_evidence(
-    transfer: Transfer, payer: Account, verified: set[tuple[bytes, ...]] | None = None
+    transfer: Transfer,
+    payer: Account,
+    verified: Verified | None = None,
+    *,
+    origin: str,
+    exchange_key: bytes | None = None,
 ) -> None:
-    """Raise :class:`MissingEvidence` or :class:`BadEvidence` unless the evidence holds.
+    """Raise :class:`MissingEvidence` or :class:`BadEvidence` unless the transfer's
+    evidence is its payer's signed authorisation of exactly this transfer on the exchange
+    named ``origin`` (see :mod:`catallax.exchange.ledger.evidence`).
 
-    ``verified`` memoises signatures already checked (the same signed bid may justify
-    several transfers of one round).
+    ``verified`` memoises envelopes already checked (one authorisation covers all the
+    payer's debits of a round). ``exchange_key`` is the ledger's own public key: an
+    issuer holding it needs no evidence (its checkpoint signature covers the entry).
     """
     ev = transfer.evidence
-    if ev is None:
-        if evidence_required(transfer, payer):
-            what = "a debit from a trader" if payer.kind is AccountKind.TRADER else "a reward"
-            raise MissingEvidence(
-                f"transfer {transfer.id!r}: {what} needs signed evidence from {payer.id!r}"
-            )
+    if (
+        ev is None
+        and payer.kind is AccountKind.ISSUER
+        and exchange_key is not None
+        and payer.public_key == exchange_key
+    ):
         return
-    if payer.public_key is not None and ev.public_key != payer.public_key:
+    if payer.public_key is None:
+        raise MissingEvidence(
+            f"transfer {transfer.id!r}: account {payer.id!r} has no key, so it cannot pay"
+        )
+    if ev is None:
+        raise MissingEvidence(
+            f"transfer {transfer.id!r}: a {transfer.kind} from {payer.id!r} needs its signed "
+            "authorisation"
+        )
+    if ev.public_key != payer.public_key:
         raise BadEvidence(
             f"transfer {transfer.id!r}: evidence signed by key {key_fingerprint(ev.public_key)}, "
             f"but payer {payer.id!r} has key {key_fingerprint(payer.public_key)}"
         )
     memo = (ev.message.encode(), ev.data, ev.public_key, ev.signature)
-    if verified is not None and memo in verified:
-        return
-    try:
-        ev.verify()
-    except MissingSignature as exc:
-        raise MissingEvidence(f"transfer {transfer.id!r}: evidence signature missing") from exc
-    except CryptoError as exc:
-        raise BadEvidence(f"transfer {transfer.id!r}: {exc}") from exc
-    if verified is not None:
-        verified.add(memo)
+    auth = verified.get(memo) if verified is not None else None
+    if auth is None:
+        try:
+            ev.verify()
+        except MissingSignature as exc:
+            raise MissingEvidence(f"transfer {transfer.id!r}: evidence signature missing") from exc
+        except CryptoError as exc:
+            raise BadEvidence(f"transfer {transfer.id!r}: {exc}") from exc
+        try:
+            auth = decode_authorization(ev)
+        except BadEvidence as exc:
+            raise BadEvidence(f"transfer {transfer.id!r}: {exc}") from exc
+        if verified is not None:
+            verified[memo] = auth
+    _check_binding(transfer, auth, origin)
+
+
+def _check_binding(transfer: Transfer, auth: Authorization, origin: str) -> None:
+    """The authorisation names this exchange, task, round and payer, and this transfer."""
+    where = (
+        ("exchange", auth.exchange, origin),
+        ("task", auth.task, transfer.task),
+        ("round", auth.round, transfer.round),
+        ("payer", auth.payer, transfer.payer),
+    )
+    for field, signed, actual in where:
+        if signed != actual:
+            raise BadEvidence(
+                f"transfer {transfer.id!r}: evidence authorises {field} {signed!r}, not {actual!r}"
+            )
+    debit = auth.allows(transfer.id)
+    if debit is None:
+        raise BadEvidence(f"transfer {transfer.id!r}: the evidence does not authorise this id")
+    if debit.payee != transfer.payee or debit.kind != transfer.kind.value:
+        raise BadEvidence(
+            f"transfer {transfer.id!r}: the evidence authorises a {debit.kind} to "
+            f"{debit.payee!r}, not a {transfer.kind} to {transfer.payee!r}"
+        )
+    if transfer.amount > debit.amount:
+        raise BadEvidence(
+            f"transfer {transfer.id!r}: {transfer.amount} units, but the evidence "
+            f"authorises at most {debit.amount}"
+        )
 
 
 def apply_transfer(
