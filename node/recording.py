@@ -45,7 +45,8 @@ class LedgerRecorder:
         ledger: a writable ledger (opened with the exchange's key).
         task: the task name stamped on every transfer.
         issuer_key: the environment's key (signs rewards, allowances, mints); a new one
-            by default.
+            by default. With the exchange's own key, the issuer's transfers need no
+            evidence of their own: the signed checkpoints cover them.
         check: after each commit, compare every balance the round touched with what the
             market will hold once it applies the value (``"touched"``), every account
             (``"all"``), or nothing (``"none"``); a difference raises
@@ -67,6 +68,8 @@ class LedgerRecorder:
         self.issuer_key = issuer_key or generate_private_key()
         self.check = check
         self.keys: dict[str, Ed25519PrivateKey] = {}
+        # An issuer holding the exchange's key is signed by the checkpoints.
+        self._issuer_is_exchange = public_key_bytes(self.issuer_key) == ledger.public_key
         self.rounds = 0
 
     # -- the journal --------------------------------------------------------------------
@@ -87,8 +90,13 @@ class LedgerRecorder:
             transfer_id = f"{self.task}.{value.version}.{k}"
             src, dst = names(payer), names(payee)
             debit = Debit(transfer_id, dst, amount, kind.ledger, slot)
-            key = self.keys.get(src, self.issuer_key)  # issuer and consumers: the env's key
-            auth = Authorization(self.ledger.origin, self.task, value.version, src, (debit,))
+            key = self.keys.get(src)
+            if key is None and not self._issuer_is_exchange:
+                key = self.issuer_key  # the issuer and the consumers
+            evidence = None
+            if key is not None:
+                auth = Authorization(self.ledger.origin, self.task, value.version, src, (debit,))
+                evidence = authorize(key, auth)
             entries.append(
                 Transfer(
                     id=transfer_id,
@@ -98,7 +106,7 @@ class LedgerRecorder:
                     kind=kind.ledger,
                     task=self.task,
                     round=value.version,
-                    evidence=authorize(key, auth),
+                    evidence=evidence,
                 )
             )
         self.ledger.commit_round(entries)

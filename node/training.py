@@ -254,7 +254,8 @@ def open_run_ledger(folder: Path, task: str) -> tuple[Ledger, LedgerRecorder]:
         ledger = open_ledger(folder, key=key, origin="catallax.local/train", create=True)
     except (KeyFileError, LedgerError, OSError) as exc:
         raise OptionError(f"--ledger {str(folder)!r}: {exc}") from exc
-    return ledger, LedgerRecorder(ledger, task=task)
+    # In a training run the exchange is also the environment: it issues with its own key.
+    return ledger, LedgerRecorder(ledger, task=task, issuer_key=key)
 
 
 def run(opts: TrainOptions, on_progress: Callable[[Progress], None] | None = None) -> TrainResult:

@@ -39,6 +39,14 @@ from catallax.exchange.ledger.errors import (
     TransferError,
     UnknownAccount,
 )
+from catallax.exchange.ledger.evidence import (
+    DEBITS_MESSAGE,
+    Authorization,
+    Debit,
+    authorize,
+    authorize_transfers,
+    decode_authorization,
+)
 from catallax.exchange.ledger.hashing import EMPTY_ROOT, leaf_hash, node_hash
 from catallax.exchange.ledger.integrity import AuditReport, VerifyReport, audit_log, verify_log
 from catallax.exchange.ledger.ledger import LEDGER_FILE, Ledger, open_ledger
@@ -89,6 +97,13 @@ __all__ = [
     "Transfer",
     "TransferKind",
     "evidence_required",
+    # evidence
+    "DEBITS_MESSAGE",
+    "Authorization",
+    "Debit",
+    "authorize",
+    "authorize_transfers",
+    "decode_authorization",
     # encoding
     "ENCODING_VERSION",
     "decode_entry",
