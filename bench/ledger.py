@@ -16,6 +16,10 @@ Measured in one run, each against a baseline from the same run:
 3. Verification: ``Ledger.verify()`` over the whole grown log (every leaf re-hashed,
    the tree rebuilt and every stored node compared, every checkpoint checked),
    against reading the same entry rows and hashing each once.
+4. Audit: ``Ledger.audit()`` (verification, then every entry replayed: its evidence
+   decoded, bound to its transfer and its signature verified, every balance) over a
+   ledger of ``audit_transfers`` signed trader debits, against the limit: verifying
+   the same signatures with ``cryptography`` alone (public keys loaded once each).
 
     python bench/ledger.py                  # full run (two to three minutes)
     python bench/ledger.py --rounds 8 --blocks 2 --evidence-rounds 4 \\
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _common import parse_args
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from catallax.exchange import crypto
 from catallax.exchange.ledger import Ledger, Transfer, encode_entry, open_ledger
@@ -61,6 +66,8 @@ class Args:
     """durable rounds timed at each size"""
     build_batch: int = 20_000
     """entries per commit while growing the log to the next size"""
+    audit_transfers: int = 20_000
+    """signed trader debits in the ledger whose audit is timed"""
     folder: str = ""
     """where to put the ledgers (default: a temporary folder, removed at the end)"""
 
@@ -218,6 +225,35 @@ def verification(ledger: Ledger, path: Path) -> None:
     print(f"verification/bare-hash rate ratio: {bare / ours:.2f}")
 
 
+def audit_speed(args: Args, folder: Path) -> None:
+    """Audit time against the bare verification of the same signatures."""
+    ledger, keys = new_ledger(folder / "audit", traders=10)
+    n, per = args.audit_transfers, 500
+    ledger.commit_round(
+        [Transfer(f"fund-{k}", "env", f"t{k}", n, "allowance", "bench", 0) for k in range(10)]
+    )
+    for r in range(-(-n // per)):
+        ledger.commit_round(rents(r, min(per, n - r * per), keys))
+    signed = [e.evidence for _, e in ledger.entries() if getattr(e, "evidence", None)]
+    t0 = time.perf_counter()
+    report = ledger.audit()
+    ours = time.perf_counter() - t0
+    loaded: dict[bytes, Ed25519PublicKey] = {}
+    t1 = time.perf_counter()
+    for ev in signed:
+        key = loaded.get(ev.public_key)
+        if key is None:
+            key = loaded[ev.public_key] = Ed25519PublicKey.from_public_bytes(ev.public_key)
+        key.verify(ev.signature, crypto.signing_input(ev.message, ev.data))
+    bare = time.perf_counter() - t1
+    ledger.close()
+    if report.evidence != len(signed):
+        raise RuntimeError(f"audit checked {report.evidence} signatures, expected {len(signed)}")
+    print(f"audit: {report.transfers / ours:,.0f} transfers/s over {report.transfers:,} transfers")
+    print(f"bare Ed25519 verification of the same signatures: {len(signed) / bare:,.0f}/s")
+    print(f"audit/bare-verify time ratio: {ours / bare:.2f} (goal <= 1.3)")
+
+
 def main() -> None:
     args = parse_args(Args)
     folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="catallax-bench-"))
@@ -228,6 +264,7 @@ def main() -> None:
         largest = args.sizes.split(",")[-1]
         verification(ledger, folder / f"grown-{int(largest)}" / "ledger.sqlite")
         ledger.close()
+        audit_speed(args, folder)
     finally:
         if not args.folder:
             shutil.rmtree(folder, ignore_errors=True)

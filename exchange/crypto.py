@@ -27,6 +27,7 @@ PEM key files are read and written by :mod:`catallax.node.keys`. Errors::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -119,8 +120,14 @@ def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
     if not isinstance(raw, bytes | bytearray) or len(raw) != PUBLIC_KEY_SIZE:
         size = len(raw) if isinstance(raw, bytes | bytearray) else type(raw).__name__
         raise InvalidKey(f"public key: expected {PUBLIC_KEY_SIZE} raw bytes, got {size}")
+    return _loaded(bytes(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def _loaded(raw: bytes) -> Ed25519PublicKey:
+    """Loaded keys are kept: an audit verifies many signatures of few keys."""
     try:
-        return Ed25519PublicKey.from_public_bytes(bytes(raw))
+        return Ed25519PublicKey.from_public_bytes(raw)
     except ValueError as exc:
         raise InvalidKey(f"public key: not a valid Ed25519 key ({exc})") from exc
 

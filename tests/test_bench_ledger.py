@@ -11,6 +11,7 @@ SCRIPT = "ledger.py"
 def test_ledger_bench_runs_and_prints_every_figure(run_bench, tmp_path: Path) -> None:
     small = ["--rounds", "8", "--blocks", "2", "--evidence-rounds", "4", "--sizes", "50,120"]
     small += ["--append-rounds", "4", "--build-batch", "40", "--folder", str(tmp_path)]
+    small += ["--audit-transfers", "300"]
     result = run_bench(*small)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -23,6 +24,8 @@ def test_ledger_bench_runs_and_prints_every_figure(run_bench, tmp_path: Path) ->
         r"append cost 120/50 entries cpu ratio: \d+\.\d\d",
         r"verification: [\d,]+ entries/s over \d+ entries",
         r"verification/bare-hash rate ratio: \d+\.\d\d",
+        r"audit: [\d,]+ transfers/s over 300 transfers",
+        r"audit/bare-verify time ratio: \d+\.\d\d \(goal <= 1\.3\)",
     ):
         assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
     assert "grew a log to 120 entries" in result.stderr

@@ -90,35 +90,58 @@ def encode_entry(entry: Entry) -> bytes:
 
 
 class _Reader:
-    __slots__ = ("data", "pos")
+    """Reads canonical fields from entry bytes, refusing to run past their end."""
+
+    __slots__ = ("data", "end", "pos")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.end = len(data)
         self.pos = 0
 
-    def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
-            raise MalformedEntry(f"entry: truncated at byte {self.pos} (needs {n} more)")
-        chunk = self.data[self.pos : end]
-        self.pos = end
-        return chunk
+    def _need(self, n: int) -> None:
+        raise MalformedEntry(f"entry: truncated at byte {self.pos} (needs {n} more)")
 
     def u8(self) -> int:
-        return self.take(1)[0]
+        pos = self.pos
+        if pos >= self.end:
+            self._need(1)
+        self.pos = pos + 1
+        return self.data[pos]
 
     def u64(self) -> int:
-        return _U64.unpack(self.take(8))[0]
+        pos = self.pos
+        if pos + 8 > self.end:
+            self._need(8)
+        self.pos = pos + 8
+        return _U64.unpack_from(self.data, pos)[0]
 
     def str(self) -> str:
-        raw = self.take(_U16.unpack(self.take(2))[0])
+        pos = self.pos
+        if pos + 2 > self.end:
+            self._need(2)
+        (n,) = _U16.unpack_from(self.data, pos)
+        start, stop = pos + 2, pos + 2 + n
+        if stop > self.end:
+            self.pos = start
+            self._need(n)
+        self.pos = stop
         try:
-            return raw.decode("utf-8")
+            return self.data[start:stop].decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise MalformedEntry(f"entry: a string is not UTF-8 at byte {self.pos}") from exc
+            raise MalformedEntry(f"entry: a string is not UTF-8 at byte {stop}") from exc
 
     def bytes(self) -> bytes:
-        return self.take(_U32.unpack(self.take(4))[0])
+        pos = self.pos
+        if pos + 4 > self.end:
+            self._need(4)
+        (n,) = _U32.unpack_from(self.data, pos)
+        start, stop = pos + 4, pos + 4 + n
+        if stop > self.end:
+            self.pos = start
+            self._need(n)
+        self.pos = stop
+        return self.data[start:stop]
 
 
 def decode_entry(data: bytes) -> Entry:
@@ -142,6 +165,6 @@ def decode_entry(data: bytes) -> Entry:
             raise MalformedEntry(f"entry: unknown entry type {kind}")
     except TransferError as exc:
         raise MalformedEntry(f"entry: a field is invalid ({exc})") from exc
-    if r.pos != len(r.data):
-        raise MalformedEntry(f"entry: {len(r.data) - r.pos} trailing bytes")
+    if r.pos != r.end:
+        raise MalformedEntry(f"entry: {r.end - r.pos} trailing bytes")
     return entry

@@ -122,11 +122,10 @@ def decode_authorization(evidence: SignedEnvelope) -> Authorization:
                 "evidence debits: each item is [transfer id, payee, units > 0, kind, slot]"
             )
         debits.append(Debit(*item))
-    auth = Authorization(body["exchange"], body["task"], body["round"], body["payer"],
-                         tuple(debits))  # fmt: skip
-    if auth.encode() != evidence.data:
+    if json.dumps(body, separators=(",", ":"), sort_keys=True).encode() != evidence.data:
         raise BadEvidence("evidence body is not in canonical form (sorted keys, no spaces)")
-    return auth
+    return Authorization(body["exchange"], body["task"], body["round"], body["payer"],
+                         tuple(debits))  # fmt: skip
 
 
 def authorize_transfers(

@@ -99,6 +99,35 @@ def verify_log(store: LedgerStore, header: StoreHeader) -> VerifyReport:
     return VerifyReport(size, head.root, len(notes) + 1)
 
 
+def _decoded(store: LedgerStore, batch: int = 4096):
+    """``(index, bytes, entry, {transfer id: stored index})`` for every entry, in order;
+    the transfer ids of each batch of entries are looked up in one query."""
+    rows = []
+    for row in store.entries():
+        rows.append(row)
+        if len(rows) == batch:
+            yield from _decode_batch(store, rows)
+            rows = []
+    if rows:
+        yield from _decode_batch(store, rows)
+
+
+def _decode_batch(store: LedgerStore, rows: list):
+    decoded = []
+    for index, data, _ in rows:
+        try:
+            entry = decode_entry(data)
+        except LedgerError as exc:
+            raise TamperedEntry(f"entry {index}: {exc}", index=index) from exc
+        if encode_entry(entry) != data:
+            raise TamperedEntry(f"entry {index}: not in canonical encoding", index=index)
+        decoded.append((index, data, entry))
+    ids = [e.id for _, _, e in decoded if isinstance(e, Transfer)]
+    indexed = store.transfer_indices(ids) if ids else {}
+    for index, data, entry in decoded:
+        yield index, data, entry, indexed
+
+
 def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
     """:func:`verify_log`, then replay every entry and compare the stored balances."""
     report = verify_log(store, header)
@@ -106,13 +135,7 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
     seen_ids: set[str] = set()
     verified: Verified = {}
     transfers = evidence = 0
-    for index, data, _ in store.entries():
-        try:
-            entry = decode_entry(data)
-        except LedgerError as exc:
-            raise TamperedEntry(f"entry {index}: {exc}", index=index) from exc
-        if encode_entry(entry) != data:
-            raise TamperedEntry(f"entry {index}: not in canonical encoding", index=index)
+    for index, _data, entry, indexed in _decoded(store):
         try:
             if isinstance(entry, Opening):
                 if entry.account.id in states:
@@ -124,7 +147,7 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
             if entry.id in seen_ids:
                 raise CorruptLedger(f"transfer id {entry.id!r} used twice")
             seen_ids.add(entry.id)
-            if store.transfer_index(entry.id) != index:
+            if indexed.get(entry.id) != index:
                 raise CorruptLedger(f"transfer id {entry.id!r} is not indexed at this entry")
             payer, payee = states.get(entry.payer), states.get(entry.payee)
             if payer is None or payee is None:
