@@ -7,19 +7,24 @@ exception a caller would naturally catch::
     ├── OptionError            a command-line option or environment id that cannot be used;
     │                          one-line message (also a ValueError)
     ├── CliError               bad input a command found after parsing (exit status 2)
-    └── KeyFileError           a key file is missing, unreadable, not PEM, not Ed25519, or
-                               would be overwritten (also an OSError); ``catallax.node.keys``
+    ├── KeyFileError           a key file is missing, unreadable, not PEM, not Ed25519, or
+    │                          would be overwritten (also an OSError); ``catallax.node.keys``
+    ├── TrustFileError         a pin file or a kept checkpoint file is missing, unreadable or
+    │                          malformed (also an OSError); ``catallax.node.trust``
+    └── NotTrusted             a ledger fails a trust check: not the trusted key or origin,
+                               or it does not extend a kept checkpoint (a rollback, a fork);
+                               the command line prints ``FAILED ledger: ...``, exit status 1
 
-The command line prints these as one line, ``catallax: error: <what>``, with exit status
-2. The network layer (gRPC servers and clients, in later issues) will map each class to a
-gRPC status code, e.g. ``OptionError`` to ``INVALID_ARGUMENT``, and status codes back to
-these classes on the client side, so that a caller catches the same class locally and
-over the wire.
+The command line prints these (all but ``NotTrusted``) as one line,
+``catallax: error: <what>``, with exit status 2. The network layer (gRPC servers and
+clients, in later issues) will map each class to a gRPC status code, e.g. ``OptionError``
+to ``INVALID_ARGUMENT``, and status codes back to these classes on the client side, so
+that a caller catches the same class locally and over the wire.
 """
 
 from __future__ import annotations
 
-__all__ = ["CliError", "KeyFileError", "NodeError", "OptionError"]
+__all__ = ["CliError", "KeyFileError", "NodeError", "NotTrusted", "OptionError", "TrustFileError"]
 
 
 class NodeError(Exception):
@@ -37,3 +42,14 @@ class CliError(NodeError):
 class KeyFileError(NodeError, OSError):
     """A key file is missing, unreadable, not PEM, or does not hold an Ed25519 key; or
     writing one would replace an existing file. The message starts with the path."""
+
+
+class TrustFileError(NodeError, OSError):
+    """A pin file or a kept checkpoint file is missing, unreadable or malformed, or a new
+    pin cannot be written. The message starts with the path."""
+
+
+class NotTrusted(NodeError):
+    """A ledger fails a trust check: it is signed by another key than the trusted one,
+    names another origin than the pinned one, or does not extend a kept checkpoint (it
+    was rolled back, or forked). Not bad input: the ledger is what fails."""

@@ -2,7 +2,14 @@
 
 ``catallax keys new FILE`` writes the private key to FILE (PKCS#8 PEM, mode 0600) and
 the public key to FILE.pub, and prints the public key (base64 of the raw 32 bytes).
-``catallax keys show FILE`` prints the public key of a private or public key file.
+``catallax keys show FILE`` prints the public key of a private or public key file;
+``catallax keys show FILE --vkey`` prints instead its C2SP signed-note verifier key,
+``name+keyid+base64(0x01 || key)``, the form in which transparency-log tools (witnesses,
+Go's ``golang.org/x/mod/sumdb/note``) take the key that signs a log's checkpoints. The
+name is the key name of the checkpoints' signature lines, which for a catallax ledger is
+its origin: ``--name ORIGIN``, or the origin of the ledger given with ``--ledger DIR``,
+or by default that of the ledger in the key file's own folder (where
+``catallax train --ledger DIR`` writes ``exchange.pem``).
 """
 
 from __future__ import annotations
@@ -14,6 +21,15 @@ from typing import Annotated
 import typer
 
 from catallax.exchange.crypto import generate_private_key, key_fingerprint, public_key_bytes
+from catallax.exchange.ledger import (
+    LEDGER_FILE,
+    CheckpointError,
+    CorruptLedger,
+    LedgerError,
+    check_origin,
+    open_ledger,
+    verifier_key,
+)
 from catallax.node.cli._common import fail, new_app, out
 from catallax.node.keys import KeyFileError, load_public_key, save_private_key
 
@@ -43,11 +59,72 @@ def new(
     _print_public(public_key_bytes(key))
 
 
+def _ledger_origin(folder: Path, raw: bytes, file: Path) -> str:
+    """The origin of the ledger in ``folder``, which ``raw`` must sign."""
+    try:
+        with open_ledger(folder, verify=False) as ledger:
+            origin, signer = ledger.origin, ledger.public_key
+    except (CorruptLedger, LedgerError, OSError) as exc:
+        fail(f"--ledger {folder}: cannot read the ledger's origin ({exc})")
+    if signer != raw:
+        fail(
+            f"{file}: not the key of the ledger in {folder} (its checkpoints are signed by "
+            f"key {key_fingerprint(signer)}); pass --name to name this key anyway"
+        )
+    return origin
+
+
 @app.command("show")
-def show(file: Annotated[Path, typer.Argument(help="A private or public key PEM file.")]) -> None:
-    """Print the public key held in a key file."""
+def show(
+    file: Annotated[Path, typer.Argument(help="A private or public key PEM file.")],
+    vkey: Annotated[
+        bool,
+        typer.Option(
+            "--vkey",
+            help="Print the signed-note verifier key (name+keyid+base64) that transparency-log "
+            "tools and witnesses use to check the checkpoints this key signs.",
+        ),
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="With --vkey: the key name, i.e. the origin of the ledger the key signs "
+            "(default: the origin of --ledger DIR, or of the ledger beside FILE).",
+        ),
+    ] = None,
+    ledger: Annotated[
+        Path | None,
+        typer.Option("--ledger", help="With --vkey: take the name from this ledger's origin."),
+    ] = None,
+) -> None:
+    """Print the public key held in a key file (or, with --vkey, its verifier key)."""
+    if not vkey and (name is not None or ledger is not None):
+        fail("--name and --ledger go with --vkey")
+    if name is not None and ledger is not None:
+        fail("--vkey: give --name or --ledger, not both")
+    if name is not None:
+        try:
+            check_origin(name)
+        except CheckpointError as exc:
+            fail(f"--name: {str(exc).removeprefix('origin: ')}")
     try:
         raw = load_public_key(file)
     except KeyFileError as exc:
         fail(str(exc))
-    _print_public(raw)
+    if not vkey:
+        _print_public(raw)
+        return
+    if name is None:
+        if ledger is not None:
+            if not (ledger / LEDGER_FILE).is_file():
+                fail(f"--ledger {ledger}: no ledger here (expected {LEDGER_FILE})")
+            name = _ledger_origin(ledger, raw, file)
+        elif (file.parent / LEDGER_FILE).is_file():
+            name = _ledger_origin(file.parent, raw, file)
+        else:
+            fail(
+                "--vkey needs the key's name, the origin of the ledger it signs: pass "
+                "--name ORIGIN or --ledger DIR"
+            )
+    out.print(verifier_key(name, raw), markup=False, emoji=False)

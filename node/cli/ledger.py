@@ -3,14 +3,23 @@
 Every command opens the ledger read-only and never writes to it. ``verify`` recomputes
 every hash and the tree and checks every checkpoint signature; ``audit`` also replays
 every entry (evidence signatures, balances). A ledger that fails prints
-``FAILED entry <n>: <what>`` and exits with status 1; bad input (no such folder, an
-index out of range) is one line on stderr and status 2.
+``FAILED entry <n>: <what>`` (or ``FAILED ledger: <what>``) and exits with status 1; bad
+input (no such folder, an index out of range, an unreadable key, pin or checkpoint
+file) is one line on stderr and status 2.
+
+``verify``, ``audit`` and ``checkpoint`` check the ledger against a trust anchor kept
+outside its folder (``--key FILE``, ``--pin FILE``; see :mod:`catallax.node.trust`);
+without one they trust the key stored in the ledger, say so on stderr, and still exit 0
+if the ledger agrees with itself. ``verify --since FILE`` proves that the log extends a
+checkpoint kept earlier (``checkpoint`` prints it), so that a rollback or a fork fails;
+``consistency`` prints and checks the proof between two sizes.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +27,6 @@ from typing import Annotated
 
 import typer
 
-from catallax.exchange.crypto import key_fingerprint
 from catallax.exchange.ledger import (
     UNITS_PER_CREDIT,
     CorruptLedger,
@@ -29,10 +37,24 @@ from catallax.exchange.ledger import (
     ProofError,
     Transfer,
     open_ledger,
+    verify_consistency,
     verify_inclusion,
 )
-from catallax.node.cli._common import fail, new_app, one_line, out
-from catallax.node.keys import KeyFileError, load_public_key
+from catallax.node.cli._common import err, fail, new_app, one_line, out
+from catallax.node.errors import KeyFileError, NotTrusted, TrustFileError
+from catallax.node.trust import (
+    NO_ANCHOR_WARNING,
+    Anchors,
+    Extension,
+    KeptCheckpoint,
+    Pin,
+    check_anchors,
+    check_extends,
+    describe,
+    load_anchors,
+    read_checkpoint_file,
+    write_pin,
+)
 
 app = new_app("Inspect and verify a signed wealth ledger folder.")
 
@@ -44,6 +66,22 @@ _Key = Annotated[
     Path | None,
     typer.Option("--key", help="The exchange's public key file; checkpoints must be signed by it."),
 ]
+_Pin = Annotated[
+    Path | None,
+    typer.Option(
+        "--pin",
+        help="A pin file: the ledger's origin and key as a signed-note verifier key. Written "
+        "from the ledger if it does not exist (trust on first use); else the ledger must match.",
+    ),
+]
+_Since = Annotated[
+    Path | None,
+    typer.Option(
+        "--since",
+        help="A checkpoint kept earlier (catallax ledger checkpoint DIR > FILE); the log must "
+        "extend it (a consistency proof), else it was rolled back or forked.",
+    ),
+]
 _Json = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
 
 
@@ -51,26 +89,25 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _failed(exc: CorruptLedger) -> typer.Exit:
+def _print(text: str) -> None:
+    out.print(text, markup=False, emoji=False)
+
+
+def _failed(exc: CorruptLedger | NotTrusted) -> typer.Exit:
     message = one_line(str(exc))
-    where = f"entry {exc.index}" if exc.index is not None else "ledger"
+    index = getattr(exc, "index", None)
+    where = f"entry {index}" if index is not None else "ledger"
     if not message.startswith(f"{where}:"):
         message = f"{where}: {message}"
-    out.print(f"FAILED {message}", markup=False)
+    _print(f"FAILED {message}")
     return typer.Exit(FAILED)
 
 
 @contextmanager
-def _opened(folder: Path, *, verify: bool, key_file: Path | None = None) -> Iterator[Ledger]:
+def _opened(folder: Path, *, verify: bool) -> Iterator[Ledger]:
     """Open ``folder`` read-only; map damage to exit 1 and bad input to exit 2."""
     if not folder.is_dir():
         fail(f"{folder}: no such ledger folder")
-    expected = None
-    if key_file is not None:
-        try:
-            expected = load_public_key(key_file)
-        except KeyFileError as exc:
-            fail(str(exc))
     try:
         ledger = open_ledger(folder, verify=verify)
     except CorruptLedger as exc:
@@ -78,42 +115,179 @@ def _opened(folder: Path, *, verify: bool, key_file: Path | None = None) -> Iter
     except LedgerStateError as exc:
         fail(str(exc))
     try:
-        if expected is not None and expected != ledger.public_key:
-            out.print(
-                f"FAILED ledger: checkpoints are signed by key {key_fingerprint(ledger.public_key)}"
-                f", not by {key_fingerprint(expected)} ({key_file})",
-                markup=False,
-            )
-            raise typer.Exit(FAILED)
         yield ledger
-    except CorruptLedger as exc:
+    except (CorruptLedger, NotTrusted) as exc:
         raise _failed(exc) from exc
     finally:
         ledger.close()
 
 
-@app.command("verify")
-def verify(folder: _Dir, key: _Key = None) -> None:
-    """Recompute every hash and the tree; check every checkpoint signature."""
-    with _opened(folder, verify=False, key_file=key) as ledger:
-        report = ledger.verify()
-        out.print(
-            f"ok: {report.size} entries, root {_b64(report.root)}, "
-            f"{report.checkpoints} checkpoints verified (origin {ledger.origin})",
+def _anchors(key_file: Path | None, pin_file: Path | None) -> Anchors:
+    try:
+        return load_anchors(key_file, pin_file)
+    except (KeyFileError, TrustFileError) as exc:
+        fail(str(exc))
+
+
+def _kept(since: Path | None) -> KeptCheckpoint | None:
+    if since is None:
+        return None
+    try:
+        return read_checkpoint_file(since)
+    except TrustFileError as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def _trusted(folder: Path, anchors: Anchors) -> Iterator[tuple[Ledger, Pin | None]]:
+    """Open ``folder`` and check it against ``anchors``; yield it and the pin to write.
+
+    Without an anchor, warn on stderr that the ledger's own key is trusted.
+    """
+    with _opened(folder, verify=False) as ledger:
+        new_pin = check_anchors(anchors, ledger.origin, ledger.public_key)
+        if not anchors.anchored:
+            err.print(NO_ANCHOR_WARNING, markup=False, emoji=False)
+        yield ledger, new_pin
+
+
+def _pin_now(new_pin: Pin | None, folder: Path) -> None:
+    """Write a first-use pin (once the ledger has passed every check)."""
+    if new_pin is None:
+        return
+    try:
+        write_pin(new_pin, source=str(folder))
+    except TrustFileError as exc:
+        fail(str(exc))
+
+
+def _said_pinned(new_pin: Pin | None) -> None:
+    if new_pin is not None:
+        err.print(
+            f"pinned: {new_pin.path} now holds {new_pin.vkey} (trust on first use: compare it "
+            "with the key the exchange publishes; later checks with this --pin need this key)",
             markup=False,
+            emoji=False,
         )
 
 
+def _extended(ext: Extension | None, kept: KeptCheckpoint | None) -> None:
+    if ext is None or kept is None:
+        return
+    _print(
+        f"ok: extends the kept checkpoint ({describe(ext.kept)}; {kept.path}): consistency "
+        f"proof {ext.kept.size} -> {ext.head.size}, {len(ext.proof)} hashes, verified"
+    )
+
+
+@app.command("verify")
+def verify(folder: _Dir, key: _Key = None, pin: _Pin = None, since: _Since = None) -> None:
+    """Recompute every hash and the tree; check every checkpoint signature."""
+    anchors, kept = _anchors(key, pin), _kept(since)
+    with _trusted(folder, anchors) as (ledger, new_pin):
+        report = ledger.verify()
+        ext = None if kept is None else check_extends(ledger, kept, ledger.public_key)
+        _pin_now(new_pin, folder)
+        _print(
+            f"ok: {report.size} entries, root {_b64(report.root)}, "
+            f"{report.checkpoints} checkpoints verified (origin {ledger.origin})"
+        )
+        _extended(ext, kept)
+        _said_pinned(new_pin)
+
+
 @app.command("audit")
-def audit(folder: _Dir, key: _Key = None) -> None:
+def audit(folder: _Dir, key: _Key = None, pin: _Pin = None, since: _Since = None) -> None:
     """Verify, then replay every entry: evidence signatures and balances."""
-    with _opened(folder, verify=False, key_file=key) as ledger:
+    anchors, kept = _anchors(key, pin), _kept(since)
+    with _trusted(folder, anchors) as (ledger, new_pin):
         report = ledger.audit()
-        out.print(
+        ext = None if kept is None else check_extends(ledger, kept, ledger.public_key)
+        _pin_now(new_pin, folder)
+        _print(
             f"ok: {report.size} entries, {report.accounts} accounts, {report.transfers} "
             f"transfers, {report.evidence} evidence signatures checked, balances sum to 0, "
-            f"root {_b64(report.root)}",
+            f"root {_b64(report.root)}"
+        )
+        _extended(ext, kept)
+        _said_pinned(new_pin)
+
+
+@app.command("checkpoint")
+def checkpoint(folder: _Dir, key: _Key = None, pin: _Pin = None) -> None:
+    """Print the latest signed checkpoint (a C2SP signed note), exactly, for you to keep.
+
+    Keep it outside the ledger folder; later, `catallax ledger verify DIR --since FILE`
+    proves that the log still extends it. The checkpoint's signature and its match with
+    the stored tree are checked (run `verify` to check the whole log).
+    """
+    anchors = _anchors(key, pin)
+    with _trusted(folder, anchors) as (ledger, new_pin):
+        note = ledger.checkpoint
+        try:
+            ledger.head()
+        except LedgerError as exc:
+            raise _failed(CorruptLedger(f"latest checkpoint: {exc}")) from exc
+        _pin_now(new_pin, folder)
+        sys.stdout.write(note)
+        sys.stdout.flush()
+        _said_pinned(new_pin)
+
+
+@app.command("consistency")
+def consistency(
+    folder: _Dir,
+    size1: Annotated[int, typer.Argument(help="The older tree size (at least 1).")],
+    size2: Annotated[
+        int | None, typer.Argument(help="The newer tree size (default: the whole log).")
+    ] = None,
+    as_json: _Json = False,
+) -> None:
+    """The consistency proof that the log at SIZE1 is a prefix of the log at SIZE2, checked.
+
+    Prints the proof's hashes (base64), one per line, or with --json the sizes, both
+    roots, the proof and, when SIZE2 is the whole log, its signed checkpoint.
+    """
+    with _opened(folder, verify=False) as ledger:
+        size = ledger.size
+        if size == 0:
+            fail("SIZE1: the log is empty; there is no consistency proof to give")
+        if not 1 <= size1 <= size:
+            fail(f"SIZE1: expected 1..{size}, got {size1}")
+        tree_size = size if size2 is None else size2
+        if not size1 <= tree_size <= size:
+            fail(f"SIZE2: expected {size1}..{size} (SIZE1..the log's size), got {tree_size}")
+        proof = ledger.consistency_proof(size1, tree_size)
+        root1 = ledger.root_at(size1)
+        if tree_size == size:
+            root2, note = ledger.head().root, ledger.checkpoint
+        else:
+            root2, note = ledger.root_at(tree_size), None
+        try:
+            verify_consistency(size1, tree_size, proof, root1, root2)
+        except ProofError as exc:
+            raise _failed(
+                CorruptLedger(f"consistency proof {size1} -> {tree_size} does not verify: {exc}")
+            ) from exc
+        if as_json:
+            doc = {
+                "origin": ledger.origin,
+                "size1": size1,
+                "size2": tree_size,
+                "root1": _b64(root1),
+                "root2": _b64(root2),
+                "proof": [_b64(h) for h in proof],
+                "checkpoint": note,
+            }
+            _print(json.dumps(doc, indent=2))
+        else:
+            for h in proof:
+                _print(_b64(h))
+        err.print(
+            f"ok: the log at {size1} (root {_b64(root1)}) is a prefix of the log at "
+            f"{tree_size} (root {_b64(root2)}); {len(proof)} hashes, verified",
             markup=False,
+            emoji=False,
         )
 
 
@@ -127,16 +301,15 @@ def balances(folder: _Dir, as_json: _Json = False) -> None:
                 {"account": s.account.id, "kind": s.account.kind.value, "balance": s.balance}
                 for s in states
             ]
-            out.print(json.dumps({"size": ledger.size, "accounts": rows}), markup=False)
+            _print(json.dumps({"size": ledger.size, "accounts": rows}))
             return
         width = max([len(s.account.id) for s in states] + [7])
-        out.print(f"{'account':<{width}}  {'kind':<8}  {'units':>20}  {'credits':>16}")
+        _print(f"{'account':<{width}}  {'kind':<8}  {'units':>20}  {'credits':>16}")
         for s in states:
             credits = s.balance / UNITS_PER_CREDIT
-            out.print(
+            _print(
                 f"{s.account.id:<{width}}  {s.account.kind.value:<8}  {s.balance:>20}  "
-                f"{credits:>16.6f}",
-                markup=False,
+                f"{credits:>16.6f}"
             )
 
 
@@ -180,16 +353,15 @@ def tail(
         for index, entry in entries:
             d = _describe(index, entry)
             if as_json:
-                out.print(json.dumps(d), markup=False)
+                _print(json.dumps(d))
             elif d["type"] == "open":
-                out.print(f"{index:>8}  open      {d['account']} ({d['kind']})", markup=False)
+                _print(f"{index:>8}  open      {d['account']} ({d['kind']})")
             else:
                 ev = d["evidence"]
                 signed = "" if ev is None else f"  [{ev['message']} signed]"
-                out.print(
+                _print(
                     f"{index:>8}  {d['kind']:<9} {d['id']}: {d['payer']} -> {d['payee']} "
-                    f"{d['amount']} units  task={d['task'] or '-'} round={d['round']}{signed}",
-                    markup=False,
+                    f"{d['amount']} units  task={d['task'] or '-'} round={d['round']}{signed}"
                 )
 
 
@@ -228,4 +400,4 @@ def proof(
             "root": _b64(root),
             "checkpoint": note,
         }
-        out.print(json.dumps(result, indent=2), markup=False)
+        _print(json.dumps(result, indent=2))
