@@ -182,7 +182,11 @@ def _extended(ext: Extension | None, kept: KeptCheckpoint | None) -> None:
 
 @app.command("verify")
 def verify(folder: _Dir, key: _Key = None, pin: _Pin = None, since: _Since = None) -> None:
-    """Recompute every hash and the tree; check every checkpoint signature."""
+    """Recompute every hash and the tree; check every checkpoint signature.
+
+    Trust the exchange's key from --key or --pin; without either, the key stored in the
+    ledger is trusted and a warning says so on stderr (the exit status is still 0).
+    """
     anchors, kept = _anchors(key, pin), _kept(since)
     with _trusted(folder, anchors) as (ledger, new_pin):
         report = ledger.verify()
@@ -198,7 +202,10 @@ def verify(folder: _Dir, key: _Key = None, pin: _Pin = None, since: _Since = Non
 
 @app.command("audit")
 def audit(folder: _Dir, key: _Key = None, pin: _Pin = None, since: _Since = None) -> None:
-    """Verify, then replay every entry: evidence signatures and balances."""
+    """Verify, then replay every entry: evidence signatures and balances.
+
+    Trust anchors (--key, --pin) and --since work as for verify.
+    """
     anchors, kept = _anchors(key, pin), _kept(since)
     with _trusted(folder, anchors) as (ledger, new_pin):
         report = ledger.audit()
