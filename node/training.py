@@ -231,8 +231,9 @@ def build(
 def open_run_ledger(folder: Path, task: str) -> tuple[Ledger, LedgerRecorder]:
     """A new ledger in ``folder`` for one training run, and its recorder.
 
-    The exchange's key is written beside it (``exchange.pem``, public ``exchange.pem.pub``)
-    so that ``catallax ledger audit DIR --key DIR/exchange.pem.pub`` can check the run.
+    The exchange's key is written beside it (``exchange.pem``, public ``exchange.pem.pub``);
+    a copy of the public key kept elsewhere is the trust anchor of
+    ``catallax ledger audit DIR --key COPY`` (a key inside the folder it checks is none).
     Refuses a folder that already holds a ledger or a key.
     """
     from catallax.exchange.crypto import generate_private_key

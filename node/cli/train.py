@@ -134,7 +134,8 @@ def train(
         Path | None,
         typer.Option(
             help="Record the run on a new signed ledger in this folder, one round per step "
-            "(audit it with catallax ledger audit DIR --key DIR/exchange.pem.pub)."
+            "(the exchange key is written beside it: keep a copy elsewhere as the trust anchor of "
+            "catallax ledger audit DIR --key COPY)."
         ),
     ] = None,
 ) -> None:
@@ -177,6 +178,7 @@ def train(
         if result.ledger is not None:
             out.print(
                 f"ledger: {result.ledger['rounds']} rounds, {result.ledger['entries']} entries "
-                f"in {result.ledger['dir']} (audit: catallax ledger audit {result.ledger['dir']} "
-                f"--key {result.ledger['dir']}/exchange.pem.pub)"
+                f"in {result.ledger['dir']}; keep a copy of its exchange.pem.pub outside that "
+                "folder and audit with catallax ledger audit DIR --key COPY (a key inside the "
+                "folder it checks is no trust anchor), or pin it with --pin FILE"
             )
