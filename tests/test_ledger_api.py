@@ -74,7 +74,7 @@ def test_exported_names() -> None:
     assert set(ledger_pkg.__all__) == {n for n in dir(ledger_pkg) if not n.startswith("_")} - {
         "checkpoint", "encoding", "errors", "hashing", "integrity", "ledger", "memory",
         "model", "proofs", "rebuild", "round", "rules", "sqlite", "store", "tree", "verify",
-        "evidence",
+        "evidence", "files", "keycheck", "replay", "schema",
     }  # fmt: skip
     assert len(ledger_pkg.__all__) == len(set(ledger_pkg.__all__))
 

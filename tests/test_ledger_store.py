@@ -25,7 +25,7 @@ from catallax.exchange.ledger import (
     leaf_hash,
 )
 
-HEADER = StoreHeader("catallax.test/store", b"\x07" * 32)
+HEADER = StoreHeader("catallax.test/store", b"\x07" * 32, 4)
 TREASURY = Account("treasury", AccountKind.TREASURY)
 
 
@@ -40,7 +40,7 @@ def _batch(tree: CompactTree, datas: list[bytes], ids: list[str], *, archive=Fal
         transfer_ids=[(tid, start + i) for i, tid in enumerate(ids)],
         accounts=[AccountState(TREASURY, tree.size)],
         state=TreeState(tree.size, tree.frontier_bytes(), f"note {tree.size}"),
-        archive=archive,
+        archive=((tree.size, f"note {tree.size}"),) if archive else (),
     )
 
 
@@ -85,6 +85,7 @@ class StoreSuite:
         assert store.transfer_index("t1") == 1
         assert store.transfer_index("nope") is None
         assert store.transfer_indices(["t2", "nope", "t0"]) == {"t2": 2, "t0": 0}
+        assert list(store.transfer_ids()) == [(0, "t0"), (1, "t1"), (2, "t2")]
         assert store.account("treasury") == AccountState(TREASURY, 3)
         assert store.account("nobody") is None
         assert store.accounts() == [AccountState(TREASURY, 3)]

@@ -36,8 +36,10 @@ from catallax.exchange.ledger.errors import (
     ProofError,
     RootMismatch,
     TamperedEntry,
+    TamperedState,
     TransferError,
     UnknownAccount,
+    WriterLocked,
 )
 from catallax.exchange.ledger.evidence import (
     DEBITS_MESSAGE,
@@ -48,7 +50,13 @@ from catallax.exchange.ledger.evidence import (
     decode_authorization,
 )
 from catallax.exchange.ledger.hashing import EMPTY_ROOT, leaf_hash, node_hash
-from catallax.exchange.ledger.integrity import AuditReport, VerifyReport, audit_log, verify_log
+from catallax.exchange.ledger.integrity import (
+    AuditReport,
+    VerifyReport,
+    audit_log,
+    prove_log,
+    verify_log,
+)
 from catallax.exchange.ledger.ledger import LEDGER_FILE, Ledger, open_ledger
 from catallax.exchange.ledger.memory import MemoryStore
 from catallax.exchange.ledger.model import (
@@ -130,6 +138,7 @@ __all__ = [
     "AuditReport",
     "VerifyReport",
     "audit_log",
+    "prove_log",
     "verify_log",
     # storage
     "Batch",
@@ -150,11 +159,13 @@ __all__ = [
     "MissingEvidence",
     "BadEvidence",
     "LedgerStateError",
+    "WriterLocked",
     "InvalidArgument",
     "NotAnEntry",
     "CorruptLedger",
     "CorruptStore",
     "TamperedEntry",
+    "TamperedState",
     "BadCheckpoint",
     "MalformedEntry",
     "CheckpointError",

@@ -13,14 +13,19 @@ Every refusal leaves the ledger unchanged. ::
     │   ├── MissingEvidence        a debit from a trader, or a reward, without signed evidence
     │   └── BadEvidence            the evidence signature does not verify, or the wrong signer
     ├── LedgerStateError           the ledger is used wrongly: read-only, closed, round open...
+    │   └── WriterLocked           another writer holds the ledger folder's lock
     ├── InvalidArgument            a ledger argument out of range: a tree size beyond the log,
     │                              ``checkpoint_interval`` < 1 (ValueError)
     ├── NotAnEntry                 an object that is neither an Opening nor a Transfer where an
     │                              entry is expected (TypeError)
     ├── CorruptLedger              a stored ledger is damaged; ``index`` names the first bad entry
-    │   ├── CorruptStore           the file: not SQLite, truncated, malformed pages, no schema
+    │   ├── CorruptStore           the file: not SQLite, truncated, malformed, another schema,
+    │   │                          a value of the wrong type
     │   ├── TamperedEntry          an entry or a tree node does not match the hashes
-    │   └── BadCheckpoint          a stored checkpoint does not verify or match the tree
+    │   ├── TamperedState          a table derived from the log (balances, transfer ids)
+    │   │                          does not follow from the log
+    │   └── BadCheckpoint          a stored checkpoint does not verify or match the tree,
+    │                              or one the header promises is missing
     ├── MalformedEntry             bytes that are not a canonical entry encoding (ValueError)
     ├── CheckpointError            a checkpoint note that does not parse or verify (ValueError)
     └── ProofError                 an inclusion or consistency proof fails (ValueError)
@@ -51,8 +56,10 @@ __all__ = [
     "ProofError",
     "RootMismatch",
     "TamperedEntry",
+    "TamperedState",
     "TransferError",
     "UnknownAccount",
+    "WriterLocked",
 ]
 
 
@@ -100,6 +107,10 @@ class LedgerStateError(LedgerError):
     """The ledger was used wrongly: it is read-only or closed, or a round is already open."""
 
 
+class WriterLocked(LedgerStateError):
+    """Another writer (process or ledger object) holds the ledger folder's writer lock."""
+
+
 class InvalidArgument(LedgerError, ValueError):
     """A ledger argument is out of range (the message names it): a tree size beyond the
     log, a ``checkpoint_interval`` that is not an int >= 1."""
@@ -119,15 +130,22 @@ class CorruptLedger(LedgerError):
 
 
 class CorruptStore(CorruptLedger):
-    """The storage itself is damaged: not a SQLite file, truncated, malformed, no schema."""
+    """The storage itself is damaged: not a SQLite file, truncated, malformed, another
+    schema, or a stored value of the wrong type (the message names the field)."""
 
 
 class TamperedEntry(CorruptLedger):
     """A stored entry or tree node does not match its hashes; ``index`` names the entry."""
 
 
+class TamperedState(CorruptLedger):
+    """A table the writer acts on (balances, the transfer-id index) differs from what
+    replaying the log gives; the message names the account or the transfer id."""
+
+
 class BadCheckpoint(CorruptLedger):
-    """A stored checkpoint does not verify, or its root is not the tree's root at its size."""
+    """A stored checkpoint does not verify, its root is not the tree's root at its size,
+    or an archived checkpoint the header's interval promises is missing or misplaced."""
 
 
 class MalformedEntry(LedgerError, ValueError):

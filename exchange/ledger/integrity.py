@@ -1,24 +1,28 @@
-"""Checking a stored ledger from its bytes: verification and audit.
+"""Checking a stored ledger from its bytes: verification, proof of the derived tables, audit.
 
 :func:`verify_log` recomputes every leaf hash from the stored entry bytes, rebuilds the
 tree and compares every stored node with it, and checks every stored checkpoint (its
-signature by the exchange's key and its root against the rebuilt tree). It streams the
-log, so memory stays flat, and batches its reads.
+signature by the exchange's key and its root against the rebuilt tree), including that
+every checkpoint the header's interval promises is archived. It streams the log, so
+memory stays flat, and batches its reads.
 
-:func:`audit_log` also decodes every entry, replays the rules (accounts opened once,
-known payer and payee, evidence signatures, no overdraft, unique transfer ids) and
-checks that the stored balances are what the transfers give.
+:func:`prove_log` also replays the log to the balances and transfer ids it gives and
+compares them with the stored tables the writer acts on
+(:class:`~catallax.exchange.ledger.replay.Replay`), in the same pass.
 
-Both raise a :class:`~catallax.exchange.ledger.errors.CorruptLedger` subclass naming
-the first bad entry.
+:func:`audit_log` does that and checks every entry's canonical encoding and evidence.
+
+Each reads one consistent snapshot of the store (:meth:`LedgerStore.snapshot`), so a
+writer committing meanwhile is never mistaken for damage, and each raises a
+:class:`~catallax.exchange.ledger.errors.CorruptLedger` subclass naming the first fault.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 from catallax.exchange.ledger.checkpoint import Checkpoint, open_checkpoint
-from catallax.exchange.ledger.encoding import decode_entry, encode_entry
 from catallax.exchange.ledger.errors import (
     BadCheckpoint,
     CheckpointError,
@@ -26,13 +30,21 @@ from catallax.exchange.ledger.errors import (
     LedgerError,
     TamperedEntry,
 )
-from catallax.exchange.ledger.model import AccountKind, Opening, Transfer
+from catallax.exchange.ledger.model import Account, AccountKind, Transfer
 from catallax.exchange.ledger.rebuild import CHUNK, check_chunks
-from catallax.exchange.ledger.rules import Verified, apply_transfer, check_evidence
+from catallax.exchange.ledger.replay import Replay
+from catallax.exchange.ledger.rules import Verified, check_evidence
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader
 from catallax.exchange.ledger.tree import CompactTree
 
-__all__ = ["AuditReport", "VerifyReport", "audit_log", "check_head", "verify_log"]
+__all__ = [
+    "AuditReport",
+    "VerifyReport",
+    "audit_log",
+    "check_head",
+    "prove_log",
+    "verify_log",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,112 +79,112 @@ def _open_note(note: str, header: StoreHeader, what: str) -> Checkpoint:
     return checkpoint
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 def check_head(store: LedgerStore, header: StoreHeader) -> Checkpoint:
     """The cheap check made on every open: the latest checkpoint against the frontier."""
     state = store.state()
     head = _open_note(state.checkpoint, header, "latest checkpoint")
+    if head.size != state.size:
+        raise BadCheckpoint(
+            f"latest checkpoint: it signs size {head.size}, the stored tree has size {state.size}"
+        )
     try:
         tree = CompactTree.from_frontier_bytes(state.size, state.frontier)
     except LedgerError as exc:
         raise TamperedEntry(f"tree state: {exc}") from exc
-    if head.size != state.size or head.root != tree.root():
+    if head.root != tree.root():
         raise BadCheckpoint(
-            f"latest checkpoint (size {head.size}) does not match the stored tree "
-            f"(size {state.size})"
+            f"latest checkpoint: it signs root {_b64(head.root)}, the stored tree's frontier "
+            f"gives root {_b64(tree.root())} (both size {head.size})"
         )
     return head
 
 
-def verify_log(store: LedgerStore, header: StoreHeader) -> VerifyReport:
-    """Recompute every hash and the tree; check every checkpoint. Raises on the first fault."""
+def _archived(store: LedgerStore, header: StoreHeader, head: Checkpoint) -> dict[int, bytes]:
+    """The root of every archived checkpoint by size, checked against the header's promise.
+
+    A ledger archives a checkpoint at every multiple of its ``checkpoint_interval`` the
+    log reached: each must be there, and nothing else (files of schema 1 promise none).
+    """
+    size, interval = head.size, header.checkpoint_interval
+    roots: dict[int, bytes] = {}
+    for note in store.checkpoints():
+        cp = _open_note(note, header, "archived checkpoint")
+        what = f"archived checkpoint of size {cp.size}"
+        if cp.size > size:
+            raise BadCheckpoint(f"{what}: beyond the log ({size})")
+        if interval is not None and cp.size % interval:
+            raise BadCheckpoint(
+                f"{what}: not a multiple of {interval}, the interval this ledger archives at"
+            )
+        if cp.size in roots:
+            raise BadCheckpoint(f"{what}: stored twice")
+        roots[cp.size] = cp.root
+    if interval is not None:
+        for promised in range(interval, size + 1, interval):
+            if promised not in roots:
+                raise BadCheckpoint(
+                    f"archived checkpoint of size {promised}: missing (the header promises "
+                    f"one every {interval} entries)"
+                )
+    return roots
+
+
+def _verify(store: LedgerStore, header: StoreHeader, replay: Replay | None) -> VerifyReport:
     head = check_head(store, header)
     size = head.size
-    wanted: dict[int, bytes] = {}
-    notes = store.checkpoints()
-    for note in notes:
-        cp = _open_note(note, header, "archived checkpoint")
-        if cp.size > size:
-            raise BadCheckpoint(f"archived checkpoint of size {cp.size} is beyond the log ({size})")
-        wanted[cp.size] = cp.root
+    wanted = _archived(store, header, head)
+    archived = len(wanted)
     wanted[size] = head.root
-    check_chunks(store.entry_batches(CHUNK), size, wanted)
-    return VerifyReport(size, head.root, len(notes) + 1)
+    chunks = store.entry_batches(CHUNK)
+    if replay is not None:
+        replay.size = size
+        chunks = replay.follow(chunks)
+    check_chunks(chunks, size, wanted)
+    if replay is not None:
+        replay.finish()
+    return VerifyReport(size, head.root, archived + 1)
 
 
-def _decoded(store: LedgerStore, batch: int = 4096):
-    """``(index, bytes, entry, {transfer id: stored index})`` for every entry, in order;
-    the transfer ids of each batch of entries are looked up in one query."""
-    rows = []
-    for row in store.entries():
-        rows.append(row)
-        if len(rows) == batch:
-            yield from _decode_batch(store, rows)
-            rows = []
-    if rows:
-        yield from _decode_batch(store, rows)
+def verify_log(store: LedgerStore, header: StoreHeader) -> VerifyReport:
+    """Recompute every hash and the tree; check every checkpoint. Raises on the first fault."""
+    with store.snapshot():
+        return _verify(store, header, None)
 
 
-def _decode_batch(store: LedgerStore, rows: list):
-    decoded = []
-    for index, data, _ in rows:
-        try:
-            entry = decode_entry(data)
-        except LedgerError as exc:
-            raise TamperedEntry(f"entry {index}: {exc}", index=index) from exc
-        if encode_entry(entry) != data:
-            raise TamperedEntry(f"entry {index}: not in canonical encoding", index=index)
-        decoded.append((index, data, entry))
-    ids = [e.id for _, _, e in decoded if isinstance(e, Transfer)]
-    indexed = store.transfer_indices(ids) if ids else {}
-    for index, data, entry in decoded:
-        yield index, data, entry, indexed
+def prove_log(
+    store: LedgerStore, header: StoreHeader, *, verify: bool = True
+) -> dict[str, AccountState]:
+    """The accounts the log gives, after checking the stored tables against them.
+
+    With ``verify`` the whole log is verified too, in the same pass; without, only the
+    latest checkpoint against the tree state, and the entries are replayed as stored.
+    """
+    replay = Replay(store)
+    with store.snapshot():
+        if verify:
+            _verify(store, header, replay)
+        else:
+            replay.size = check_head(store, header).size
+            replay.feed(store.entries(0, replay.size))
+            replay.finish()
+    return replay.states
 
 
 def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
-    """:func:`verify_log`, then replay every entry and compare the stored balances."""
-    report = verify_log(store, header)
-    states: dict[str, AccountState] = {}
-    seen_ids: set[str] = set()
+    """:func:`verify_log` and the replay of every entry: encoding, evidence, balances."""
     verified: Verified = {}
-    transfers = evidence = 0
-    for index, _data, entry, indexed in _decoded(store):
-        try:
-            if isinstance(entry, Opening):
-                if entry.account.id in states:
-                    raise CorruptLedger(f"account {entry.account.id!r} opened twice")
-                states[entry.account.id] = AccountState(entry.account, 0)
-                continue
-            if not isinstance(entry, Transfer):
-                raise CorruptLedger(f"unknown entry type {type(entry).__name__}")
-            if entry.id in seen_ids:
-                raise CorruptLedger(f"transfer id {entry.id!r} used twice")
-            seen_ids.add(entry.id)
-            if indexed.get(entry.id) != index:
-                raise CorruptLedger(f"transfer id {entry.id!r} is not indexed at this entry")
-            payer, payee = states.get(entry.payer), states.get(entry.payee)
-            if payer is None or payee is None:
-                raise CorruptLedger("payer or payee was not opened before this transfer")
-            check_evidence(
-                entry,
-                payer.account,
-                verified,
-                origin=header.origin,
-                exchange_key=header.public_key,
-            )
-            evidence += entry.evidence is not None
-            states[entry.payer], states[entry.payee] = apply_transfer(entry, payer, payee)
-            transfers += 1
-        except LedgerError as exc:
-            raise TamperedEntry(f"entry {index}: {exc}", index=index) from exc
-    stored = {s.account.id: s for s in store.accounts()}
-    for account_id in sorted(set(stored) | set(states)):
-        if stored.get(account_id) != states.get(account_id):
-            got = stored.get(account_id)
-            want = states.get(account_id)
-            raise CorruptLedger(
-                f"account {account_id!r}: stored as {got and (got.account.kind, got.balance)}, "
-                f"the log gives {want and (want.account.kind, want.balance)}"
-            )
+
+    def evidence(entry: Transfer, payer: Account) -> None:
+        check_evidence(entry, payer, verified, origin=header.origin, exchange_key=header.public_key)
+
+    replay = Replay(store, check=evidence, canonical=True)
+    with store.snapshot():
+        report = _verify(store, header, replay)
+    states = replay.states
     balances = {k: s.balance for k, s in sorted(states.items())}
     if sum(balances.values()) != 0:
         raise CorruptLedger(f"balances sum to {sum(balances.values())}, not zero")
@@ -182,5 +194,11 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
     if negative:
         raise CorruptLedger(f"accounts below zero: {', '.join(sorted(negative))}")
     return AuditReport(
-        report.size, report.root, report.checkpoints, len(states), transfers, evidence, balances
+        report.size,
+        report.root,
+        report.checkpoints,
+        len(states),
+        replay.transfers,
+        replay.evidence,
+        balances,
     )

@@ -6,8 +6,12 @@ whose frontier the ledger keeps in memory; each committed round stores its entri
 tree nodes they complete, the new balances and a checkpoint signed by the exchange's
 key, all in one atomic commit. Opened without the key, a ledger is read-only.
 
-Opening an existing store verifies it (the whole log by default, see
-:func:`~catallax.exchange.ledger.integrity.verify_log`) and refuses a damaged one.
+Opening an existing store reads one snapshot of it: the latest checkpoint against the
+tree state always; the whole log by default (see
+:func:`~catallax.exchange.ledger.integrity.verify_log`); and, for a writer always, the
+balances and transfer ids the writer acts on, replayed from the log
+(:func:`~catallax.exchange.ledger.integrity.prove_log`). A damaged store is refused. A
+reader's view (size, head, accounts, entries) is that snapshot, however the file grows.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from catallax.exchange.ledger.integrity import (
     VerifyReport,
     audit_log,
     check_head,
+    prove_log,
     verify_log,
 )
 from catallax.exchange.ledger.model import Account, AccountKind, Entry, Opening
@@ -43,6 +48,24 @@ __all__ = ["LEDGER_FILE", "Ledger", "open_ledger"]
 
 #: The SQLite file inside a ledger folder.
 LEDGER_FILE = "ledger.sqlite"
+#: The checkpoint interval of a new ledger (entries between archived checkpoints).
+DEFAULT_CHECKPOINT_INTERVAL = 1024
+
+
+def _check_interval(interval: object) -> int | None:
+    if interval is not None and (type(interval) is not int or interval < 1):
+        raise InvalidArgument(f"checkpoint_interval: expected an int >= 1, got {interval!r}")
+    return interval  # type: ignore[return-value]
+
+
+def _new_head(
+    key: Ed25519PrivateKey, origin: str, interval: int | None
+) -> tuple[StoreHeader, TreeState]:
+    """The header and the empty tree's signed state of a new ledger."""
+    interval = DEFAULT_CHECKPOINT_INTERVAL if interval is None else interval
+    header = StoreHeader(check_origin(origin), public_key_bytes(key), interval)
+    note = sign_checkpoint(Checkpoint(header.origin, 0, EMPTY_ROOT), key)
+    return header, TreeState(0, b"", note)
 
 
 class Ledger:
@@ -51,8 +74,10 @@ class Ledger:
     ``key`` is the exchange's Ed25519 private key (needed to commit: it signs every
     checkpoint); ``origin`` names the log (needed to create one). ``verify`` checks the
     whole stored log when opening (otherwise only the latest checkpoint against the
-    tree state). A checkpoint is archived each time the log crosses a multiple of
-    ``checkpoint_interval`` entries; the latest one is always kept.
+    tree state). A writer (``key`` given) also proves the stored balances and transfer
+    ids from the log, whatever ``verify`` says. A checkpoint is archived at every
+    multiple of ``checkpoint_interval`` entries (recorded in a new ledger's header,
+    default 1024; an existing ledger keeps its own); the latest one is always kept.
     """
 
     def __init__(
@@ -62,34 +87,39 @@ class Ledger:
         key: Ed25519PrivateKey | None = None,
         origin: str | None = None,
         verify: bool = True,
-        checkpoint_interval: int = 1024,
+        checkpoint_interval: int | None = None,
     ) -> None:
-        if type(checkpoint_interval) is not int or checkpoint_interval < 1:
-            raise InvalidArgument(
-                f"checkpoint_interval: expected an int >= 1, got {checkpoint_interval!r}"
-            )
+        interval = _check_interval(checkpoint_interval)
         self._store = store
         self._key = key
-        self.checkpoint_interval = checkpoint_interval
         self._round: Round | None = None
-        header = store.header()
-        if header is None:
+        if store.header() is None:
             if key is None or origin is None:
                 raise LedgerStateError("a new ledger needs the exchange's key and an origin")
-            header = StoreHeader(check_origin(origin), public_key_bytes(key))
-            note = sign_checkpoint(Checkpoint(header.origin, 0, EMPTY_ROOT), key)
-            store.initialize(header, TreeState(0, b"", note))
-        else:
+            store.initialize(*_new_head(key, origin, interval))
+        with store.snapshot():
+            header = store.header()
+            if header is None:
+                raise LedgerStateError("store: the header vanished while opening")
             if key is not None and public_key_bytes(key) != header.public_key:
                 raise LedgerStateError("key: not the key this ledger was created with")
             if origin is not None and origin != header.origin:
                 raise LedgerStateError(f"origin: this ledger is {header.origin!r}, not {origin!r}")
-            check_head(store, header)
-            if verify:
-                verify_log(store, header)
+            stored = header.checkpoint_interval
+            if interval is not None and stored is not None and interval != stored:
+                raise InvalidArgument(
+                    f"checkpoint_interval: this ledger archives every {stored} entries, "
+                    f"not {interval}"
+                )
+            if key is not None or verify:
+                accounts = prove_log(store, header, verify=verify)
+            else:
+                check_head(store, header)
+                accounts = {s.account.id: s for s in store.accounts()}
+            state = store.state()
         self._header = header
-        self._accounts = {s.account.id: s for s in store.accounts()}
-        state = store.state()
+        self.checkpoint_interval = stored or interval or DEFAULT_CHECKPOINT_INTERVAL
+        self._accounts = accounts
         self._tree = CompactTree.from_frontier_bytes(state.size, state.frontier)
         self._checkpoint = state.checkpoint
 
@@ -136,8 +166,8 @@ class Ledger:
         return self._accounts.get(account_id)
 
     def accounts(self) -> list[AccountState]:
-        """All accounts with their balances, sorted by id."""
-        return self._store.accounts()
+        """All accounts with their balances, sorted by id (as of :attr:`size`)."""
+        return [self._accounts[k] for k in sorted(self._accounts)]
 
     def balance(self, account_id: str) -> int:
         """The balance of an account in units; :class:`UnknownAccount` if never opened."""
@@ -147,8 +177,8 @@ class Ledger:
         return state.balance
 
     def balances(self) -> dict[str, int]:
-        """Every account's balance in units."""
-        return {s.account.id: s.balance for s in self._store.accounts()}
+        """Every account's balance in units (as of :attr:`size`)."""
+        return {k: self._accounts[k].balance for k in sorted(self._accounts)}
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index`` (IndexError if there is none)."""
@@ -157,7 +187,8 @@ class Ledger:
         return decode_entry(self._store.entry(index))
 
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, Entry]]:
-        """``(index, entry)`` pairs in order."""
+        """``(index, entry)`` pairs in order, none beyond the signed :attr:`size`."""
+        stop = self.size if stop is None else min(stop, self.size)
         for index, data, _ in self._store.entries(start, stop):
             yield index, decode_entry(data)
 
@@ -168,8 +199,9 @@ class Ledger:
         return self._store.entry(index)
 
     def transfer_index(self, transfer_id: str) -> int | None:
-        """Where the transfer with this id sits in the log, or None."""
-        return self._store.transfer_index(transfer_id)
+        """Where the transfer with this id sits in the log (of :attr:`size`), or None."""
+        index = self._store.transfer_index(transfer_id)
+        return None if index is None or index >= self.size else index
 
     # --- proofs and checks ----------------------------------------------------------
 
@@ -236,7 +268,31 @@ class Ledger:
         self, account_id: str, kind: AccountKind | str, public_key: bytes | None = None
     ) -> Receipt:
         """Open an account (its own round); a no-op if it is already open as given."""
-        return self.commit_round([Opening(Account(account_id, AccountKind(kind), public_key))])
+        account = Account(account_id, kind, public_key)  # type: ignore[arg-type]
+        return self.commit_round([Opening(account)])
+
+    def _archive(self, start: int, nodes: list[bytes], note: str) -> tuple[tuple[int, str], ...]:
+        """The ``(size, note)`` checkpoints to archive for a round appending ``nodes`` at
+        ``start`` (signed ``note`` at its end): one at every multiple of the interval."""
+        interval, end = self.checkpoint_interval, start + len(nodes)
+        first = (start // interval + 1) * interval
+        if first > end:
+            return ()
+
+        def node(level: int, index: int) -> bytes:
+            leaf = completing_leaf(level, index)
+            blob = nodes[leaf - start] if leaf >= start else self._store.entry_nodes(leaf)
+            return blob[level * HASH_SIZE : (level + 1) * HASH_SIZE]
+
+        archive = []
+        for size in range(first, end + 1, interval):
+            if size == end:
+                archive.append((size, note))
+                continue
+            head = Checkpoint(self.origin, size, subtree_hash(0, size, node))
+            note_k = sign_checkpoint(head, self._key, public_key=self.public_key)  # type: ignore[arg-type]
+            archive.append((size, note_k))
+        return tuple(archive)
 
     def _advance(self, tree: CompactTree, note: str, accounts: dict[str, AccountState]) -> None:
         self._tree, self._checkpoint = tree, note
@@ -265,24 +321,26 @@ def open_ledger(
     origin: str | None = None,
     create: bool = False,
     verify: bool = True,
-    checkpoint_interval: int = 1024,
+    checkpoint_interval: int | None = None,
 ) -> Ledger:
     """Open the SQLite ledger in ``folder`` (``folder/ledger.sqlite``).
 
-    Without ``key`` the ledger is read-only and the file is never written. With
-    ``create`` a missing folder and file are made (then ``key`` and ``origin`` are
-    required).
+    Without ``key`` the ledger is read-only and the file is never written. With ``key``
+    the folder's writer lock is taken (:class:`WriterLocked` if another writer holds
+    it). With ``create`` a missing folder and file are made, atomically (then ``key``
+    and ``origin`` are required).
     """
     folder = Path(folder)
     path = folder / LEDGER_FILE
-    if create and key is not None and not path.exists():
+    initial = None
+    if create and key is not None:
         if origin is None:
             raise LedgerStateError("a new ledger needs the exchange's key and an origin")
-        check_origin(origin)
+        initial = _new_head(key, origin, _check_interval(checkpoint_interval))
         folder.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         raise LedgerStateError(f"{folder}: no ledger here (expected {LEDGER_FILE})")
-    store = SqliteStore(path, create=create, readonly=key is None)
+    store = SqliteStore(path, create=initial is not None, readonly=key is None, initial=initial)
     try:
         return Ledger(
             store, key=key, origin=origin, verify=verify, checkpoint_interval=checkpoint_interval

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from catallax.exchange.ledger.errors import LedgerStateError
-from catallax.exchange.ledger.store import AccountState, Batch, LedgerStore, StoreHeader, TreeState
+from catallax.exchange.ledger.store import (
+    AccountState,
+    Batch,
+    LedgerStore,
+    StoreHeader,
+    TreeState,
+    check_batch_keys,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -24,7 +31,7 @@ class MemoryStore(LedgerStore):
         self._nodes: list[bytes] = []  # per entry: the nodes its append completed
         self._ids: dict[str, int] = {}
         self._accounts: dict[str, AccountState] = {}
-        self._archive: list[str] = []
+        self._archive: dict[int, str] = {}
         self._closed = False
 
     def _open(self) -> None:
@@ -69,9 +76,13 @@ class MemoryStore(LedgerStore):
         for i in range(max(start, 0), stop):
             yield i, self._entries[i], self._nodes[i]
 
+    def transfer_ids(self) -> Iterator[tuple[int, str]]:
+        self._open()
+        return iter(sorted((index, tid) for tid, index in self._ids.items()))
+
     def checkpoints(self) -> list[str]:
         self._open()
-        return list(self._archive)
+        return [note for _, note in sorted(self._archive.items())]
 
     def commit(self, batch: Batch) -> None:
         self._open()
@@ -84,13 +95,15 @@ class MemoryStore(LedgerStore):
         repeated = [tid for tid, _ in batch.transfer_ids if tid in self._ids]
         if repeated or len({tid for tid, _ in batch.transfer_ids}) != len(batch.transfer_ids):
             raise LedgerStateError(f"store: transfer id already stored: {repeated[:1]}")
+        if any(size in self._archive for size, _ in batch.archive):
+            raise LedgerStateError("store: a checkpoint of this size is already archived")
+        check_batch_keys(batch)
         self._entries.extend(batch.entries)
         self._nodes.extend(batch.nodes)
         self._ids.update(batch.transfer_ids)
         for state in batch.accounts:
             self._accounts[state.account.id] = state
-        if batch.archive:
-            self._archive.append(batch.state.checkpoint)
+        self._archive.update(batch.archive)
         self._state = batch.state
 
     def close(self) -> None:

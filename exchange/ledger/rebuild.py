@@ -7,7 +7,8 @@ out of the entry rows and compared as lists), so the per-entry Python work stays
 small. Whole chunks then join a frontier of chunk roots like leaves join a
 :class:`~catallax.exchange.ledger.tree.CompactTree`. When a chunk does not match, it
 is checked again entry by entry, which names the first bad entry. The last, partial
-chunk is checked entry by entry.
+chunk is checked entry by entry. A row whose columns are not of their types (bytes for
+the entry and its nodes) makes the fast path fail and is named by the slow one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ CHUNK_LEVEL = 12
 CHUNK = 1 << CHUNK_LEVEL
 
 Row = tuple[int, bytes, bytes]
+
+_SQL_TYPE = {str: "text", int: "an integer", float: "a real", type(None): "null"}
 
 
 def _completed(j: int) -> int:
@@ -118,7 +121,10 @@ def check_chunks(chunks: Iterable[list[Row]], size: int, roots: dict[int, bytes]
         if slow is None and len(chunk) == CHUNK:
             lo, hi = bisect_right(sizes, start), bisect_right(sizes, start + CHUNK)
             checks = [(s, roots[s]) for s in sizes[lo:hi]]
-            after = _fast_chunk(chunk, start, frontier, size, checks)
+            try:
+                after = _fast_chunk(chunk, start, frontier, size, checks)
+            except TypeError:  # a mistyped column; the slow path names it
+                after = None
             if after is None:
                 check_entries_one_by_one(chunk, CompactTree(start, frontier), size, roots)
                 _inconsistent(start)
@@ -143,6 +149,13 @@ def check_entries_one_by_one(
     frontier = tree.frontier
     expected = tree.size
     for index, data, nodes in rows:
+        if type(data) is not bytes or type(nodes) is not bytes:
+            field = "data" if type(data) is not bytes else "nodes"
+            value = data if field == "data" else nodes
+            got = _SQL_TYPE.get(type(value), type(value).__name__)
+            raise TamperedEntry(
+                f"entry {index}: {field}: stored as {got}, expected a blob", index=index
+            )
         if index != expected:
             raise TamperedEntry(f"entry {expected}: missing from the log", index=expected)
         if index >= size:

@@ -207,7 +207,6 @@ class Round:
             size = self._tree.size
             head = Checkpoint(ledger.origin, size, self._tree.root())
             note = sign_checkpoint(head, ledger._key, public_key=ledger.public_key)
-            interval = ledger.checkpoint_interval
             batch = Batch(
                 start=self.start,
                 entries=self._entries,
@@ -215,7 +214,7 @@ class Round:
                 transfer_ids=self._new_ids,
                 accounts=list(self._accounts.values()),
                 state=TreeState(size, self._tree.frontier_bytes(), note),
-                archive=size // interval > self.start // interval,
+                archive=ledger._archive(self.start, self._nodes, note),
             )
             try:
                 self._store.commit(batch)

@@ -11,7 +11,11 @@ what they are. Every backend MUST:
 - keep entries append-only, return them in index order, and never change the header
   once written;
 - never write anything while reading or opening; a damaged store raises
-  :class:`CorruptStore` and stays as it was.
+  :class:`CorruptStore` and stays as it was;
+- return values of their declared types only (a stored value of another type is
+  :class:`CorruptStore` naming the field, never a silent conversion);
+- inside :meth:`LedgerStore.snapshot`, answer every read from one consistent state,
+  whatever other connections commit meanwhile.
 
 The in-memory and the SQLite backends run the same test suite.
 """
@@ -20,19 +24,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
+from catallax.exchange.ledger.errors import InvalidTransfer
+from catallax.exchange.ledger.keycheck import is_valid_public_key
 from catallax.exchange.ledger.model import Account
 
-__all__ = ["AccountState", "Batch", "LedgerStore", "StoreHeader", "TreeState"]
+__all__ = ["AccountState", "Batch", "LedgerStore", "StoreHeader", "TreeState", "check_batch_keys"]
 
 
 @dataclass(frozen=True, slots=True)
 class StoreHeader:
-    """Written once when the ledger is created: its ``origin`` and the exchange's key."""
+    """Written once when the ledger is created: its ``origin``, the exchange's key and
+    the ``checkpoint_interval`` at whose every multiple a checkpoint is archived (None
+    in files of schema 1, which made no such promise)."""
 
     origin: str
     public_key: bytes
+    checkpoint_interval: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,8 @@ class Batch:
     one parent per level it closed; 32 bytes each, concatenated); ``transfer_ids`` map
     new transfer ids to their index; ``accounts`` are the new or changed accounts with
     their balances after the round; ``state`` is the tree after the round; ``archive``
-    keeps its checkpoint in the history.
+    holds the ``(size, note)`` checkpoints to keep in the history (one per multiple of
+    the checkpoint interval the round reached).
     """
 
     start: int
@@ -70,7 +81,7 @@ class Batch:
     transfer_ids: list[tuple[str, int]]
     accounts: list[AccountState]
     state: TreeState
-    archive: bool = False
+    archive: tuple[tuple[int, str], ...] = ()
 
 
 class LedgerStore(ABC):
@@ -111,6 +122,10 @@ class LedgerStore(ABC):
         """``(index, entry bytes, completed nodes)`` with ``start <= index < stop``, in order."""
 
     @abstractmethod
+    def transfer_ids(self) -> Iterator[tuple[int, str]]:
+        """Every stored ``(entry index, transfer id)`` pair, by index (then id)."""
+
+    @abstractmethod
     def checkpoints(self) -> list[str]:
         """The archived checkpoint notes, oldest first (the latest is in :meth:`state`)."""
 
@@ -123,6 +138,14 @@ class LedgerStore(ABC):
 
     def check(self) -> None:  # noqa: B027 - optional hook, nothing to check by default
         """Check the storage itself (not the hashes); :class:`CorruptStore` if damaged."""
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A context in which every read sees one consistent state of the store.
+
+        Re-entrant; no commit may happen inside it. Backends that other processes can
+        write (SQLite) hold one read transaction for its duration.
+        """
+        return nullcontext()
 
     def entry_batches(self, size: int) -> Iterator[list[tuple[int, bytes, bytes]]]:
         """All entries as :meth:`entries` gives them, in lists of ``size`` (the last shorter).
@@ -149,3 +172,18 @@ class LedgerStore(ABC):
         for _, _, nodes in self.entries(index, index + 1):
             return nodes
         raise IndexError(f"entry {index} is not stored")
+
+
+def check_batch_keys(batch: Batch) -> None:
+    """Refuse a batch that registers a public key which is no usable Ed25519 point.
+
+    ``cryptography`` loads any 32 bytes as a key, so the model checks only the length;
+    the check is memoised per key, so a commit pays for it once per account.
+    """
+    for state in batch.accounts:
+        key = state.account.public_key
+        if key is not None and not is_valid_public_key(key):
+            raise InvalidTransfer(
+                f"account {state.account.id!r}: public key: not an Ed25519 public key "
+                "(32 bytes encoding a curve point of more than small order)"
+            )
