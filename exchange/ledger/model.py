@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from catallax.exchange.crypto import PUBLIC_KEY_SIZE, SignedEnvelope
 from catallax.exchange.ledger.errors import InvalidAmount, InvalidTransfer
+from catallax.exchange.ledger.keycheck import check_public_key
 
 __all__ = [
     "MAX_AMOUNT",
@@ -83,6 +84,8 @@ def _name(field: str, value: object, pattern: re.Pattern[str] = _NAME) -> str:
 def _check_public_key(field: str, value: object) -> None:
     if not isinstance(value, bytes) or len(value) != PUBLIC_KEY_SIZE:
         raise InvalidTransfer(f"{field}: expected {PUBLIC_KEY_SIZE} raw Ed25519 key bytes")
+    # A point of the curve, not of small order: refused before anything is staged.
+    check_public_key(value, field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,14 @@ __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 _READ_BATCH = 4096
 
 
+def _end_stale(db: sqlite3.Connection) -> None:
+    """Roll back a transaction left open by an interrupted statement (its own COMMIT or
+    ROLLBACK cut short as well). Outside a snapshot or a commit no transaction is ours,
+    so it holds nothing that could be lost."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 def _corrupt(path: Path, exc: sqlite3.DatabaseError) -> CorruptStore:
     return CorruptStore(f"{path}: the SQLite file is damaged ({exc})")
 
@@ -190,6 +198,7 @@ class SqliteStore(LedgerStore):
             finally:
                 self._depth -= 1
             return
+        _end_stale(db)
         db.execute("BEGIN")
         self._depth = 1
         try:
@@ -322,6 +331,7 @@ class SqliteStore(LedgerStore):
     def commit(self, batch: Batch) -> None:
         check_batch_keys(batch)
         db = self._write_db()
+        _end_stale(db)
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute("SELECT size FROM tree WHERE id = 1").fetchone()
