@@ -119,9 +119,11 @@ def test_a_logged_opening_with_a_bad_key_fails_audit(made) -> None:
     db.close()
     # Refused when the stored account row is read (the model checks every key it
     # builds), or at entry 5 when the log is replayed: never accepted.
-    with pytest.raises(CorruptLedger, match=r"not an Ed25519 public key"):
-        with open_ledger(folder, verify=False) as reader:
-            reader.audit()
+    with (
+        pytest.raises(CorruptLedger, match=r"not an Ed25519 public key"),
+        open_ledger(folder, verify=False) as reader,
+    ):
+        reader.audit()
     with pytest.raises(CorruptLedger, match=r"not an Ed25519 public key"):
         open_ledger(folder, key=key)
 
