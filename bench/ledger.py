@@ -20,6 +20,7 @@ Measured in one run, each against a baseline from the same run:
    decoded, bound to its transfer and its signature verified, every balance) over a
    ledger of ``audit_transfers`` signed trader debits, against the limit: verifying
    the same signatures with ``cryptography`` alone (public keys loaded once each).
+   Each runs three times, alternating; the best time of each is compared.
 
     python bench/ledger.py                  # full run (two to three minutes)
     python bench/ledger.py --rounds 8 --blocks 2 --evidence-rounds 4 \\
@@ -235,17 +236,25 @@ def audit_speed(args: Args, folder: Path) -> None:
     for r in range(-(-n // per)):
         ledger.commit_round(rents(r, min(per, n - r * per), keys))
     signed = [e.evidence for _, e in ledger.entries() if getattr(e, "evidence", None)]
-    t0 = time.perf_counter()
-    report = ledger.audit()
-    ours = time.perf_counter() - t0
-    loaded: dict[bytes, Ed25519PublicKey] = {}
-    t1 = time.perf_counter()
-    for ev in signed:
-        key = loaded.get(ev.public_key)
-        if key is None:
-            key = loaded[ev.public_key] = Ed25519PublicKey.from_public_bytes(ev.public_key)
-        key.verify(ev.signature, crypto.signing_input(ev.message, ev.data))
-    bare = time.perf_counter() - t1
+
+    def bare_verify() -> None:
+        loaded: dict[bytes, Ed25519PublicKey] = {}
+        for ev in signed:
+            key = loaded.get(ev.public_key)
+            if key is None:
+                key = loaded[ev.public_key] = Ed25519PublicKey.from_public_bytes(ev.public_key)
+            key.verify(ev.signature, crypto.signing_input(ev.message, ev.data))
+
+    # Alternate the two, three times each, and keep each one's best: the machine is
+    # shared, and the best run is the one least disturbed.
+    ours = bare = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        report = ledger.audit()
+        t1 = time.perf_counter()
+        bare_verify()
+        t2 = time.perf_counter()
+        ours, bare = min(ours, t1 - t0), min(bare, t2 - t1)
     ledger.close()
     if report.evidence != len(signed):
         raise RuntimeError(f"audit checked {report.evidence} signatures, expected {len(signed)}")

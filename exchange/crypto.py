@@ -140,15 +140,24 @@ def key_fingerprint(public_key: bytes) -> str:
 # --- signatures ---------------------------------------------------------------------
 
 
+#: Signing prefixes of message names already checked.
+_PREFIXES: dict[str, bytes] = {}
+
+
 def signing_input(message: str, data: bytes) -> bytes:
     """The exact bytes signed for ``data`` as a ``message``: prefix, name, NUL, data."""
-    if not isinstance(message, str) or not _MESSAGE_NAME.fullmatch(message):
-        raise InvalidMessageName(
-            f"message name: expected an identifier like 'Bid' or 'StepReport', got {message!r}"
-        )
+    prefix = _PREFIXES.get(message) if isinstance(message, str) else None
+    if prefix is None:
+        if not isinstance(message, str) or not _MESSAGE_NAME.fullmatch(message):
+            raise InvalidMessageName(
+                f"message name: expected an identifier like 'Bid' or 'StepReport', got {message!r}"
+            )
+        prefix = DOMAIN_PREFIX + message.encode("ascii") + b"\x00"
+        if len(_PREFIXES) < 1024:  # the few names in use, checked once each
+            _PREFIXES[message] = prefix
     if not isinstance(data, bytes | bytearray):
         raise InvalidData(f"data: expected bytes, got {type(data).__name__}")
-    return DOMAIN_PREFIX + message.encode("ascii") + b"\x00" + bytes(data)
+    return prefix + bytes(data)
 
 
 def sign(key: Ed25519PrivateKey, message: str, data: bytes) -> bytes:

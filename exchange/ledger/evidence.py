@@ -1,7 +1,7 @@
 """Evidence bound to the transfers it authorises.
 
 A debit is authorised by a signed :class:`Authorization`: the payer's Ed25519
-signature (message name ``Debits``) over a canonical JSON body naming the exchange (the
+signature (message name ``Debits``) over a JSON body naming the exchange (the
 ledger's origin), the task, the round, the payer, and each debit it allows, itemised:
 transfer id, payee, amount in units, kind and episode slot. The ledger accepts a
 transfer only if its evidence verifies under the payer's registered key *and* lists
@@ -10,9 +10,10 @@ one signature cannot pay for anything it does not name: not another round, not a
 amount, not another task or exchange; and since a listed item names its transfer id,
 which the ledger records once, no piece of evidence is spent twice.
 
-The body's bytes are JSON with sorted keys and no spaces (``canonical``); the ledger
-re-encodes what it decodes and refuses any other spelling, so one authorisation has
-exactly one byte string.
+The body is JSON; :meth:`Authorization.encode` writes it with sorted keys and no spaces.
+The ledger reads any spelling of the same object (the signature fixes the bytes, so a
+spelling cannot be changed by anyone but the signer) but refuses what parsers could
+read differently: a repeated key, ``NaN`` or ``Infinity``, a field of another type.
 """
 
 from __future__ import annotations
@@ -78,6 +79,18 @@ class Authorization:
         return None
 
 
+def _unique(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object without repeated keys (which parsers resolve differently)."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise BadEvidence("evidence body repeats a key")
+    return body
+
+
+def _constant(name: str) -> None:
+    raise BadEvidence(f"evidence body holds {name}, which is not a JSON number")
+
+
 def authorize(key: Ed25519PrivateKey, authorization: Authorization) -> SignedEnvelope:
     """Sign ``authorization`` with the payer's key: the evidence of its debits."""
     return SignedEnvelope.seal(key, DEBITS_MESSAGE, authorization.encode())
@@ -87,13 +100,13 @@ def decode_authorization(evidence: SignedEnvelope) -> Authorization:
     """The authorisation an evidence envelope carries (its signature is not checked here).
 
     Raises:
-        BadEvidence: not a ``Debits`` message, not canonical JSON, or a field of the wrong
+        BadEvidence: not a ``Debits`` message, not well-formed JSON, or a field of the wrong
             type, named in the message.
     """
     if evidence.message != DEBITS_MESSAGE:
         raise BadEvidence(f"evidence is a {evidence.message!r} message, not {DEBITS_MESSAGE!r}")
     try:
-        body = json.loads(evidence.data)
+        body = json.loads(evidence.data, object_pairs_hook=_unique, parse_constant=_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadEvidence(f"evidence body is not JSON ({exc})") from None
     if not isinstance(body, dict) or set(body) != {"exchange", "task", "round", "payer", "debits"}:
@@ -122,8 +135,6 @@ def decode_authorization(evidence: SignedEnvelope) -> Authorization:
                 "evidence debits: each item is [transfer id, payee, units > 0, kind, slot]"
             )
         debits.append(Debit(*item))
-    if json.dumps(body, separators=(",", ":"), sort_keys=True).encode() != evidence.data:
-        raise BadEvidence("evidence body is not in canonical form (sorted keys, no spaces)")
     return Authorization(body["exchange"], body["task"], body["round"], body["payer"],
                          tuple(debits))  # fmt: skip
 
