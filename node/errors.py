@@ -11,9 +11,22 @@ exception a caller would naturally catch::
     │                          would be overwritten (also an OSError); ``catallax.node.keys``
     ├── TrustFileError         a pin file or a kept checkpoint file is missing, unreadable or
     │                          malformed (also an OSError); ``catallax.node.trust``
-    └── NotTrusted             a ledger fails a trust check: not the trusted key or origin,
-                               or it does not extend a kept checkpoint (a rollback, a fork);
-                               the command line prints ``FAILED ledger: ...``, exit status 1
+    ├── NotTrusted             a ledger fails a trust check: not the trusted key or origin,
+    │                          or it does not extend a kept checkpoint (a rollback, a fork);
+    │                          the command line prints ``FAILED ledger: ...``, exit status 1
+    └── WireError              a message from the network is refused; ``catallax.node.wire``
+        ├── Malformed          a message does not parse or breaks a rule of the protocol
+        │   │                  (also a ValueError)
+        │   └── BadTensor      a tensor's dtype, shape or data do not agree
+        ├── Unconvertible      a library value has no wire form: an unsupported space or
+        │                      dtype (also a TypeError)
+        ├── WrongMessage       an envelope names another message than the one expected
+        ├── BadSignature       a signature does not verify for the bytes and key received
+        │   └── MissingSignature  an envelope has no signature (never a skipped check)
+        ├── Replayed           a sequence number not above the signer's last one
+        ├── Stale              a timestamp outside the receiver's window
+        └── SequenceFileError  the sequence book's file cannot be opened or is not one
+                               (also an OSError)
 
 The command line prints these (all but ``NotTrusted``) as one line,
 ``catallax: error: <what>``, with exit status 2. The network layer (gRPC servers and
@@ -24,7 +37,25 @@ that a caller catches the same class locally and over the wire.
 
 from __future__ import annotations
 
-__all__ = ["CliError", "KeyFileError", "NodeError", "NotTrusted", "OptionError", "TrustFileError"]
+__all__ = [
+    "CliError",
+    "KeyFileError",
+    "NodeError",
+    "NotTrusted",
+    "OptionError",
+    "TrustFileError",
+    # the wire
+    "BadSignature",
+    "BadTensor",
+    "Malformed",
+    "MissingSignature",
+    "Replayed",
+    "SequenceFileError",
+    "Stale",
+    "Unconvertible",
+    "WireError",
+    "WrongMessage",
+]
 
 
 class NodeError(Exception):
@@ -53,3 +84,44 @@ class NotTrusted(NodeError):
     """A ledger fails a trust check: it is signed by another key than the trusted one,
     names another origin than the pinned one, or does not extend a kept checkpoint (it
     was rolled back, or forked). Not bad input: the ledger is what fails."""
+
+
+class WireError(NodeError):
+    """A message from the network is refused (:mod:`catallax.node.wire`)."""
+
+
+class Malformed(WireError, ValueError):
+    """A message does not parse, or breaks a rule of the protocol (a missing field,
+    lists of different lengths, a negative amount...)."""
+
+
+class BadTensor(Malformed):
+    """A tensor's dtype is not one of the protocol's, or its shape and data disagree."""
+
+
+class Unconvertible(WireError, TypeError):
+    """A library value has no wire form (an unsupported space, dtype or value type)."""
+
+
+class WrongMessage(WireError):
+    """An envelope names another message than the one the receiver expects."""
+
+
+class BadSignature(WireError):
+    """An envelope's signature does not verify for the bytes and the key received."""
+
+
+class MissingSignature(BadSignature):
+    """An envelope carries no signature: an error, never a skipped check."""
+
+
+class Replayed(WireError):
+    """A body's sequence number is not above the last one seen from its signer."""
+
+
+class Stale(WireError):
+    """A body's timestamp lies outside the receiver's window around its clock."""
+
+
+class SequenceFileError(WireError, OSError):
+    """The sequence book's file cannot be opened, or is not a sequence book."""
