@@ -8,3 +8,27 @@ persistent sequence numbers.
 
 Errors are the :class:`~catallax.node.errors.WireError` family of ``catallax.node.errors``.
 """
+
+from catallax.node.wire.envelope import Envelope, message_class, open_envelope, receive, seal
+from catallax.node.wire.sequence import (
+    DEFAULT_WINDOW_MS,
+    MAX_SEQUENCE,
+    SequenceBook,
+    Sequencer,
+    now_ms,
+)
+
+__all__ = [
+    # envelopes
+    "Envelope",
+    "message_class",
+    "open_envelope",
+    "receive",
+    "seal",
+    # sequence numbers
+    "DEFAULT_WINDOW_MS",
+    "MAX_SEQUENCE",
+    "SequenceBook",
+    "Sequencer",
+    "now_ms",
+]
