@@ -14,8 +14,10 @@ episodes. A step is values travelling one way:
   first, then money moves, owners change, the dead leave, and learners are taught.
 
 :meth:`DeepMarket.settle` is ``apply(settlement(...))``. Joining is a value too
-(:meth:`DeepMarket.admission`). The rules the paper leaves open are decided in
-``docs/decisions/deep-market.md``.
+(:meth:`DeepMarket.admission`). The accounts live in :mod:`.membership` and the forward
+pass in :mod:`.forward`, two parts of this class; this module holds the rules, the
+settlement's validation and the application of values. The rules the paper leaves open
+are decided in ``docs/decisions/deep-market.md``.
 """
 
 from __future__ import annotations
@@ -25,27 +27,22 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from catallax.exchange.auctions import AuctionKind
-from catallax.exchange.deep.accounts import Accounts, round_mask
-from catallax.exchange.deep.kernel import top_two
+from catallax.exchange.deep.accounts import Accounts
+from catallax.exchange.deep.forward import ForwardPass
+from catallax.exchange.deep.membership import Membership
 from catallax.exchange.deep.royalties import RoyaltyBook
 from catallax.exchange.deep.settlement import compute_settlement
 from catallax.exchange.deep.values import Admission, Decision, Owners, Settlement, StepReport
 from catallax.exchange.errors import (
-    ActionError,
-    BidError,
-    DuplicateTrader,
     MarketConfigError,
     MarketInputError,
-    MoneyError,
     RewardError,
     StaleValue,
-    UnknownTrader,
 )
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import (
     Bidders,
     Consumer,
-    Enumerable,
     Learner,
     Mortal,
     OneBidder,
@@ -54,9 +51,7 @@ from catallax.exchange.protocols import (
 from catallax.exchange.transfers import (
     CONSUMER,
     ISSUER,
-    NO_SLOT,
     TREASURY,
-    FlowKind,
     Transfers,
 )
 
@@ -71,7 +66,7 @@ def default_id(population: int, member: int) -> str:
     return f"p{population}.m{member}"
 
 
-class DeepMarket:
+class DeepMarket(Membership, ForwardPass):
     """Accounts, owners and rules of a deep market over ``n_envs`` parallel episodes.
 
     Args:
@@ -176,345 +171,6 @@ class DeepMarket:
         if not first:
             raise MarketConfigError("a market needs at least one trader, got zero")
         self.apply(self._admission_of(first))
-
-    # -- accounts -----------------------------------------------------------------------
-
-    @property
-    def size(self) -> int:
-        """Number of traders that ever entered (alive or not): the rows of the bid matrix."""
-        return len(self.accounts)
-
-    @property
-    def n_alive(self) -> int:
-        """Number of traders alive now."""
-        return int(self.accounts.alive.sum())
-
-    @property
-    def alive(self) -> np.ndarray:
-        """``(size,)`` bool: which rows may bid (a copy)."""
-        return self.accounts.alive.copy()
-
-    @property
-    def balance(self) -> np.ndarray:
-        """``(size,)`` int64 balances in units (a copy)."""
-        return self.accounts.balance.copy()
-
-    @property
-    def wealth(self) -> np.ndarray:
-        """``(size,)`` balances in credits (a copy)."""
-        return self.accounts.balance / UNITS_PER_CREDIT
-
-    @property
-    def issuer(self) -> float:
-        """The issuer's balance in credits (it may be negative)."""
-        return self.issuer_units / UNITS_PER_CREDIT
-
-    @property
-    def treasury(self) -> float:
-        """The treasury's balance in credits."""
-        return self.treasury_units / UNITS_PER_CREDIT
-
-    @property
-    def consumer_balances(self) -> np.ndarray:
-        """Each consumer's balance in credits."""
-        return self.consumer_units / UNITS_PER_CREDIT
-
-    def member(self, trader: int) -> tuple[int, int]:
-        """``(population index, member id in that population)`` of a trader row."""
-        self.accounts.check_rows(np.array([trader]), alive=False)
-        return int(self.accounts.population[trader]), int(self.accounts.member[trader])
-
-    def row(self, account_id: str) -> int:
-        """The row of a live trader; :class:`UnknownTrader` if unknown or removed."""
-        return self.accounts.row(account_id)
-
-    def account_id(self, handle: int) -> str:
-        """The account id behind a handle: a trader row, or a special account."""
-        if handle >= 0:
-            if handle >= len(self.accounts):
-                raise UnknownTrader(f"no trader row {handle}")
-            return self.accounts.ids[handle]
-        if handle == ISSUER:
-            return "issuer"
-        if handle == TREASURY:
-            return "treasury"
-        k = CONSUMER - handle
-        if 0 <= k < len(self.consumers):
-            return f"consumer.{k}"
-        raise UnknownTrader(f"no account handle {handle}")
-
-    def admission(
-        self, population: int, members: Sequence[int], ids: Sequence[str] | None = None
-    ) -> Admission:
-        """The value that admits ``members`` of ``population`` with their allowance.
-
-        ``ids`` names their accounts (default ``account_id(population, member)``).
-        Raises :class:`~catallax.exchange.errors.DuplicateTrader` for an id already here
-        and :class:`UnknownTrader` for an unknown population; changes nothing.
-        """
-        if not 0 <= population < len(self.populations):
-            raise UnknownTrader(
-                f"no population {population} (the market has {len(self.populations)})"
-            )
-        pairs = [(population, int(k)) for k in members]
-        return self._admission_of(pairs, ids)
-
-    def _admission_of(
-        self, pairs: list[tuple[int, int]], ids: Sequence[str] | None = None
-    ) -> Admission:
-        names = [self._account_id(p, k) for p, k in pairs] if ids is None else list(ids)
-        if len(names) != len(pairs):
-            raise MarketInputError(f"{len(pairs)} members but {len(names)} account ids")
-        self._check_members(pairs)
-        self.accounts.check_new(names)
-        start = len(self.accounts)
-        rows = np.arange(start, start + len(pairs), dtype=np.int64)
-        grant = np.full(len(pairs), self.allowance_units, dtype=np.int64)
-        return Admission(
-            version=self.version,
-            ids=tuple(names),
-            population=np.array([p for p, _ in pairs], dtype=np.int64),
-            member=np.array([k for _, k in pairs], dtype=np.int64),
-            transfers=Transfers.of(ISSUER, rows, grant, FlowKind.ALLOWANCE, NO_SLOT),
-            first_row=start,
-        )
-
-    def _check_members(self, pairs: list[tuple[int, int]]) -> None:
-        """Each member exists in its population, is not a trader yet, and comes once."""
-        acc = self.accounts
-        seen: set[tuple[int, int]] = set()
-        for p, k in pairs:
-            size = int(self.populations[p].size)
-            if not 0 <= k < size:
-                raise UnknownTrader(f"population {p} has no member {k} (it has {size})")
-            if (p, k) in seen or bool(((acc.population == p) & (acc.member == k)).any()):
-                raise DuplicateTrader(f"member {k} of population {p} is already a trader")
-            seen.add((p, k))
-
-    def admit(self, account_id: str, population: int = 0, member: int | None = None) -> int:
-        """Admit member ``member`` of ``population`` (default: its next member not yet
-        admitted) as a trader under ``account_id``, with its allowance; returns its row.
-
-        The population must already hold that member (grow it first). Raises
-        :class:`~catallax.exchange.errors.DuplicateTrader` or :class:`UnknownTrader`;
-        nothing changes then.
-        """
-        if not 0 <= population < len(self.populations):
-            raise UnknownTrader(f"no population {population}")
-        k = self._members[population] if member is None else int(member)
-        self.apply(self.admission(population, [k], [account_id]))
-        return self.size - 1
-
-    def remove(self, account_id: str) -> None:
-        """Remove a live trader: it never bids again; its balance stays in its account.
-
-        Its population is told (``retire``) if it wants to know. Raises
-        :class:`UnknownTrader` for an unknown or removed account; changes nothing then.
-        """
-        row = self.accounts.row(account_id)
-        self._retire(np.array([row]))
-        self.version += 1
-
-    def grow(self, count: int) -> int:
-        """Enumerate up to ``count`` new traders across the enumerable populations.
-
-        New traders are asked of each enumerable population in turn and get the
-        allowance. Returns how many entered.
-        """
-        growable = [p for p, pop in enumerate(self.populations) if isinstance(pop, Enumerable)]
-        added = 0
-        while added < count and growable:
-            for p in list(growable):
-                want = -(-(count - added) // len(growable))
-                got = int(self.populations[p].grow(want))
-                if got <= 0:
-                    growable.remove(p)
-                    continue
-                start = self._members[p]
-                self.apply(self.admission(p, range(start, start + got)))
-                added += got
-                if added >= count:
-                    break
-        return added
-
-    def endowment(self, traders: np.ndarray, amounts: np.ndarray) -> Admission:
-        """The value giving ``amounts[k]`` credits from the issuer to live row ``traders[k]``."""
-        traders = np.asarray(traders).ravel()
-        if not np.issubdtype(traders.dtype, np.integer):
-            raise UnknownTrader(f"trader rows must be integers, got {traders.dtype}")
-        traders = traders.astype(np.int64)
-        amounts = np.asarray(amounts, dtype=np.float64).ravel()
-        if traders.shape != amounts.shape:
-            raise MarketInputError(f"{len(traders)} traders but {len(amounts)} amounts")
-        self.accounts.check_rows(traders)
-        if not (np.isfinite(amounts).all() and (amounts >= 0).all()):
-            raise MoneyError("endowments must be finite and >= 0 credits")
-        units = to_units(amounts)
-        return Admission(
-            version=self.version,
-            ids=(),
-            population=np.zeros(0, np.int64),
-            member=np.zeros(0, np.int64),
-            transfers=Transfers.of(ISSUER, traders, units, FlowKind.ALLOWANCE, NO_SLOT),
-            first_row=len(self.accounts),
-        )
-
-    def endow(self, traders: np.ndarray, amounts: np.ndarray) -> None:
-        """Give ``amounts[k]`` credits from the issuer to live trader row ``traders[k]``
-        (Theorem 3.1 endows only the network's own programs). Nothing moves on error."""
-        self.apply(self.endowment(traders, amounts))
-
-    # -- forward pass -------------------------------------------------------------------
-
-    def caps(self) -> np.ndarray:
-        """``(size,)`` each trader's bid cap per episode in credits: ``balance // E``
-        units; ``-1`` for traders that cannot bid (removed or without money)."""
-        if self._cap_version != self.version or len(self._cap) != self.size:
-            acc = self.accounts
-            per = acc.balance // self.n_envs
-            self._cap = np.where(acc.alive & (acc.balance > 0), per / UNITS_PER_CREDIT, -1.0)
-            self._cap_version = self.version
-        return self._cap
-
-    def bids(self, obs: np.ndarray) -> np.ndarray:
-        """Raw bids of every trader row in every episode, ``(size, E)``, in credits."""
-        obs = np.asarray(obs)
-        e = len(obs)
-        layout = self._layout()
-        if len(layout) == 1 and layout[0][1] is None and layout[0][0] == slice(0, self.size):
-            out = _bids_of(self.populations[0].bids(obs), 0)
-            _check_bids(out, self.size, e, 0)
-            return out
-        if self._bid_buffer is None or self._bid_buffer.shape != (self.size, e):
-            self._bid_buffer = np.empty((self.size, e))
-        for p, (rows, members) in enumerate(layout):
-            pop = self.populations[p]
-            part = _bids_of(pop.bids(obs), p)
-            _check_bids(part, int(pop.size), e, p)
-            self._bid_buffer[rows] = part if members is None else part[members]
-        return self._bid_buffer
-
-    def _layout(self) -> list[tuple[slice | np.ndarray, np.ndarray | None]]:
-        """Per population: its rows, and the member behind each row (``None`` when the
-        rows hold members ``0 .. size-1`` in order, so its bids need no gather)."""
-        key = (self.size, *(int(p.size) for p in self.populations))
-        if self._layout_size == key:
-            return self._layout_cache
-        acc = self.accounts
-        out = []
-        for p, pop in enumerate(self.populations):
-            rows = np.flatnonzero(acc.population == p)
-            members = acc.member[rows]
-            contiguous = len(rows) > 0 and rows[-1] - rows[0] == len(rows) - 1
-            if (
-                contiguous
-                and np.array_equal(members, np.arange(len(rows)))
-                and int(pop.size) == len(rows)
-            ):
-                out.append((slice(int(rows[0]), int(rows[-1]) + 1), None))
-            else:
-                out.append((rows, members))
-        self._layout_cache, self._layout_size = out, key
-        return out
-
-    def _auction(self, bids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not bids.flags.c_contiguous:
-            bids = np.ascontiguousarray(bids)
-        if self._mask_step != self.steps:
-            self._mask, self._mask_step = round_mask(self.steps), self.steps
-        return top_two(bids, self.caps(), self.accounts.key, self._mask)
-
-    def _decision(self, obs: np.ndarray, winner, top, second, chosen) -> Decision:
-        """Prices from the auction kind, the world's random actions where nobody won."""
-        won = winner >= 0
-        if len(chosen) == len(obs):
-            actions = chosen
-        else:
-            # Where nobody bid the world acts at random (a draw only when needed).
-            actions = self._rng.integers(self.n_actions, size=len(obs))
-            actions[won] = chosen
-        if self.auction is AuctionKind.FIRST_PRICE:
-            price, proceeds = top, top
-        elif self.auction is AuctionKind.VICKREY:
-            price, proceeds = second, second
-        else:
-            price, proceeds = second, top
-        return Decision(
-            obs=obs.copy(),
-            winner=winner,
-            actions=actions,
-            price=price,
-            proceeds=proceeds,
-            top=top,
-            second=second,
-            version=self.version,
-        )
-
-    def decide(self, obs: np.ndarray, bids: np.ndarray, actions: np.ndarray) -> Decision:
-        """The forward pass on bids and actions given by the caller.
-
-        Args:
-            obs: ``(E, ...)`` the observations bid on.
-            bids: ``(size, E)`` float bids in credits, one row per trader row (NaN,
-                infinite or negative: no bid; rows of removed traders are ignored).
-            actions: ``(size, E)`` integer actions each trader takes if it wins.
-
-        Raises :class:`BidError` or :class:`ActionError` for a malformed matrix or a
-        winner's action outside the action space; nothing changes then.
-        """
-        obs = _episodes(obs)
-        e = len(obs)
-        bids = np.asarray(bids)
-        if bids.shape != (self.size, e) or not np.issubdtype(bids.dtype, np.floating):
-            raise BidError(
-                f"bids must be a ({self.size}, {e}) float matrix of credits, got shape "
-                f"{bids.shape} and dtype {bids.dtype}"
-            )
-        actions = np.asarray(actions)
-        if actions.shape != (self.size, e) or not np.issubdtype(actions.dtype, np.integer):
-            raise ActionError(
-                f"actions must be a ({self.size}, {e}) integer matrix, got shape "
-                f"{actions.shape} and dtype {actions.dtype}"
-            )
-        winner, top, second = self._auction(bids.astype(np.float64, copy=False))
-        won = np.flatnonzero(winner >= 0)
-        chosen = actions[winner[won], won]
-        self._check_actions(chosen, "the caller")
-        return self._decision(obs, winner, top, second, chosen.astype(np.int64))
-
-    def act(self, obs: np.ndarray) -> Decision:
-        """The forward pass (``MARKET``) on bids and actions pulled from the populations.
-
-        Moves no money and changes no state except the generator used when the world
-        acts; call :meth:`settle` after the environment steps to train.
-        """
-        obs = _episodes(obs)
-        winner, top, second = self._auction(self.bids(obs))
-        won = np.flatnonzero(winner >= 0)
-        chosen = np.empty(len(won), dtype=np.int64)
-        if len(won):
-            acc = self.accounts
-            rows = winner[won]
-            pops = acc.population[rows]
-            groups = [0] if len(self.populations) == 1 else np.unique(pops).tolist()
-            for p in groups:
-                sel = slice(None) if len(self.populations) == 1 else pops == p
-                got = np.asarray(self.populations[p].actions(obs[won[sel]], acc.member[rows[sel]]))
-                if got.shape != (len(won[sel]),) or not np.issubdtype(got.dtype, np.integer):
-                    raise ActionError(
-                        f"population {p} returned actions of shape {got.shape} and dtype "
-                        f"{got.dtype}; expected {(len(won[sel]),)} integers"
-                    )
-                self._check_actions(got, f"population {p}")
-                chosen[sel] = got
-        return self._decision(obs, winner, top, second, chosen)
-
-    def _check_actions(self, chosen: np.ndarray, who: str) -> None:
-        bad = (chosen < 0) | (chosen >= self.n_actions)
-        if bad.any():
-            raise ActionError(
-                f"{who} chose action {int(chosen[bad][0])}, outside 0..{self.n_actions - 1}"
-            )
 
     # -- training loop ------------------------------------------------------------------
 
@@ -647,14 +303,6 @@ class DeepMarket:
         for p, outcomes in s.outcomes:
             self.populations[p].learn(outcomes)
 
-    def _retire(self, rows: np.ndarray) -> None:
-        acc = self.accounts
-        acc.alive[rows] = False
-        pops = acc.population[rows]
-        for p in np.unique(pops).tolist():
-            if self._mortal[p]:
-                self.populations[p].retire(acc.member[rows[pops == p]])
-
     def settle(
         self,
         decision: Decision,
@@ -685,33 +333,9 @@ def _check(ok: bool, name: str, value: object, why: str = "is invalid") -> None:
         raise MarketConfigError(f"{name} {why}, got {value!r}")
 
 
-def _episodes(obs: object) -> np.ndarray:
-    """Observations with their leading axis over episodes; :class:`MarketInputError` if
-    there is none."""
-    array = np.asarray(obs)
-    if array.ndim == 0:
-        raise MarketInputError("obs must have a leading axis over the parallel episodes")
-    return array
-
-
 def _real(values: object, what: str) -> np.ndarray:
     """``values`` as float64; :class:`MarketInputError` unless they are real numbers."""
     array = np.asarray(values)
     if array.dtype.kind not in "biuf":
         raise MarketInputError(f"{what} must be real numbers, got dtype {array.dtype}")
     return array.astype(np.float64, copy=False)
-
-
-def _bids_of(part: object, p: int) -> np.ndarray:
-    """A population's bids as float64; :class:`BidError` unless they are real numbers."""
-    array = np.asarray(part)
-    if array.dtype.kind not in "biuf":
-        raise BidError(f"population {p} returned bids of dtype {array.dtype}; expected floats")
-    return array.astype(np.float64, copy=False)
-
-
-def _check_bids(bids: np.ndarray, size: int, e: int, pop: int) -> None:
-    if bids.shape != (size, e):
-        raise BidError(
-            f"population {pop} returned bids of shape {bids.shape}; expected ({size}, {e})"
-        )
