@@ -1,0 +1,190 @@
+"""The setup every catallax gRPC server shares: health, reflection, limits, graceful stop.
+
+A server is a ``grpc.aio`` server on the running event loop (STYLE.md 13). Hand
+:func:`start_server` the services it hosts, each a :class:`Service` (its full proto
+name and the ``add_XServicer_to_server`` call); it adds
+
+- gRPC health checking (``grpc.health.v1.Health``): every service, and the server as a
+  whole (``""``), report ``SERVING`` once the port is bound and ``NOT_SERVING`` when
+  the stop begins;
+- server reflection (``grpc.reflection.v1alpha.ServerReflection``) over the hosted
+  services, health and reflection;
+- keepalive (a ping every :data:`KEEPALIVE_MS` on an idle connection, pings from
+  clients accepted every :data:`MIN_PING_INTERVAL_MS`) and a message size limit
+  (:data:`MAX_MESSAGE_BYTES` both ways);
+- a plain port on loopback by default, TLS when given ``credentials``
+  (``grpc.ssl_server_credentials``).
+
+It returns a :class:`Server`: :meth:`Server.stop` marks everything ``NOT_SERVING``,
+lets running calls finish for ``grace`` seconds (``grpc.aio.Server.stop(grace)``, as
+the gRPC authors' asyncio graceful-shutdown example does), then runs the cleanups the
+caller registered (closing a ledger, say). :func:`run_until_signal` serves until
+SIGTERM or SIGINT and then stops so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "KEEPALIVE_MS",
+    "MAX_MESSAGE_BYTES",
+    "MIN_PING_INTERVAL_MS",
+    "Server",
+    "Service",
+    "channel_options",
+    "run_until_signal",
+    "server_options",
+    "start_server",
+]
+
+#: The largest message a catallax server or client sends or accepts (bytes).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: Keepalive ping interval on an idle connection (milliseconds).
+KEEPALIVE_MS = 30_000
+#: How long a keepalive ping may go unanswered before the connection is closed.
+KEEPALIVE_TIMEOUT_MS = 10_000
+#: The shortest interval between client pings a server accepts.
+MIN_PING_INTERVAL_MS = 10_000
+#: Seconds running calls get to finish when a server stops.
+DEFAULT_GRACE = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One service a server hosts.
+
+    Attributes:
+        name: the full proto service name, e.g. ``"catallax.v1.Ledger"`` (what health
+            and reflection report).
+        add: registers the servicer, e.g.
+            ``lambda s: ledger_pb2_grpc.add_LedgerServicer_to_server(servicer, s)``.
+    """
+
+    name: str
+    add: Callable[[grpc.aio.Server], None]
+
+
+def server_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    """The channel arguments of every catallax server: keepalive and message limits."""
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+def channel_options(max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    """The matching channel arguments for clients (pings no faster than servers allow)."""
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+class Server:
+    """A started server: the ``grpc.aio`` server, its health servicer, its cleanups."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        names: Sequence[str],
+        port: int,
+    ) -> None:
+        self.grpc = server
+        self.health = health_servicer
+        self.names = tuple(names)
+        self.port = port
+        self._cleanups: list[Callable[[], object]] = []
+        self._stopped = False
+
+    def on_stop(self, cleanup: Callable[[], object]) -> None:
+        """Run ``cleanup`` (a function or a coroutine function) after the server stops."""
+        self._cleanups.append(cleanup)
+
+    async def stop(self, grace: float | None = DEFAULT_GRACE) -> None:
+        """Report NOT_SERVING, let calls finish for ``grace`` seconds, then clean up.
+
+        Streams still open after the grace period are cancelled. Calling it again does
+        nothing.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.health.enter_graceful_shutdown()
+        await self.grpc.stop(grace)
+        for cleanup in reversed(self._cleanups):
+            result = cleanup()
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def wait_for_termination(self) -> None:
+        """Until the server has stopped."""
+        await self.grpc.wait_for_termination()
+
+
+async def start_server(
+    services: Sequence[Service],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    credentials: grpc.ServerCredentials | None = None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> tuple[Server, int]:
+    """Start a server hosting ``services`` with health and reflection on ``host:port``.
+
+    ``port`` 0 picks a free port; the bound port is returned with the :class:`Server`.
+    Must be called on the event loop that will run the server.
+    """
+    server = grpc.aio.server(options=server_options(max_message_bytes))
+    for service in services:
+        service.add(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [s.name for s in services]
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    address = f"{host}:{port}"
+    if credentials is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, credentials)
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Server(server, health_servicer, names, bound), bound
+
+
+async def run_until_signal(server: Server, grace: float | None = DEFAULT_GRACE) -> None:
+    """Serve until SIGTERM or SIGINT, then :meth:`Server.stop` with ``grace``."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        done = asyncio.ensure_future(server.wait_for_termination())
+        signalled = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait({done, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        await server.stop(grace)
+        done.cancel()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
