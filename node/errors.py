@@ -17,7 +17,9 @@ exception a caller would naturally catch::
     └── WireError              a message from the network is refused; ``catallax.node.wire``
         ├── Malformed          a message does not parse or breaks a rule of the protocol
         │   │                  (also a ValueError)
-        │   └── BadTensor      a tensor's dtype, shape or data do not agree
+        │   ├── BadTensor      a tensor's dtype, shape or data do not agree
+        │   ├── UnknownSlot    an episode slot the node does not have, or named twice
+        │   └── OutsideSpace   an action outside the action space
         ├── Unconvertible      a library value has no wire form: an unsupported space or
         │                      dtype (also a TypeError)
         ├── WrongMessage       an envelope names another message than the one expected
@@ -25,14 +27,18 @@ exception a caller would naturally catch::
         │   └── MissingSignature  an envelope has no signature (never a skipped check)
         ├── Replayed           a sequence number not above the signer's last one
         ├── Stale              a timestamp outside the receiver's window
+        ├── UnknownSigner      a well-signed request from a key the node does not serve
+        ├── SlotEnded          a Step in a slot whose episode ended and was not Reset
+        ├── Unanswered         a reply that does not answer the request sent (a client's
+        │                      check: another signer, another request hash)
         └── SequenceFileError  the sequence book's file cannot be opened or is not one
                                (also an OSError)
 
 The command line prints these (all but ``NotTrusted``) as one line,
-``catallax: error: <what>``, with exit status 2. The network layer (gRPC servers and
-clients, in later issues) will map each class to a gRPC status code, e.g. ``OptionError``
-to ``INVALID_ARGUMENT``, and status codes back to these classes on the client side, so
-that a caller catches the same class locally and over the wire.
+``catallax: error: <what>``, with exit status 2. The network layer maps each class to a
+gRPC status code (``catallax.node.env.server.STATUS``) and sends ``<Class>: <what>`` as
+the details; its clients map them back to these classes, so that a caller catches the
+same class locally and over the wire.
 """
 
 from __future__ import annotations
@@ -55,6 +61,12 @@ __all__ = [
     "Unconvertible",
     "WireError",
     "WrongMessage",
+    # the environment node
+    "OutsideSpace",
+    "SlotEnded",
+    "Unanswered",
+    "UnknownSigner",
+    "UnknownSlot",
 ]
 
 
@@ -125,3 +137,25 @@ class Stale(WireError):
 
 class SequenceFileError(WireError, OSError):
     """The sequence book's file cannot be opened, or is not a sequence book."""
+
+
+class UnknownSigner(WireError):
+    """A request whose signature verifies, from a key that is not in the node's allow-list."""
+
+
+class UnknownSlot(Malformed):
+    """A request names an episode slot the environment node does not have, or one twice."""
+
+
+class OutsideSpace(Malformed):
+    """An action that is not in the environment's action space."""
+
+
+class SlotEnded(WireError):
+    """A Step in a slot whose episode terminated or truncated (or never began) and has not
+    been Reset since: episodes never reset by themselves."""
+
+
+class Unanswered(WireError):
+    """A reply that does not answer the request sent: signed by another key than the
+    node's, or carrying the hash of another request body."""

@@ -21,13 +21,14 @@ app = new_app(
 
 def _attach() -> None:
     # Imported here so that each module can import ``app``-free helpers without cycles.
-    from catallax.node.cli import demo, keys, ledger, trader, train
+    from catallax.node.cli import demo, keys, ledger, node, trader, train
 
     app.command("demo", help=demo.__doc__)(demo.demo)
     app.command("train", help=train.__doc__)(train.train)
     app.add_typer(trader.app, name="trader")
     app.add_typer(keys.app, name="keys")
     app.add_typer(ledger.app, name="ledger")
+    app.add_typer(node.app, name="node")
 
 
 _attach()

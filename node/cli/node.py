@@ -1,0 +1,84 @@
+"""``catallax node``: run a network node (``env``: an environment node)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from catallax.node.cli._common import fail, new_app
+
+app = new_app("Network nodes: serve an environment over gRPC.")
+
+
+@app.callback()
+def _nodes() -> None:
+    """Network nodes."""
+
+
+@app.command("env")
+def env(
+    env_id: Annotated[str, typer.Argument(help="A Gymnasium id, module:Env-v0 or module:Class.")],
+    key: Annotated[Path, typer.Option("--key", help="The node's private key (PEM).")],
+    exchange_key: Annotated[
+        list[Path],
+        typer.Option("--exchange-key", help="A key (PEM) of an exchange to serve; repeatable."),
+    ],
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Folder of the node's sequence book.")
+    ],
+    slots: Annotated[int, typer.Option("--slots", help="Parallel episode slots.")] = 1,
+    port: Annotated[int, typer.Option("--port", help="TCP port; 0 picks a free one.")] = 0,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    memory: Annotated[
+        int, typer.Option("--memory", help="Wrap in a message register of N messages (0: none).")
+    ] = 0,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds running calls get on SIGTERM.")
+    ] = 5.0,
+) -> int:
+    """Serve ENV_ID in parallel slots, every reply signed; stop cleanly on SIGTERM.
+
+    Prints `listening on HOST:PORT` on stdout once it accepts calls; logs go to stderr
+    as key=value lines.
+    """
+    from catallax.node.env.server import serve
+    from catallax.node.errors import NodeError
+    from catallax.node.keys import load_private_key, load_public_key
+
+    if not 0 <= port <= 65535:
+        fail(f"--port: expected 0 .. 65535, got {port}")
+    if slots < 1:
+        fail(f"--slots: expected at least 1, got {slots}")
+    if grace < 0:
+        fail(f"--grace: expected 0 or more seconds, got {grace}")
+    try:
+        node_key = load_private_key(key)
+        exchanges = [load_public_key(path) for path in exchange_key]
+    except NodeError as exc:
+        fail(str(exc))
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
+    try:
+        return asyncio.run(
+            serve(
+                env_id=env_id,
+                slots=slots,
+                key=node_key,
+                exchange_keys=exchanges,
+                data_dir=data_dir,
+                host=host,
+                port=port,
+                memory=memory,
+                grace=grace,
+            )
+        )
+    except NodeError as exc:
+        fail(str(exc))

@@ -1,0 +1,30 @@
+"""The environment node: one Gymnasium environment served over gRPC in parallel slots.
+
+- :mod:`catallax.node.env.server`: :class:`EnvironmentServicer`, :func:`start_server`
+  and :func:`serve` (``catallax node env``), with the status code of each refusal.
+- :mod:`catallax.node.env.client`: :class:`EnvironmentClient`, which signs requests and
+  verifies every reply (the exchange node uses it).
+"""
+
+from catallax.node.env.client import EnvironmentClient, RemoteSpec
+from catallax.node.env.server import (
+    STATUS,
+    EnvironmentServicer,
+    NodeServer,
+    make_env,
+    serve,
+    start_server,
+    status_of,
+)
+
+__all__ = [
+    "EnvironmentServicer",
+    "NodeServer",
+    "STATUS",
+    "make_env",
+    "serve",
+    "start_server",
+    "status_of",
+    "EnvironmentClient",
+    "RemoteSpec",
+]

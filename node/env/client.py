@@ -1,0 +1,182 @@
+"""A client of an environment node: signed requests, verified replies, library values.
+
+:class:`EnvironmentClient` signs each request with its key and a number from a
+:class:`~catallax.node.wire.Sequencer`, sends it with a deadline, and accepts a reply
+only when it is sealed by the expected node key (else ``Unanswered``), its signature
+verifies, it carries the SHA-256 of the request body sent (else ``Unanswered``), and its
+sequence and timestamp pass the client's :class:`~catallax.node.wire.SequenceBook`.
+A refusal by the node comes back as the error class the node raised (the details start
+with the class name), or as ``WireError`` for a status the client does not know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import gymnasium as gym
+import numpy as np
+
+from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
+from catallax.node import errors
+from catallax.node.env.server import MAX_MESSAGE_BYTES
+from catallax.node.errors import Malformed, Unanswered, WireError
+from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
+from catallax.node.wire.convert import space_from_proto, tensor_from_proto, tensor_to_proto
+from catallax.v1 import environment_pb2, environment_pb2_grpc
+
+__all__ = ["EnvironmentClient", "RemoteSpec"]
+
+_CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+)
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """What a node serves: its environment id, slots, spaces and episode limit (0: none)."""
+
+    env_id: str
+    slots: int
+    observation_space: gym.Space
+    action_space: gym.Space
+    max_episode_steps: int
+
+
+class EnvironmentClient:
+    """Calls the environment node at ``address`` as ``key``, expecting replies by ``node_key``.
+
+    Args:
+        address: ``HOST:PORT``.
+        key: the caller's signing key (an exchange key the node allows).
+        node_key: the node's raw 32-byte public key.
+        timeout: the deadline of each call, in seconds.
+        book: where replies' sequence numbers are checked and the caller's own are kept
+            (default: in memory).
+
+    Use as ``async with EnvironmentClient(...) as client:`` or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        key: Ed25519PrivateKey,
+        node_key: bytes,
+        *,
+        timeout: float = 10.0,
+        book: SequenceBook | None = None,
+    ) -> None:
+        self.address = address
+        self.key = key
+        self.node_key = bytes(node_key)
+        self.timeout = timeout
+        self._own_book = book is None
+        self.book = SequenceBook(":memory:") if book is None else book
+        self.sequencer = Sequencer(public_key_bytes(key), book=self.book)
+        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._stub = environment_pb2_grpc.EnvironmentStub(self._channel)
+
+    async def spec(self) -> RemoteSpec:
+        """The node's environment id, slots and spaces."""
+        reply = await self._call("Spec", environment_pb2.SpecRequest(), "EnvSpec")
+        return RemoteSpec(
+            env_id=reply.env_id,
+            slots=reply.slots,
+            observation_space=space_from_proto(reply.observation_space),
+            action_space=space_from_proto(reply.action_space),
+            max_episode_steps=reply.max_episode_steps,
+        )
+
+    async def reset(
+        self, slots: list[int], seeds: list[int] | None = None
+    ) -> tuple[np.ndarray, list[dict]]:
+        """New episodes in ``slots`` (one seed each, or none): ``(obs, infos)``."""
+        request = environment_pb2.ResetRequest(slots=slots, seeds=seeds or [])
+        reply = await self._call("Reset", request, "ResetReply")
+        self._check_slots(reply, slots)
+        return tensor_from_proto(reply.obs), _infos(reply.info_json, len(slots))
+
+    async def step(
+        self, slots: list[int], actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+        """One action per slot: ``(obs, rewards, terminated, truncated, infos)``, arrays with
+        a leading axis over ``slots`` (rewards float64 credits)."""
+        actions = np.asarray(actions)
+        if actions.ndim == 1 and np.issubdtype(actions.dtype, np.integer):
+            actions = actions.astype(np.int64)
+        request = environment_pb2.StepRequest(slots=slots, actions=tensor_to_proto(actions))
+        reply = await self._call("Step", request, "StepReply")
+        self._check_slots(reply, slots)
+        n = len(slots)
+        if not len(reply.reward) == len(reply.terminated) == len(reply.truncated) == n:
+            raise Malformed(f"StepReply: expected {n} rewards and episode flags")
+        return (
+            tensor_from_proto(reply.obs),
+            np.array(reply.reward, dtype=np.float64),
+            np.array(reply.terminated, dtype=bool),
+            np.array(reply.truncated, dtype=bool),
+            _infos(reply.info_json, n),
+        )
+
+    async def close(self) -> None:
+        """Close the channel (and the book, if the client made it)."""
+        await self._channel.close()
+        if self._own_book:
+            self.book.close()
+
+    async def __aenter__(self) -> EnvironmentClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- the pieces --------------------------------------------------------------------
+
+    async def _call(self, rpc: str, body: Any, reply_name: str) -> Any:
+        envelope = seal(self.key, type(body), self.sequencer.stamp(body))
+        try:
+            reply = await getattr(self._stub, rpc)(envelope, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise _error_of(exc) from exc
+        if bytes(reply.public_key) != self.node_key:
+            raise Unanswered(f"{reply_name}: signed by another key than the node's")
+        answer = open_envelope(reply, reply_name)
+        expected = hashlib.sha256(envelope.body).digest()
+        if reply_name != "EnvSpec" and answer.request_hash != expected:
+            raise Unanswered(f"{reply_name}: the reply answers another request")
+        self.book.accept(reply.public_key, answer)
+        return answer
+
+    @staticmethod
+    def _check_slots(reply: Any, slots: list[int]) -> None:
+        if list(reply.slots) != list(slots):
+            raise Unanswered(f"reply for slots {list(reply.slots)}, asked for {list(slots)}")
+
+
+def _infos(text: str, count: int) -> list[dict]:
+    try:
+        infos = json.loads(text)
+    except ValueError as exc:
+        raise Malformed(f"info_json: not JSON ({exc})") from exc
+    if not isinstance(infos, list) or len(infos) != count:
+        raise Malformed(f"info_json: expected a list of {count} objects")
+    return infos
+
+
+def _error_of(exc: grpc.aio.AioRpcError) -> Exception:
+    """The library error a node's refusal stands for (its details name the class)."""
+    details = exc.details() or ""
+    name, _, what = details.partition(": ")
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, WireError):
+        error = cls(what)
+    else:
+        error = WireError(f"{exc.code().name}: {details}")
+    error.status = exc.code()  # type: ignore[attr-defined]
+    return error

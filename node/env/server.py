@@ -1,0 +1,484 @@
+"""The environment node's gRPC server: one Gymnasium environment in parallel episode slots.
+
+:class:`EnvironmentServicer` answers ``Spec``, ``Reset`` and ``Step`` (``grpc.aio``).
+Each request is an :class:`~catallax.v1.common_pb2.Envelope`, handled in this order:
+
+1. the name and signature verify (:func:`~catallax.node.wire.envelope.open_envelope`);
+2. the signer is one of the exchange keys the node was started with;
+3. its sequence and timestamp pass the node's :class:`~catallax.node.wire.SequenceBook`
+   (a SQLite file in the data folder, so a replay is refused also after a restart; the
+   number is spent even if a later check refuses the request);
+4. the slots exist (and appear once), the actions are in the action space, and every
+   slot stepped has a running episode; only then is any environment touched: a refused
+   request steps nothing.
+
+Every reply is sealed with the node's key and carries the SHA-256 of the request body
+it answers. Episodes never reset by themselves: a slot that terminated or truncated
+(or never began) must be Reset before it is stepped again.
+
+Status codes, mapped in one place (:data:`STATUS`, :func:`status_of`); the details are
+``<ErrorClass>: <what>`` so that a client raises the same class
+(:mod:`catallax.node.env.client`):
+
+======================================  =======================
+refused because                         status
+======================================  =======================
+missing or bad signature                ``UNAUTHENTICATED``
+signer not in the allow-list            ``PERMISSION_DENIED``
+replayed sequence (``Replayed``)        ``ALREADY_EXISTS``
+stale timestamp (``Stale``)             ``OUT_OF_RANGE``
+unknown slot, action outside space,
+malformed body, wrong message name      ``INVALID_ARGUMENT``
+step in an ended slot (``SlotEnded``)   ``FAILED_PRECONDITION``
+no time left before the deadline        ``DEADLINE_EXCEEDED``
+the environment itself fails            ``INTERNAL``
+======================================  =======================
+
+Blocking work runs off the event loop: the signature check and the SequenceBook's
+fsync'd commit, and each Reset or Step of the slots, run in ``asyncio.to_thread``; the
+environment work holds one lock, so slots are stepped by one request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import gymnasium as gym
+import numpy as np
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from catallax.exchange.crypto import Ed25519PrivateKey, key_fingerprint, public_key_bytes
+from catallax.node.errors import (
+    BadSignature,
+    Malformed,
+    OptionError,
+    OutsideSpace,
+    Replayed,
+    SlotEnded,
+    Stale,
+    Unanswered,
+    UnknownSigner,
+    UnknownSlot,
+    WireError,
+    WrongMessage,
+)
+from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
+from catallax.node.wire.convert import space_to_proto, tensor_from_proto, tensor_to_proto
+from catallax.v1 import common_pb2, environment_pb2, environment_pb2_grpc
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "SERVER_OPTIONS",
+    "STATUS",
+    "EnvironmentServicer",
+    "NodeServer",
+    "make_env",
+    "serve",
+    "start_server",
+    "status_of",
+]
+
+log = logging.getLogger("catallax.node.env")
+
+#: The largest message the node sends or receives: 16 MiB.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: Channel options of the server: message size limits and keepalive.
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 2),
+)
+
+#: Each refusal's status code; the most specific class listed wins (see :func:`status_of`).
+STATUS: dict[type[BaseException], grpc.StatusCode] = {
+    BadSignature: grpc.StatusCode.UNAUTHENTICATED,
+    UnknownSigner: grpc.StatusCode.PERMISSION_DENIED,
+    Unanswered: grpc.StatusCode.PERMISSION_DENIED,
+    Replayed: grpc.StatusCode.ALREADY_EXISTS,
+    Stale: grpc.StatusCode.OUT_OF_RANGE,
+    Malformed: grpc.StatusCode.INVALID_ARGUMENT,
+    WrongMessage: grpc.StatusCode.INVALID_ARGUMENT,
+    SlotEnded: grpc.StatusCode.FAILED_PRECONDITION,
+    WireError: grpc.StatusCode.INVALID_ARGUMENT,
+}
+
+
+def status_of(exc: BaseException) -> grpc.StatusCode:
+    """The status code for a refusal: the entry of :data:`STATUS` nearest in ``exc``'s MRO;
+    anything else (the environment failing) is ``INTERNAL``."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+# --- environments ----------------------------------------------------------------------
+
+
+def make_env(env_id: str, *, memory: int = 0) -> gym.Env:
+    """One instance of ``env_id``: a registered Gymnasium id (the catallax ids included),
+    ``module:Env-v0`` (import the module, then ``gym.make``) or ``module:Class``
+    (instantiate). With ``memory`` > 0, wrapped in a
+    :class:`~catallax.exchange.envs.MessageRegister` of that many messages.
+
+    Raises:
+        OptionError: the id cannot be made (one-line message).
+    """
+    import catallax.exchange.envs as envs  # registers the catallax ids
+
+    try:
+        module_name, sep, name = env_id.rpartition(":")
+        if sep and name.isidentifier():
+            module = importlib.import_module(module_name)
+            factory = getattr(module, name, None)
+            if not callable(factory):
+                raise OptionError(f"{env_id}: {module_name} has no class {name}")
+            env = factory()
+        else:
+            if sep:
+                importlib.import_module(module_name)
+            env = gym.make(name if sep else env_id)
+        if not isinstance(env, gym.Env):
+            raise OptionError(f"{env_id}: made a {type(env).__name__}, not a gymnasium.Env")
+        if memory:
+            env = envs.MessageRegister(env, memory)
+    except OptionError:
+        raise
+    except Exception as exc:  # any failure to import or make the environment
+        raise OptionError(f"{env_id}: cannot make this environment ({exc})") from exc
+    return env
+
+
+def _max_episode_steps(env: gym.Env) -> int:
+    spec = getattr(env, "spec", None)
+    steps = getattr(spec, "max_episode_steps", None) if spec is not None else None
+    return int(steps) if steps else 0
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return repr(value)
+
+
+def _batch(values: list[Any], space: gym.Space) -> np.ndarray:
+    """Observations of several slots with a leading axis; Discrete as int64."""
+    if isinstance(space, gym.spaces.Discrete):
+        return np.array([int(v) for v in values], dtype=np.int64)
+    dtype = space.dtype if space.dtype is not None else None
+    if not values:
+        return np.zeros((0, *(space.shape or ())), dtype=dtype)
+    return np.stack([np.asarray(v, dtype=dtype) for v in values])
+
+
+# --- the servicer ----------------------------------------------------------------------
+
+
+@dataclass
+class _Request:
+    body: Any
+    signer: bytes
+    hash: bytes
+
+
+class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
+    """Serves ``envs`` (one instance per slot) to the signers in ``allowed``.
+
+    Args:
+        env_id: the id the instances were made from (reported in the spec).
+        envs: one independent environment per slot, all with the same spaces.
+        key: the node's signing key; every reply is sealed with it.
+        allowed: raw public keys whose requests are served.
+        book: the node's sequence book (received requests, and its own sent numbers).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        envs: list[gym.Env],
+        key: Ed25519PrivateKey,
+        allowed: list[bytes],
+        book: SequenceBook,
+    ) -> None:
+        if not envs:
+            raise OptionError("slots: expected at least 1")
+        if not allowed:
+            raise OptionError("no exchange key: the node would serve nobody")
+        self.env_id = env_id
+        self.envs = envs
+        self.key = key
+        self.public_key = public_key_bytes(key)
+        self.allowed = frozenset(bytes(k) for k in allowed)
+        self.book = book
+        self.sequencer = Sequencer(self.public_key, book=book)
+        self.running = [False] * len(envs)
+        self.observation_space = envs[0].observation_space
+        self.action_space = envs[0].action_space
+        self._lock = asyncio.Lock()
+
+    # --- the rpcs ----------------------------------------------------------------------
+
+    async def Spec(self, request: common_pb2.Envelope, context: Any) -> common_pb2.Envelope:
+        async def work(req: _Request) -> environment_pb2.EnvSpec:
+            return environment_pb2.EnvSpec(
+                env_id=self.env_id,
+                slots=len(self.envs),
+                observation_space=space_to_proto(self.observation_space),
+                action_space=space_to_proto(self.action_space),
+                max_episode_steps=_max_episode_steps(self.envs[0]),
+            )
+
+        return await self._handle("Spec", "SpecRequest", "EnvSpec", request, context, work)
+
+    async def Reset(self, request: common_pb2.Envelope, context: Any) -> common_pb2.Envelope:
+        async def work(req: _Request) -> environment_pb2.ResetReply:
+            slots = self._slots(req.body.slots)
+            seeds = list(req.body.seeds)
+            if seeds and len(seeds) != len(slots):
+                raise Malformed(f"seeds: expected none or {len(slots)}, got {len(seeds)}")
+            async with self._lock:
+                _check_time(context)
+                obs, infos = await asyncio.to_thread(self._reset, slots, seeds)
+            return environment_pb2.ResetReply(
+                request_hash=req.hash,
+                slots=slots,
+                obs=tensor_to_proto(obs),
+                info_json=json.dumps(infos, default=_jsonable),
+            )
+
+        return await self._handle("Reset", "ResetRequest", "ResetReply", request, context, work)
+
+    async def Step(self, request: common_pb2.Envelope, context: Any) -> common_pb2.Envelope:
+        async def work(req: _Request) -> environment_pb2.StepReply:
+            slots = self._slots(req.body.slots)
+            actions = self._actions(req.body.actions, len(slots))
+            async with self._lock:
+                ended = [s for s in slots if not self.running[s]]
+                if ended:
+                    raise SlotEnded(f"slots {ended}: the episode ended (or never began); Reset")
+                _check_time(context)
+                obs, rewards, terminated, truncated, infos = await asyncio.to_thread(
+                    self._step, slots, actions
+                )
+            return environment_pb2.StepReply(
+                request_hash=req.hash,
+                slots=slots,
+                obs=tensor_to_proto(obs),
+                reward=rewards,
+                terminated=terminated,
+                truncated=truncated,
+                info_json=json.dumps(infos, default=_jsonable),
+            )
+
+        return await self._handle("Step", "StepRequest", "StepReply", request, context, work)
+
+    # --- the pieces --------------------------------------------------------------------
+
+    async def _handle(
+        self,
+        rpc: str,
+        request_name: str,
+        reply_name: str,
+        envelope: common_pb2.Envelope,
+        context: Any,
+        work: Callable[[_Request], Any],
+    ) -> common_pb2.Envelope:
+        start = time.perf_counter()
+        signer = "-"
+        try:
+            _check_time(context)
+            req = await asyncio.to_thread(self._receive, envelope, request_name)
+            signer = key_fingerprint(req.signer)
+            body = await work(req)
+            self.sequencer.stamp(body)
+            reply = seal(self.key, reply_name, body)
+        except Exception as exc:
+            code = status_of(exc)
+            _log(rpc, signer, code, start, error=f"{type(exc).__name__}: {exc}")
+            await context.abort(code, f"{type(exc).__name__}: {exc}")
+            raise  # abort raises; this line is never reached
+        _log(rpc, signer, grpc.StatusCode.OK, start)
+        return reply
+
+    def _receive(self, envelope: common_pb2.Envelope, name: str) -> _Request:
+        body = open_envelope(envelope, name)
+        signer = bytes(envelope.public_key)
+        if signer not in self.allowed:
+            raise UnknownSigner(f"{key_fingerprint(signer)} is not an exchange this node serves")
+        self.book.accept(signer, body)
+        return _Request(body, signer, hashlib.sha256(envelope.body).digest())
+
+    def _slots(self, slots: Any) -> list[int]:
+        slots = [int(s) for s in slots]
+        unknown = [s for s in slots if s >= len(self.envs)]
+        if unknown:
+            raise UnknownSlot(f"slots {unknown}: this node has slots 0 .. {len(self.envs) - 1}")
+        if len(set(slots)) != len(slots):
+            raise UnknownSlot(f"slots {slots}: a slot appears twice")
+        return slots
+
+    def _actions(self, msg: common_pb2.Tensor, count: int) -> list[Any]:
+        array = tensor_from_proto(msg)
+        space = self.action_space
+        if array.ndim == 0 or array.shape[0] != count:
+            raise Malformed(f"actions: expected a leading axis of {count}, got {array.shape}")
+        if isinstance(space, gym.spaces.Discrete):
+            if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+                raise OutsideSpace(f"actions: {space} takes integers, got {array.dtype}")
+            actions = [int(a) for a in array]
+        else:
+            actions = list(array)
+        outside = [i for i, a in enumerate(actions) if not space.contains(a)]
+        if outside:
+            shown = [
+                _jsonable(actions[i]) if not isinstance(actions[i], int) else actions[i]
+                for i in outside
+            ]
+            raise OutsideSpace(f"actions {shown} are not in {space}")
+        return actions
+
+    def _reset(self, slots: list[int], seeds: list[int]) -> tuple[np.ndarray, list[dict]]:
+        observations, infos = [], []
+        for i, slot in enumerate(slots):
+            obs, info = self.envs[slot].reset(seed=seeds[i] if seeds else None)
+            self.running[slot] = True
+            observations.append(obs)
+            infos.append(info)
+        return _batch(observations, self.observation_space), infos
+
+    def _step(self, slots: list[int], actions: list[Any]) -> tuple:
+        observations, rewards, terminated, truncated, infos = [], [], [], [], []
+        for slot, action in zip(slots, actions, strict=True):
+            obs, reward, term, trunc, info = self.envs[slot].step(action)
+            self.running[slot] = not (term or trunc)
+            observations.append(obs)
+            rewards.append(float(reward))
+            terminated.append(bool(term))
+            truncated.append(bool(trunc))
+            infos.append(info)
+        obs = _batch(observations, self.observation_space)
+        return obs, rewards, terminated, truncated, infos
+
+
+def _check_time(context: Any) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise _DeadlinePassed("the call's deadline passed before the work began")
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+STATUS[_DeadlinePassed] = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def _log(rpc: str, signer: str, code: grpc.StatusCode, start: float, error: str = "") -> None:
+    ms = (time.perf_counter() - start) * 1000
+    line = f"event=rpc rpc={rpc} signer={signer} status={code.name} ms={ms:.2f}"
+    if error:
+        line += f" error={json.dumps(error)}"
+    log.log(logging.INFO if code == grpc.StatusCode.OK else logging.WARNING, line)
+
+
+# --- the server ------------------------------------------------------------------------
+
+
+@dataclass
+class NodeServer:
+    """A started server: its port, the servicer, and how to stop it."""
+
+    server: grpc.aio.Server
+    port: int
+    servicer: EnvironmentServicer
+    health: health.aio.HealthServicer
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Report NOT_SERVING, let running calls finish for ``grace`` seconds, close the book."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.servicer.book.close()
+
+
+async def start_server(
+    env_id: str,
+    *,
+    slots: int,
+    key: Ed25519PrivateKey,
+    exchange_keys: list[bytes],
+    data_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    memory: int = 0,
+) -> NodeServer:
+    """Make ``slots`` instances of ``env_id``, open the book in ``data_dir``, and start a
+    ``grpc.aio`` server with the Environment, health and reflection services."""
+    if slots < 1:
+        raise OptionError(f"--slots: expected at least 1, got {slots}")
+    if memory < 0:
+        raise OptionError(f"--memory: expected 0 or more messages, got {memory}")
+    envs = [make_env(env_id, memory=memory) for _ in range(slots)]
+    folder = Path(data_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OptionError(f"--data-dir {folder}: cannot create it ({exc.strerror})") from exc
+    book = SequenceBook(folder / "env-sequences.sqlite")
+    servicer = EnvironmentServicer(env_id, envs, key, exchange_keys, book)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    environment_pb2_grpc.add_EnvironmentServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service = environment_pb2.DESCRIPTOR.services_by_name["Environment"].full_name
+    reflection.enable_server_reflection(
+        (service, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:
+        book.close()
+        raise OptionError(f"cannot listen on {host}:{port} ({exc})") from exc
+    await server.start()
+    serving = health_pb2.HealthCheckResponse.SERVING
+    await health_servicer.set("", serving)
+    await health_servicer.set(service, serving)
+    log.info(
+        "event=start env_id=%s slots=%d host=%s port=%d node=%s exchanges=%d",
+        env_id, slots, host, bound, key_fingerprint(servicer.public_key), len(servicer.allowed),
+    )  # fmt: skip
+    return NodeServer(server, bound, servicer, health_servicer)
+
+
+async def serve(*, grace: float = 5.0, **options: Any) -> int:
+    """Run a node until SIGTERM or SIGINT, then stop gracefully; returns the exit status.
+
+    Prints ``listening on HOST:PORT`` on stdout (flushed) once the server accepts calls.
+    """
+    node = await start_server(**options)
+    print(f"listening on {options.get('host', '127.0.0.1')}:{node.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("event=stop grace_s=%g", grace)
+    await node.stop(grace)
+    return 0
