@@ -288,16 +288,19 @@ async def serve_ledger(
     port: int = 0,
     *,
     verify: bool = True,
+    page: int = MAX_PAGE,
     poll_interval: float = POLL_INTERVAL,
     credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[Server, int]:
     """Serve the ledger in ``folder`` on ``host:port`` (0: any free port).
 
-    Returns the started :class:`~catallax.node.serving.Server` (with health and
-    reflection) and the bound port; :meth:`Server.stop` also closes the ledger.
+    ``verify`` checks the whole log before serving (a damaged ledger is refused);
+    ``page`` bounds an ``Entries`` reply. Returns the started
+    :class:`~catallax.node.serving.Server` (with health and reflection) and the bound port;
+    :meth:`Server.stop` also closes the ledger.
     """
     source = LedgerSource(folder, verify=verify)
-    servicer = LedgerServicer(source, poll_interval=poll_interval)
+    servicer = LedgerServicer(source, page=page, poll_interval=poll_interval)
     service = Service(
         SERVICE_NAME, lambda s: ledger_pb2_grpc.add_LedgerServicer_to_server(servicer, s)
     )
