@@ -63,6 +63,7 @@ from catallax.exchange.crypto import Ed25519PrivateKey, key_fingerprint, public_
 from catallax.node.errors import (
     BadSignature,
     Malformed,
+    NodeError,
     OptionError,
     OutsideSpace,
     Replayed,
@@ -384,7 +385,7 @@ def _check_time(context: Any) -> None:
         raise _DeadlinePassed("the call's deadline passed before the work began")
 
 
-class _DeadlinePassed(Exception):
+class _DeadlinePassed(NodeError):
     pass
 
 
