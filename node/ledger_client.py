@@ -39,7 +39,7 @@ from catallax.exchange.ledger import (
     verify_consistency,
     verify_inclusion,
 )
-from catallax.node.errors import Malformed, NodeError, NotTrusted
+from catallax.node.errors import Malformed, NodeError, NotTrusted, OptionError
 from catallax.node.serving import channel_options
 from catallax.node.wire.convert import checkpoint_from_proto
 from catallax.v1 import ledger_pb2, ledger_pb2_grpc
@@ -91,7 +91,7 @@ class LedgerClient:
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         if (address is None) == (channel is None):
-            raise ValueError("LedgerClient: give an address or a channel, not both")
+            raise OptionError("LedgerClient: give an address or a channel, not both")
         self._own = channel is None
         if channel is None:
             options = channel_options()

@@ -58,6 +58,7 @@ from catallax.exchange.ledger import (
     SqliteStore,
     open_ledger,
 )
+from catallax.node.errors import NodeError, OptionError
 from catallax.node.serving import Server, Service, start_server
 from catallax.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -83,11 +84,11 @@ POLL_INTERVAL = 0.1
 T = TypeVar("T")
 
 
-class BadRequest(ValueError):
+class BadRequest(NodeError, ValueError):
     """A request that can never be answered, whatever the log holds."""
 
 
-class BeyondLog(ValueError):
+class BeyondLog(NodeError, ValueError):
     """A request past the log's current end (it may be answered once the log grows)."""
 
 
@@ -226,7 +227,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         self, source: LedgerSource, *, page: int = MAX_PAGE, poll_interval: float = POLL_INTERVAL
     ) -> None:
         if type(page) is not int or page < 1:
-            raise ValueError(f"page: expected an int >= 1, got {page!r}")
+            raise OptionError(f"page: expected an int >= 1, got {page!r}")
         self.source = source
         self.page = page
         self.poll_interval = poll_interval
