@@ -14,6 +14,9 @@ exception a caller would naturally catch::
     ├── NotTrusted             a ledger fails a trust check: not the trusted key or origin,
     │                          or it does not extend a kept checkpoint (a rollback, a fork);
     │                          the command line prints ``FAILED ledger: ...``, exit status 1
+    │   └── BadRemoteLedger    what a Ledger server sent does not verify
+    ├── CallFailed             a call to a server was refused or failed (``.code``: its
+    │                          gRPC status); ``catallax.node.ledger_client``
     └── WireError              a message from the network is refused; ``catallax.node.wire``
         ├── Malformed          a message does not parse or breaks a rule of the protocol
         │   │                  (also a ValueError)
@@ -48,6 +51,8 @@ __all__ = [
     "KeyFileError",
     "NodeError",
     "NotTrusted",
+    "BadRemoteLedger",
+    "CallFailed",
     "OptionError",
     "TrustFileError",
     # the wire
@@ -92,10 +97,22 @@ class TrustFileError(NodeError, OSError):
     pin cannot be written. The message starts with the path."""
 
 
+class CallFailed(NodeError):
+    """A call to a server was refused or failed; ``code`` is its ``grpc.StatusCode``."""
+
+    def __init__(self, message: str, *, code: object) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class NotTrusted(NodeError):
     """A ledger fails a trust check: it is signed by another key than the trusted one,
     names another origin than the pinned one, or does not extend a kept checkpoint (it
     was rolled back, or forked). Not bad input: the ledger is what fails."""
+
+
+class BadRemoteLedger(NotTrusted):
+    """What a Ledger server sent does not verify (the message says what)."""
 
 
 class WireError(NodeError):

@@ -11,15 +11,11 @@ checkpoint notes as ``str``, entries as ``(index, canonical leaf bytes)`` (decod
 signature against a key the caller trusts, the root recomputed from every entry, and
 inclusion and consistency proofs served for it.
 
-Errors (both are :class:`~catallax.node.errors.NodeError`; they move to
-``catallax.node.errors`` when the network layer's error tree is settled)::
-
-    NodeError
-    ├── CallFailed         a call was refused or failed; ``code`` is the gRPC status
-    └── NotTrusted
-        └── BadRemoteLedger  what a server sent does not verify: a bad checkpoint
-                             signature, entries that do not give the signed root, a proof
-                             that fails, a reply that breaks the protocol
+Errors (in :mod:`catallax.node.errors`): :class:`~catallax.node.errors.CallFailed`, a
+call refused or failed (``code``: the gRPC status), and
+:class:`~catallax.node.errors.BadRemoteLedger`, what a server sent does not verify: a bad
+checkpoint signature, entries that do not give the signed root, a proof that fails, a
+reply that breaks the protocol.
 """
 
 from __future__ import annotations
@@ -39,7 +35,7 @@ from catallax.exchange.ledger import (
     verify_consistency,
     verify_inclusion,
 )
-from catallax.node.errors import Malformed, NodeError, NotTrusted, OptionError
+from catallax.node.errors import BadRemoteLedger, CallFailed, Malformed, OptionError
 from catallax.node.serving import channel_options
 from catallax.node.wire.convert import checkpoint_from_proto
 from catallax.v1 import ledger_pb2, ledger_pb2_grpc
@@ -57,18 +53,6 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 #: Inclusion proofs :func:`verify_remote` asks for, spread over the log.
 PROOF_SAMPLES = 32
-
-
-class CallFailed(NodeError):
-    """A call to a server was refused or failed; ``code`` is its ``grpc.StatusCode``."""
-
-    def __init__(self, message: str, *, code: grpc.StatusCode) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class BadRemoteLedger(NotTrusted):
-    """What a Ledger server sent does not verify (the message says what)."""
 
 
 def _failed(what: str, exc: grpc.aio.AioRpcError) -> CallFailed:
