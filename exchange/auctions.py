@@ -45,7 +45,7 @@ import numpy as np
 
 from catallax.exchange.errors import BidError
 
-__all__ = ["NO_WINNER", "AuctionKind", "AuctionResult", "run_auction"]
+__all__ = ["NO_WINNER", "AuctionKind", "AuctionResult", "run_auction", "tie_rank"]
 
 #: Winner index meaning "nobody bid; the world owns the state".
 NO_WINNER = -1
@@ -118,10 +118,7 @@ def run_auction(
     if n == 0:
         zeros = np.zeros(e)
         return AuctionResult(np.full(e, NO_WINNER), zeros, zeros, zeros, zeros)
-    if keys is None:
-        rank = np.arange(n, dtype=np.uint64)
-    else:
-        rank = _tie_rank(np.asarray(keys, dtype=np.uint64), mask)
+    rank = np.arange(n, dtype=np.uint64) if keys is None else tie_rank(keys, mask)
     valid = (bids >= 0) & (bids < np.inf) & (caps >= 0)[:, None]
     capped = np.where(valid, np.minimum(bids, caps[:, None]), -1.0)
     top = capped.max(axis=0)
@@ -150,10 +147,11 @@ def run_auction(
     return AuctionResult(winner=winner, top=top, second=second, price=price, proceeds=proceeds)
 
 
-def _tie_rank(keys: np.ndarray, mask: int) -> np.ndarray:
-    """splitmix64's finaliser of ``keys ^ mask`` (the deep market's tie rank)."""
+def tie_rank(keys: int | np.ndarray, mask: int) -> np.ndarray:
+    """The tie rank of ``keys`` (an int or uint64 array) in the round of ``mask``:
+    splitmix64's finaliser of ``keys ^ mask`` (see :mod:`catallax.exchange.deep.accounts`)."""
     with np.errstate(over="ignore"):
-        z = keys ^ np.uint64(mask)
+        z = np.asarray(keys, dtype=np.uint64) ^ np.uint64(mask)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))

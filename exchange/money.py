@@ -22,14 +22,14 @@ import numpy as np
 
 from catallax.exchange.errors import MoneyError
 
-__all__ = ["MAX_UNITS", "UNITS_PER_CREDIT", "split", "to_credits", "to_units"]
+__all__ = ["MAX_CREDITS", "MAX_UNITS", "UNITS_PER_CREDIT", "split", "to_credits", "to_units"]
 
 #: 1 credit = 10**6 units; balances and transfers are integers of units.
 UNITS_PER_CREDIT = 1_000_000
 #: The largest amount or absolute balance: what a signed 64-bit integer holds.
 MAX_UNITS = 2**63 - 1
 #: Credits beyond this do not convert: a float64 holds every integer of units below 2**53.
-_MAX_CREDITS = 2**53 / UNITS_PER_CREDIT
+MAX_CREDITS = 2**53 / UNITS_PER_CREDIT
 
 
 def to_units(credits: np.ndarray | float) -> np.ndarray:
@@ -40,8 +40,8 @@ def to_units(credits: np.ndarray | float) -> np.ndarray:
             stops holding every integer).
     """
     x = np.asarray(credits, dtype=np.float64)
-    if not (np.abs(x) < _MAX_CREDITS).all():
-        bad = x[~(np.abs(x) < _MAX_CREDITS)].ravel()[0]
+    if not (np.abs(x) < MAX_CREDITS).all():
+        bad = x[~(np.abs(x) < MAX_CREDITS)].ravel()[0]
         raise MoneyError(f"amount {bad!r} credits is not a finite amount below 2**53 units")
     return np.rint(x * UNITS_PER_CREDIT).astype(np.int64)
 

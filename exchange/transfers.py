@@ -18,7 +18,6 @@ from enum import IntEnum
 import numpy as np
 
 __all__ = [
-    "Builder",
     "CLEARING",
     "CONSUMER",
     "ISSUER",
@@ -27,6 +26,7 @@ __all__ = [
     "FlowKind",
     "Transfers",
     "consumer",
+    "special_slots",
 ]
 
 #: The issuer account: the environment, original owner of the world; pays allowances
@@ -46,6 +46,12 @@ NO_SLOT = -1
 def consumer(k: int) -> int:
     """The account handle of consumer ``k``."""
     return CONSUMER - k
+
+
+def special_slots(n_consumers: int) -> int:
+    """How many special accounts a market with ``n_consumers`` has: the length of the
+    arrays that hold their changes, handle ``h`` at index ``-1 - h``."""
+    return -CONSUMER - 1 + n_consumers
 
 
 class FlowKind(IntEnum):
@@ -201,60 +207,3 @@ class Transfers:
             (int(a), int(b), int(c), FlowKind(int(d)), int(e))
             for a, b, c, d, e in zip(*self.columns(), strict=True)
         ]
-
-
-class Builder:
-    """Collects transfers column by column and builds one :class:`Transfers` at the end
-    (one concatenation and one pass dropping zero amounts, however many groups)."""
-
-    def __init__(self) -> None:
-        self._cols: list[tuple] = []
-
-    def add(
-        self,
-        payer: np.ndarray | int,
-        payee: np.ndarray | int,
-        amount: np.ndarray,
-        kind: FlowKind,
-        slot: np.ndarray | int = NO_SLOT,
-    ) -> None:
-        """Add a group of transfers of one kind (scalars broadcast over ``amount``)."""
-        amount = np.asarray(amount, dtype=np.int64).ravel()
-        k = len(amount)
-        if k:
-            self._cols.append((payer, payee, amount, int(kind), slot, k))
-
-    def extend(self, transfers: Transfers) -> None:
-        """Add transfers already built."""
-        if len(transfers):
-            self._cols.append(transfers)
-
-    def build(self) -> Transfers:
-        """The transfers added so far, in order, without zero amounts."""
-        if not self._cols:
-            return Transfers.empty()
-        if len(self._cols) == 1 and isinstance(self._cols[0], Transfers):
-            return self._cols[0]
-        payer, payee, amount, kind, slot = [], [], [], [], []
-        for c in self._cols:
-            if isinstance(c, Transfers):
-                for out, col in zip((payer, payee, amount, kind, slot), c.columns(), strict=True):
-                    out.append(col)
-                continue
-            p, q, a, kd, sl, k = c
-            payer.append(np.full(k, p, np.int64) if isinstance(p, int | np.integer) else p)
-            payee.append(np.full(k, q, np.int64) if isinstance(q, int | np.integer) else q)
-            amount.append(a)
-            kind.append(np.full(k, kd, np.uint8))
-            slot.append(np.full(k, sl, np.int64) if isinstance(sl, int | np.integer) else sl)
-        cols = [np.concatenate(c) for c in (payer, payee, amount, kind, slot)]
-        keep = cols[2] != 0
-        if not keep.all():
-            cols = [c[keep] for c in cols]
-        return Transfers(
-            cols[0].astype(np.int64, copy=False),
-            cols[1].astype(np.int64, copy=False),
-            cols[2],
-            cols[3],
-            cols[4].astype(np.int64, copy=False),
-        )

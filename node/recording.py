@@ -28,7 +28,7 @@ from catallax.exchange.crypto import (
 from catallax.exchange.deep import Admission, DeepMarket, Settlement
 from catallax.exchange.ledger import Account, AccountKind, Ledger, Opening, Transfer
 from catallax.exchange.ledger.evidence import Authorization, Debit, authorize
-from catallax.exchange.transfers import CONSUMER, ISSUER, TREASURY
+from catallax.exchange.transfers import CONSUMER, ISSUER, TREASURY, special_slots
 from catallax.node.errors import NodeError, OptionError
 
 __all__ = ["LedgerMismatch", "LedgerRecorder"]
@@ -176,7 +176,7 @@ class LedgerRecorder:
             n = value.first_row + len(value.ids)
             base = market.accounts.balance
             grown = base if n == len(base) else _padded(base, n)
-            after, sp = t.effect(grown, -CONSUMER + len(market.consumers) - 1)
+            after, sp = t.effect(grown, special_slots(len(market.consumers)))
             special = {
                 "issuer": market.issuer_units + int(sp[-1 - ISSUER]),
                 "treasury": market.treasury_units + int(sp[-1 - TREASURY]),

@@ -26,6 +26,7 @@ import re
 
 import numpy as np
 
+from catallax.exchange.auctions import tie_rank
 from catallax.exchange.errors import DuplicateTrader, UnknownTrader
 
 __all__ = ["Accounts", "round_mask", "tie_key", "tie_rank"]
@@ -45,15 +46,6 @@ def round_mask(round: int) -> int:
     """The tie mask of a round (see the module docstring)."""
     digest = hashlib.sha256(_ROUND_PREFIX + int(round).to_bytes(8, "big")).digest()
     return int.from_bytes(digest[:8], "big")
-
-
-def tie_rank(key: int | np.ndarray, mask: int) -> np.ndarray:
-    """The tie rank of ``key`` (an int or a uint64 array) in the round of ``mask``."""
-    with np.errstate(over="ignore"):
-        z = np.asarray(key, dtype=np.uint64) ^ np.uint64(mask)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
 
 
 class Accounts:

@@ -39,7 +39,7 @@ from catallax.exchange.errors import (
     RewardError,
     StaleValue,
 )
-from catallax.exchange.money import UNITS_PER_CREDIT, to_units
+from catallax.exchange.money import MAX_CREDITS, to_units
 from catallax.exchange.protocols import (
     Bidders,
     Consumer,
@@ -48,12 +48,7 @@ from catallax.exchange.protocols import (
     OneBidder,
     as_bidders,
 )
-from catallax.exchange.transfers import (
-    CONSUMER,
-    ISSUER,
-    TREASURY,
-    Transfers,
-)
+from catallax.exchange.transfers import CONSUMER, ISSUER, TREASURY, special_slots
 
 __all__ = ["DeepMarket", "Journal"]
 
@@ -124,13 +119,13 @@ class DeepMarket(Membership, ForwardPass):
             np.isfinite(discount) and 0 < discount <= 1, "discount", discount, "must be in (0, 1]"
         )
         _check(
-            np.isfinite(floor) and abs(floor) < 2**53 / UNITS_PER_CREDIT,
+            np.isfinite(floor) and abs(floor) < MAX_CREDITS,
             "floor",
             floor,
             "must be finite",
         )
         _check(np.isfinite(royalty) and 0 <= royalty <= 1, "royalty", royalty, "must be in [0, 1]")
-        _check(allowance < 2**53 / UNITS_PER_CREDIT, "allowance", allowance, "is too large")
+        _check(allowance < MAX_CREDITS, "allowance", allowance, "is too large")
         self.n_actions = int(n_actions)
         self.n_envs = int(n_envs)
         self.allowance = float(allowance)
@@ -225,9 +220,9 @@ class DeepMarket(Membership, ForwardPass):
             raise MarketInputError(
                 f"settle expects arrays of shape ({e},), got rewards {rewards.shape}"
             )
-        bad = ~(np.abs(rewards) < 2**53 / UNITS_PER_CREDIT)
+        bad = ~(np.abs(rewards) < MAX_CREDITS)
         if pay_by is not None:
-            bad = bad | ~(np.abs(pay_by) < 2**53 / UNITS_PER_CREDIT).all(axis=0)
+            bad = bad | ~(np.abs(pay_by) < MAX_CREDITS).all(axis=0)
         if bad.any():
             slot = int(np.flatnonzero(bad)[0])
             raise RewardError(
@@ -262,15 +257,12 @@ class DeepMarket(Membership, ForwardPass):
         else:
             self._apply_settlement(value)
 
-    def _move(self, t: Transfers) -> None:
-        acc = self.accounts
-        if not len(t):
-            return
-        acc.balance += t.net(len(acc))
-        self.issuer_units += t.special(ISSUER)
-        self.treasury_units += t.special(TREASURY)
-        for k in range(len(self.consumers)):
-            self.consumer_units[k] += t.special(CONSUMER - k)
+    def _add_special(self, special: np.ndarray) -> None:
+        """Add changes of the special accounts (handle ``h`` at index ``-1 - h``)."""
+        self.issuer_units += int(special[-1 - ISSUER])
+        self.treasury_units += int(special[-1 - TREASURY])
+        if len(self.consumers):
+            self.consumer_units += special[-1 - CONSUMER :]
 
     def _apply_admission(self, a: Admission) -> None:
         if a.ids:
@@ -279,17 +271,18 @@ class DeepMarket(Membership, ForwardPass):
             for p, k in zip(a.population.tolist(), a.member.tolist(), strict=True):
                 self._members[p] = max(self._members[p], k + 1)
             self._bid_buffer = None
-        self._move(a.transfers)
+        balances, special = a.transfers.effect(
+            self.accounts.balance, special_slots(len(self.consumers))
+        )
+        self.accounts.balance = balances
+        self._add_special(special)
         self.version += 1
 
     def _apply_settlement(self, s: Settlement) -> None:
         # The value carries the balances its transfers lead to (computed once, for the
         # death check); the tests hold them equal to the transfers applied one by one.
         self.accounts.balance = s.balances.copy()
-        self.issuer_units += int(s.special[0])
-        self.treasury_units += int(s.special[1])
-        if len(self.consumers):
-            self.consumer_units += s.special[-1 - CONSUMER :]
+        self._add_special(s.special)
         self.owners = s.owners
         self.owner = s.owners.owner
         if self.book is not None and s.royalty is not None:

@@ -73,11 +73,16 @@ class RoyaltyBook:
     def advance(self, credits: np.ndarray, records: list[Record], ended: np.ndarray) -> None:
         """Apply one step: credit each slot's last ownership, append its new record, and
         forget the chains of the slots that ended."""
-        for slot in range(len(self.chains)):
+        for slot, chain in enumerate(self.chains):
             if ended[slot]:
                 self.chains[slot] = []
-            else:
-                self.chains[slot] = self.extended(slot, int(credits[slot]), records[slot])
+                continue
+            # In place: copying each chain every step would cost its length per step.
+            credit = int(credits[slot])
+            if chain and credit:
+                last = chain[-1]
+                chain[-1] = (*last[:5], last[5] + credit)
+            chain.append(records[slot])
 
 
 def close_chain(

@@ -40,7 +40,7 @@ from catallax.exchange.deep.royalties import close_chain
 from catallax.exchange.deep.values import Decision, Owners, Settlement
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
-from catallax.exchange.transfers import CONSUMER, ISSUER, Builder, Transfers, consumer
+from catallax.exchange.transfers import ISSUER, Transfers, consumer, special_slots
 
 if TYPE_CHECKING:
     from catallax.exchange.deep.market import DeepMarket
@@ -71,8 +71,6 @@ def compute_settlement(
     won = g >= 0
     prev = m.owner
     lam, gamma = m.royalty, m.discount
-    parts = Builder()
-    unpaid = 0
 
     # 1-3. Sale, rewards and costs, rent: one compiled pass (see _settle_kernel).
     # Amounts of world-owned episodes are converted too; the kernel ignores them.
@@ -97,7 +95,7 @@ def compute_settlement(
     )
     avail = acc.balance.copy()
     # Special accounts by handle -1 - k: issuer, treasury, clearing house, consumers.
-    special = np.zeros(-CONSUMER + len(m.consumers) - 1, dtype=np.int64)
+    special = np.zeros(special_slots(len(m.consumers)), dtype=np.int64)
     paid_price, credit, reward_u = (np.empty(e, np.int64) for _ in range(3))
     k, unpaid = sale_reward_rent(
         g,
@@ -118,8 +116,7 @@ def compute_settlement(
         reward_u,
     )
     royalty_parts: list[Transfers] = []
-    parts = Builder()
-    parts.extend(Transfers(*(c[:k] for c in cols)))
+    kernel_part = Transfers(*(c[:k] for c in cols))
     price_u = paid_price
 
     teach = any(m.learns)
@@ -154,7 +151,6 @@ def compute_settlement(
                 c = close_chain(
                     chain, int(s), royalty=lam, discount=gamma, alive=acc.alive, avail=avail
                 )
-                parts.extend(c.transfers)
                 royalty_parts.append(c.transfers)
                 unpaid += c.unpaid
                 if teach and len(c.owners):
@@ -189,7 +185,7 @@ def compute_settlement(
                 )
             )
 
-    transfers = parts.build()
+    transfers = Transfers.concat([kernel_part, *royalty_parts])
 
     # 5. Death at the floor.
     balances = avail

@@ -169,7 +169,7 @@ class Settlement:
     @property
     def report(self) -> StepReport:
         """The step's flows summed by kind, in credits."""
-        return report_of(
+        return StepReport(
             self.transfers, deaths=len(self.deaths), unpaid=self.unpaid, ended=self.ended
         )
 
@@ -230,11 +230,6 @@ class Admission:
         )
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def report_of(transfers: Transfers, *, deaths: int, unpaid: int, ended: np.ndarray) -> StepReport:
-    """The :class:`StepReport` of a step's transfers."""
-    return StepReport(transfers, deaths=deaths, unpaid=unpaid, ended=ended)
 
 
 def _same(a: object, b: object) -> bool:
