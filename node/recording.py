@@ -144,17 +144,10 @@ class LedgerRecorder:
         """Every trader, issuer, consumer and treasury balance of the ledger equals the
         market's; :class:`LedgerMismatch` names the first that differs."""
         want = {market.account_id(row): int(b) for row, b in enumerate(market.accounts.balance)}
-        want["issuer"] = market.issuer_units
-        want["treasury"] = market.treasury_units
-        for k in range(len(market.consumers)):
-            want[market.account_id(CONSUMER - k)] = int(market.consumer_units[k])
+        want.update(_specials(market, np.zeros(special_slots(len(market.consumers)), np.int64)))
         got = self.ledger.balances()
         for account_id, units in want.items():
-            if got.get(account_id) != units:
-                raise LedgerMismatch(
-                    f"account {account_id!r}: the ledger holds {got.get(account_id)} units, "
-                    f"the market {units}"
-                )
+            _expect(account_id, got.get(account_id), units)
         extra = set(got) - set(want)
         if extra:
             raise LedgerMismatch(f"the ledger has accounts the market has not: {sorted(extra)}")
@@ -162,43 +155,40 @@ class LedgerRecorder:
     def _compare(self, market: DeepMarket, value: Settlement | Admission, names) -> None:
         """The ledger after this round against the market once it applies the value."""
         if isinstance(value, Settlement):
-            after = value.balances
-            special = {
-                "issuer": market.issuer_units + int(value.special[-1 - ISSUER]),
-                "treasury": market.treasury_units + int(value.special[-1 - TREASURY]),
-            }
-            for k in range(len(market.consumers)):
-                special[market.account_id(CONSUMER - k)] = int(market.consumer_units[k]) + int(
-                    value.special[-1 - CONSUMER + k]
-                )
+            after, delta = value.balances, value.special
         else:
-            t = value.transfers
             n = value.first_row + len(value.ids)
             base = market.accounts.balance
             grown = base if n == len(base) else _padded(base, n)
-            after, sp = t.effect(grown, special_slots(len(market.consumers)))
-            special = {
-                "issuer": market.issuer_units + int(sp[-1 - ISSUER]),
-                "treasury": market.treasury_units + int(sp[-1 - TREASURY]),
-            }
+            after, delta = value.transfers.effect(grown, special_slots(len(market.consumers)))
         if self.check == "all":
             rows = range(len(after))
         else:
             t = value.transfers
             rows = sorted({int(h) for h in (*t.payer.tolist(), *t.payee.tolist()) if h >= 0})
         for row in rows:
-            want = int(after[row])
-            got = self.ledger.balance(names(row))
-            if got != want:
-                raise LedgerMismatch(
-                    f"account {names(row)!r}: the ledger holds {got} units, the market {want}"
-                )
-        for account_id, want in special.items():
-            got = self.ledger.balance(account_id)
-            if got != want:
-                raise LedgerMismatch(
-                    f"account {account_id!r}: the ledger holds {got} units, the market {want}"
-                )
+            _expect(names(row), self.ledger.balance(names(row)), int(after[row]))
+        for account_id, units in _specials(market, delta).items():
+            _expect(account_id, self.ledger.balance(account_id), units)
+
+
+def _specials(market: DeepMarket, delta: np.ndarray) -> dict[str, int]:
+    """The special accounts' balances once ``delta`` (handle ``h`` at ``-1 - h``) is added."""
+    out = {
+        "issuer": market.issuer_units + int(delta[-1 - ISSUER]),
+        "treasury": market.treasury_units + int(delta[-1 - TREASURY]),
+    }
+    for k in range(len(market.consumers)):
+        handle = CONSUMER - k
+        out[market.account_id(handle)] = int(market.consumer_units[k]) + int(delta[-1 - handle])
+    return out
+
+
+def _expect(account_id: str, got: int | None, want: int) -> None:
+    if got != want:
+        raise LedgerMismatch(
+            f"account {account_id!r}: the ledger holds {got} units, the market {want}"
+        )
 
 
 def _padded(balance: np.ndarray, n: int) -> np.ndarray:
