@@ -181,17 +181,6 @@ class Round:
         self._new_ids.append((transfer.id, index))
         return index
 
-    def _landed(self, state: TreeState) -> bool:
-        """After a failed commit call: did the batch reach the store all the same?
-
-        A commit can fail after the store made it durable (an error reported by the
-        last statement); the stored head then is this round's, and the round counts.
-        """
-        try:
-            return self._store.state() == state
-        except Exception:
-            return False
-
     def discard(self) -> None:
         """Drop everything staged; the ledger is unchanged."""
         self.open = False
@@ -216,11 +205,9 @@ class Round:
                 state=TreeState(size, self._tree.frontier_bytes(), note),
                 archive=ledger._archive(self.start, self._nodes, note),
             )
-            try:
-                self._store.commit(batch)
-            except Exception:
-                if not self._landed(batch.state):
-                    raise
+            # The store's contract: returned means durable whole, raised means absent
+            # (a SQLite COMMIT that reports an error after landing returns normally).
+            self._store.commit(batch)
             ledger._advance(self._tree, note, self._accounts)
             return Receipt(self.start, size, tuple(self._duplicates), note)
         finally:

@@ -6,7 +6,10 @@ process (``NORMAL`` in WAL mode may lose the last commits on power loss, so we d
 not use it). Each :meth:`SqliteStore.commit` is one ``BEGIN IMMEDIATE ... COMMIT``
 holding the entries with the tree nodes each one completed, the transfer ids, the new
 balances, the tree state and the signed checkpoints, so a round is there whole or not
-at all.
+at all. A ``COMMIT`` can report an error after it made the round durable (an interrupt
+checked on the statement's way out); the store then reads the file's head through a
+fresh connection and returns normally if the round landed, so that a raised commit
+always means nothing was written.
 
 Tables are ``STRICT`` (schema 2), so SQLite refuses a value of another type; every
 read checks the types again (files of schema 1 have no such tables, and a file can be
@@ -98,6 +101,7 @@ class SqliteStore(LedgerStore):
         self._db: sqlite3.Connection | None = None
         self._closed = False
         self._depth = 0
+        self._unsettled: str | None = None
         self._lock = None if readonly else files.WriterLock(self.path)
         try:
             if not self.path.exists():
@@ -181,6 +185,8 @@ class SqliteStore(LedgerStore):
             raise LedgerStateError(f"{self.path}: opened read-only")
         if self._depth:
             raise LedgerStateError(f"{self.path}: cannot commit inside a snapshot")
+        if self._unsettled is not None:
+            raise LedgerStateError(self._unsettled)
         if self._writer is None:
             writer = self._connect_writer()
             self._conn().close()
@@ -332,8 +338,8 @@ class SqliteStore(LedgerStore):
         check_batch_keys(batch)
         db = self._write_db()
         _end_stale(db)
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")
             row = db.execute("SELECT size FROM tree WHERE id = 1").fetchone()
             if row is None or row[0] != batch.start:
                 raise LedgerStateError(
@@ -360,13 +366,50 @@ class SqliteStore(LedgerStore):
             )
             if batch.archive:
                 db.executemany("INSERT INTO checkpoints (size, note) VALUES (?, ?)", batch.archive)
-            db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             self._abort()
             raise LedgerStateError(f"{self.path}: batch refused, nothing written ({exc})") from exc
         except BaseException:
             self._abort()
             raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:  # COMMIT did not run: the transaction is still ours
+                self._abort()
+                raise
+            if not self._settle(batch.state, exc):
+                raise
+        except BaseException:
+            self._abort()
+            raise
+
+    def _settle(self, state: TreeState, exc: sqlite3.Error) -> bool:
+        """After ``COMMIT`` reported ``exc`` and left no transaction open: did it land?
+
+        SQLite ends the transaction either way: committed durably (the error came after
+        the commit, e.g. a progress handler interrupting the statement on its way out)
+        or rolled back. Which one is read from the file through a fresh read-only
+        connection: the writer's own connection may fail the same way again (a progress
+        handler or an interrupt is per connection). We hold the writer lock, so the
+        stored head is this batch's exactly when the batch landed. If even that read
+        fails the outcome is unknown; the store then refuses every further commit, so
+        that the ledger above it can never write on a head it does not know.
+        """
+        try:
+            reader = self._connect_reader()
+            try:
+                row = reader.execute("SELECT size, frontier, checkpoint FROM tree WHERE id = 1")
+                row = row.fetchone()
+            finally:
+                reader.close()
+        except sqlite3.Error as check:
+            self._unsettled = (
+                f"{self.path}: a commit failed ({exc}) and whether it landed is unknown "
+                f"({check}); reopen the ledger"
+            )
+            raise LedgerStateError(self._unsettled) from exc
+        return row is not None and TreeState(*row) == state
 
     def _abort(self) -> None:
         """Roll back the open transaction; if even that fails, drop the connection.
