@@ -1,8 +1,21 @@
-"""Everything in catallax that talks: the command line, and (in later issues) gRPC
-servers and clients, message signing and MQTT publishing.
+"""Everything in catallax that talks: the command line, the gRPC servers and clients
+(exchange node, environment node, trader runner, ledger service), message signing.
 
 ``catallax.node`` may import ``catallax.exchange`` and ``catallax.traders``; they never
-import it.
+import it. Importing it lets the ledger read network bids as evidence
+(:func:`catallax.node.wire.mandate.read_bids`), so that every process that audits a
+network ledger through the node can check them.
 """
+
+from catallax.exchange.ledger.evidence import register_reader as _register_reader
+
+
+def _read_bids(evidence):  # imported on first use: reading a ledger needs no gRPC
+    from catallax.node.wire.mandate import read_bids
+
+    return read_bids(evidence)
+
+
+_register_reader("Bids", _read_bids)
 
 __all__: list[str] = []

@@ -34,8 +34,21 @@ exception a caller would naturally catch::
         ├── SlotEnded          a Step in a slot whose episode ended and was not Reset
         ├── Unanswered         a reply that does not answer the request sent (a client's
         │                      check: another signer, another request hash)
-        └── SequenceFileError  the sequence book's file cannot be opened or is not one
-                               (also an OSError)
+        ├── SequenceFileError  the sequence book's file cannot be opened or is not one
+        │                      (also an OSError)
+        └── the exchange's refusals (``catallax.node.exchange``)
+            ├── UnknownTask        no task of that name on this exchange
+            ├── NotRegistered      a key that has not registered on the task
+            ├── NotYourMember      a bid for a member the signer does not have
+            ├── WrongPlace         a body bound to another exchange or task
+            │                      (also a Malformed)
+            ├── FutureRound        a bid for a round that is not open yet
+            ├── RulesChanged       bids accepting other rules than the task's now
+            ├── DuplicateBids      a second Bids for one round
+            ├── BudgetExhausted    the task's allowance budget cannot endow a newcomer
+            ├── Superseded         a session replaced by a newer one of the same identity
+            └── TaskPaused         the task cannot serve now (its environment node is
+                                   unreachable, say); try again
 
 The command line prints these (all but ``NotTrusted``) as one line,
 ``catallax: error: <what>``, with exit status 2. The network layer maps each class to a
@@ -47,8 +60,18 @@ same class locally and over the wire.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExhausted",
     "CliError",
+    "DuplicateBids",
+    "FutureRound",
     "KeyFileError",
+    "NotRegistered",
+    "NotYourMember",
+    "RulesChanged",
+    "Superseded",
+    "TaskPaused",
+    "UnknownTask",
+    "WrongPlace",
     "NodeError",
     "NotTrusted",
     "BadRemoteLedger",
@@ -176,3 +199,46 @@ class SlotEnded(WireError):
 class Unanswered(WireError):
     """A reply that does not answer the request sent: signed by another key than the
     node's, or carrying the hash of another request body."""
+
+
+# --- the exchange's refusals ------------------------------------------------------------
+
+
+class UnknownTask(WireError):
+    """No task of that name runs on this exchange."""
+
+
+class NotRegistered(WireError):
+    """A key that has not registered on the task (register first)."""
+
+
+class NotYourMember(WireError):
+    """A bid for a member the signing identity does not have."""
+
+
+class WrongPlace(Malformed):
+    """A signed body bound to another exchange or another task than where it arrived."""
+
+
+class FutureRound(WireError):
+    """A bid for a round that is not open yet."""
+
+
+class RulesChanged(WireError):
+    """Bids accepting other rules than the task's current ones (read ListTasks again)."""
+
+
+class DuplicateBids(WireError):
+    """A second Bids message for a round already bid in."""
+
+
+class BudgetExhausted(WireError):
+    """The task's allowance budget cannot endow another newcomer."""
+
+
+class Superseded(WireError):
+    """A session replaced by a newer session of the same identity on the same task."""
+
+
+class TaskPaused(WireError):
+    """The task cannot serve now (for example its environment node is unreachable)."""

@@ -225,9 +225,16 @@ def test_invalid_parameters_raise_value_error(kwargs, match):
     assert isinstance(info.value, ValueError)
 
 
-def test_zero_traders_is_refused():
-    with pytest.raises(ValueError, match="zero"):
-        DeepMarket(Table(np.zeros((0, 1)), []), n_actions=1)
+def test_no_population_is_refused_but_an_empty_one_starts_a_market_for_the_world():
+    with pytest.raises(ValueError, match="at least one population"):
+        DeepMarket([], n_actions=1)
+    # An exchange's market starts empty and admits traders as they join.
+    m = DeepMarket(Table(np.zeros((0, 2)), []), n_actions=3, n_envs=2, seed=0)
+    assert m.size == 0 and m.total() == 0
+    d = m.decide(np.array([0, 1]), np.zeros((0, 2)), np.zeros((0, 2), dtype=np.int64))
+    assert (d.winner == -1).all() and ((d.actions >= 0) & (d.actions < 3)).all()
+    report = m.settle(d, np.array([1.0, 2.0]), np.array([False, True]), np.array([False, False]))
+    assert report.rewards == 0 and m.total() == 0
 
 
 @settings(max_examples=60, deadline=None)

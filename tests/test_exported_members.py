@@ -31,7 +31,7 @@ EXPECTED = {
         "Population", "Trader", "AdaptiveBidders", "EnumeratedPrograms", "LeontiefProducers",
         "Encoder", "OneHot",
         "TileCoder", "encoder_for", "ENTRY_POINT_GROUP", "FamilySpec", "check_trader",
-        "families", "load_family", "register", "PluginError", "TraderCheckError",
+        "families", "load_family", "load_trader", "register", "PluginError", "TraderCheckError",
         "TraderConfigError", "TraderError", "ObservationError", "UnsupportedSpace",
     },
 }  # fmt: skip

@@ -20,7 +20,14 @@ from catallax.traders.errors import (
 )
 from catallax.traders.features import Encoder, OneHot, TileCoder, encoder_for
 from catallax.traders.producers import LeontiefProducers
-from catallax.traders.registry import ENTRY_POINT_GROUP, FamilySpec, families, load_family, register
+from catallax.traders.registry import (
+    ENTRY_POINT_GROUP,
+    FamilySpec,
+    families,
+    load_family,
+    load_trader,
+    register,
+)
 
 __all__ = [
     # shapes of a trader
@@ -41,6 +48,7 @@ __all__ = [
     "check_trader",
     "families",
     "load_family",
+    "load_trader",
     "register",
     # errors
     "PluginError",

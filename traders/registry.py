@@ -25,7 +25,7 @@ from typing import Any
 
 from catallax.traders.errors import PluginError
 
-__all__ = ["ENTRY_POINT_GROUP", "FamilySpec", "families", "load_family", "register"]
+__all__ = ["ENTRY_POINT_GROUP", "FamilySpec", "families", "load_family", "load_trader", "register"]
 
 #: The entry-point group third-party trader families register under.
 ENTRY_POINT_GROUP = "catallax.traders"
@@ -96,4 +96,46 @@ def load_family(spec: str) -> Any:
         obj = getattr(obj, part)
     if not callable(getattr(obj, "for_env", None)):
         raise PluginError(f"trader family {spec!r} ({target}) has no for_env classmethod")
+    return obj
+
+
+def load_trader(spec: str, observation_space: Any, action_space: Any, *, seed: int = 0,
+                **options: Any) -> Any:  # fmt: skip
+    """A trader or population built from a family id or ``module:attr``, for these spaces.
+
+    A family with ``for_env`` is built with it (``options`` are passed on); any other
+    callable (a :class:`~catallax.traders.Trader` or ``Population`` subclass, a factory)
+    is called with ``options`` alone. The result is returned as the market sees it
+    (:func:`catallax.exchange.protocols.as_bidders`).
+
+    Raises:
+        PluginError: the spec cannot be loaded, or building it fails.
+    """
+    from catallax.exchange.protocols import as_bidders
+
+    try:
+        family = load_family(spec)
+        build = lambda: family.for_env(observation_space, action_space, seed=seed, **options)  # noqa: E731
+    except PluginError as exc:
+        if "no for_env" not in str(exc):
+            raise
+        obj = _resolve(spec)
+        if not callable(obj):
+            raise PluginError(f"{spec!r} is neither a trader family nor callable") from None
+        build = lambda: obj(**options)  # noqa: E731
+    try:
+        return as_bidders(build())
+    except PluginError:
+        raise
+    except Exception as exc:  # the plugin's own constructor failing
+        raise PluginError(f"trader {spec!r} cannot be built for {action_space}: {exc}") from exc
+
+
+def _resolve(spec: str) -> Any:
+    known = families()
+    target = known[spec].target if spec in known else spec
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
     return obj

@@ -65,7 +65,8 @@ class DeepMarket(Membership, ForwardPass):
     """Accounts, owners and rules of a deep market over ``n_envs`` parallel episodes.
 
     Args:
-        populations: populations (or lone traders) that bid; at least one member in all.
+        populations: populations (or lone traders) that bid (at least one; they may be
+            empty, as an exchange's are before anyone joins).
         n_actions: size of the environment's ``Discrete`` action space.
         n_envs: number of parallel episodes sharing wealth.
         auction: ``"vickrey"`` (default), ``"first-price"`` or ``"vickrey-nonconserving"``.
@@ -163,9 +164,10 @@ class DeepMarket(Membership, ForwardPass):
         for p, pop in enumerate(self.populations):
             size = int(pop.size)
             first.extend((p, k) for k in range(size))
-        if not first:
-            raise MarketConfigError("a market needs at least one trader, got zero")
-        self.apply(self._admission_of(first))
+        if not self.populations:
+            raise MarketConfigError("a market needs at least one population, got none")
+        if first:  # an exchange's market may start empty and admit traders as they join
+            self.apply(self._admission_of(first))
 
     # -- training loop ------------------------------------------------------------------
 

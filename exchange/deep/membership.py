@@ -190,6 +190,53 @@ class Membership:
                     break
         return added
 
+    def restore(
+        self,
+        ids: Sequence[str],
+        population: np.ndarray,
+        member: np.ndarray,
+        balances: np.ndarray,
+        *,
+        issuer: int,
+        treasury: int,
+        alive: np.ndarray | None = None,
+    ) -> None:
+        """Load accounts as a ledger holds them, with no transfer (an exchange restarting
+        from its ledger, which is the source of truth for wealth).
+
+        Only an empty market can be restored. ``balances``, ``issuer`` and ``treasury``
+        are units and must sum to zero with the consumers (which start at zero);
+        ``alive`` defaults to every account at or above the floor.
+
+        Raises:
+            MarketInputError: the market is not empty or the arrays do not agree.
+            MoneyError: the balances do not sum to zero, or a trader's is negative.
+        """
+        if len(self.accounts) or self.steps:
+            raise MarketInputError("only a new, empty market can be restored")
+        ids = list(ids)
+        population = np.asarray(population, dtype=np.int64)
+        member = np.asarray(member, dtype=np.int64)
+        balances = np.asarray(balances, dtype=np.int64)
+        if not len(ids) == len(population) == len(member) == len(balances):
+            raise MarketInputError("restore: ids, population, member and balances differ in length")
+        if (balances < 0).any():
+            raise MoneyError("restore: a trader balance is negative")
+        if int(balances.sum()) + int(issuer) + int(treasury) != 0:
+            raise MoneyError("restore: balances, issuer and treasury do not sum to zero")
+        self._check_members(list(zip(population.tolist(), member.tolist(), strict=True)))
+        self.accounts.check_new(ids)
+        if ids:
+            self.accounts.add(ids, population, member)
+            self.accounts.balance = balances.copy()
+            for p, k in zip(population.tolist(), member.tolist(), strict=True):
+                self._members[p] = max(self._members[p], k + 1)
+            keep = balances >= self.floor_units if alive is None else np.asarray(alive, bool)
+            self.accounts.alive[:] = keep
+        self.issuer_units, self.treasury_units = int(issuer), int(treasury)
+        self._bid_buffer = None
+        self.version += 1
+
     def endowment(self, traders: np.ndarray, amounts: np.ndarray) -> Admission:
         """The value giving ``amounts[k]`` credits from the issuer to live row ``traders[k]``."""
         traders = np.asarray(traders).ravel()

@@ -45,9 +45,12 @@ from catallax.exchange.ledger.evidence import (
     DEBITS_MESSAGE,
     Authorization,
     Debit,
+    Mandate,
     authorize,
     authorize_transfers,
     decode_authorization,
+    read_evidence,
+    register_reader,
 )
 from catallax.exchange.ledger.hashing import EMPTY_ROOT, leaf_hash, node_hash
 from catallax.exchange.ledger.integrity import (
@@ -109,9 +112,12 @@ __all__ = [
     "DEBITS_MESSAGE",
     "Authorization",
     "Debit",
+    "Mandate",
     "authorize",
     "authorize_transfers",
     "decode_authorization",
+    "read_evidence",
+    "register_reader",
     # encoding
     "ENCODING_VERSION",
     "decode_entry",

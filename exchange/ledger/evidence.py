@@ -14,13 +14,33 @@ The body is JSON; :meth:`Authorization.encode` writes it with sorted keys and no
 The ledger reads any spelling of the same object (the signature fixes the bytes, so a
 spelling cannot be changed by anyone but the signer) but refuses what parsers could
 read differently: a repeated key, ``NaN`` or ``Infinity``, a field of another type.
+
+A second form, the :class:`Mandate`, is what a trader signs on the network before any
+transfer id exists: its sealed bids for one round (the ``Bids`` message of
+``catallax.v1``). A mandate names the exchange, the task, the round and, for each of the
+signer's accounts that bid, the most it pays in that round for what it buys (the sum
+of its bids, in units). It authorises, for those accounts only,
+
+- ``bid`` and ``tax`` debits in that round, together at most the account's ceiling
+  (the ledger adds up what each mandate has paid for, so the ceiling holds over all
+  the round's transfers);
+- the consequences of owning what it bought, under the task's rules (the rules'
+  digest is part of the signed bid): ``cost`` and ``rent`` in that round, and a
+  ``royalty`` in that round or a later one (it is settled when the episode ends).
+
+Their amounts are bounded by the payer's balance (no trader account may go below zero),
+not by the mandate: recomputing a rent or a cost needs the market's state. The ledger
+does not parse protobuf (``exchange`` imports nothing of ``node``); the network
+registers a reader for its message with :func:`register_reader`, and a ledger holding
+such evidence is audited by a process that has imported that reader (``catallax.node``
+does so on import).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
 from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope
 from catallax.exchange.ledger.errors import BadEvidence, MissingEvidence
@@ -28,11 +48,15 @@ from catallax.exchange.ledger.model import Transfer
 
 __all__ = [
     "DEBITS_MESSAGE",
+    "MANDATE_KINDS",
     "Authorization",
     "Debit",
+    "Mandate",
     "authorize",
     "authorize_transfers",
     "decode_authorization",
+    "read_evidence",
+    "register_reader",
 ]
 
 #: The message name of an authorisation (the domain of its signature).
@@ -79,6 +103,63 @@ class Authorization:
         return None
 
 
+#: Transfer kinds a mandate can authorise: what a purchase costs and entails.
+MANDATE_KINDS = frozenset({"bid", "tax", "cost", "rent", "royalty"})
+#: The kinds that count against a mandate's ceilings.
+CEILING_KINDS = frozenset({"bid", "tax"})
+
+
+@dataclass(frozen=True, slots=True)
+class Mandate:
+    """A signed bid message read as evidence (see the module docstring).
+
+    Attributes:
+        exchange, task, round: where and when the bids were made.
+        ceilings: account id -> the most it pays for purchases in ``round`` (units).
+        rules: the digest of the task's rules the signer accepted (hex; informational).
+    """
+
+    exchange: str
+    task: str
+    round: int
+    ceilings: Mapping[str, int] = field(default_factory=dict)
+    rules: str = ""
+
+
+#: Readers of evidence messages other than ``Debits``, by message name.
+_READERS: dict[str, Callable[[SignedEnvelope], Authorization | Mandate]] = {}
+
+
+def register_reader(
+    message: str, reader: Callable[[SignedEnvelope], Authorization | Mandate]
+) -> None:
+    """Let the ledger read evidence of ``message`` with ``reader`` (which raises
+    :class:`BadEvidence` for a body it cannot read). Registering again replaces it."""
+    if message == DEBITS_MESSAGE:
+        raise BadEvidence(f"{DEBITS_MESSAGE!r} evidence is read by the ledger itself")
+    _READERS[message] = reader
+
+
+def read_evidence(evidence: SignedEnvelope) -> Authorization | Mandate:
+    """What an evidence envelope authorises (its signature is not checked here).
+
+    Raises:
+        BadEvidence: a message no reader knows, or a body its reader refuses.
+    """
+    if evidence.message == DEBITS_MESSAGE:
+        return decode_authorization(evidence)
+    reader = _READERS.get(evidence.message)
+    if reader is None:
+        raise BadEvidence(
+            f"evidence is a {evidence.message!r} message, which no reader here knows "
+            "(network bids are read once catallax.node is imported)"
+        )
+    out = reader(evidence)
+    if not isinstance(out, Authorization | Mandate):
+        raise BadEvidence(f"the {evidence.message!r} reader returned {type(out).__name__}")
+    return out
+
+
 def _unique(pairs: list[tuple[str, object]]) -> dict:
     """A JSON object without repeated keys (which parsers resolve differently)."""
     body = dict(pairs)
@@ -111,9 +192,9 @@ def decode_authorization(evidence: SignedEnvelope) -> Authorization:
         raise BadEvidence(f"evidence body is not JSON ({exc})") from None
     if not isinstance(body, dict) or set(body) != {"exchange", "task", "round", "payer", "debits"}:
         raise BadEvidence("evidence body must hold exchange, task, round, payer and debits")
-    for field in ("exchange", "task", "payer"):
-        if not isinstance(body[field], str):
-            raise BadEvidence(f"evidence {field}: expected a string")
+    for name in ("exchange", "task", "payer"):
+        if not isinstance(body[name], str):
+            raise BadEvidence(f"evidence {name}: expected a string")
     if type(body["round"]) is not int or body["round"] < 0:
         raise BadEvidence("evidence round: expected an int >= 0")
     debits = []

@@ -176,7 +176,7 @@ def prove_log(
 
 def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
     """:func:`verify_log` and the replay of every entry: encoding, evidence, balances."""
-    verified: Verified = {}
+    verified = Verified()
 
     def evidence(entry: Transfer, payer: Account) -> None:
         check_evidence(entry, payer, verified, origin=header.origin, exchange_key=header.public_key)

@@ -68,7 +68,7 @@ class Round:
         self._ids: dict[str, bytes] = {}
         self._new_ids: list[tuple[str, int]] = []
         self._accounts: dict[str, AccountState] = {}
-        self._verified: Verified = {}
+        self._verified = Verified()
         self._duplicates: list[str] = []
         self._known_ids: dict[str, int] | None = None
         self.open = True

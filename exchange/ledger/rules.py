@@ -4,7 +4,10 @@
   (:mod:`catallax.exchange.ledger.evidence`): a trader's for its bids, costs, rent and
   royalties, the issuer's (the environment's or the exchange's key) for allowances,
   rewards and mints. It must verify under the payer's registered key and list this
-  transfer (id, payee, at least this amount, kind) for this exchange, task and round.
+  transfer (id, payee, at least this amount, kind) for this exchange, task and round;
+  or be a :class:`~catallax.exchange.ledger.evidence.Mandate` (a signed bid message)
+  naming the payer on this exchange and task, for a kind it allows in this round
+  (a royalty: this round or a later one), with bids and taxes within its ceiling.
   One exception: an issuer whose registered key is the exchange's own key signs its
   debits with the checkpoint that covers them (the exchange signs every entry's tree
   head), so they need no evidence of their own. An account without a key (a keyless
@@ -17,7 +20,13 @@ from __future__ import annotations
 
 from catallax.exchange.crypto import CryptoError, MissingSignature, key_fingerprint
 from catallax.exchange.ledger.errors import BadEvidence, InvalidAmount, MissingEvidence, Overdraft
-from catallax.exchange.ledger.evidence import Authorization, decode_authorization
+from catallax.exchange.ledger.evidence import (
+    CEILING_KINDS,
+    MANDATE_KINDS,
+    Authorization,
+    Mandate,
+    read_evidence,
+)
 from catallax.exchange.ledger.model import MAX_AMOUNT, Account, AccountKind, Transfer
 from catallax.exchange.ledger.store import AccountState
 
@@ -29,8 +38,19 @@ def evidence_required(transfer: Transfer, payer: Account) -> bool:
     return True
 
 
-#: Memo of checked evidence: envelope fields -> the authorisation it carries.
-Verified = dict[tuple[bytes, ...], Authorization]
+class Verified:
+    """Memo of checked evidence, kept over one commit or one audit.
+
+    ``auths`` maps an envelope's fields to what it authorises (so one signature is
+    checked once); ``spent`` adds up, per mandate and payer, the bids and taxes it has
+    paid for (so a ceiling holds over all the transfers it covers).
+    """
+
+    __slots__ = ("auths", "spent")
+
+    def __init__(self) -> None:
+        self.auths: dict[tuple[bytes, ...], Authorization | Mandate] = {}
+        self.spent: dict[tuple[tuple[bytes, ...], str], int] = {}
 
 
 def check_evidence(
@@ -46,8 +66,10 @@ def check_evidence(
     named ``origin`` (see :mod:`catallax.exchange.ledger.evidence`).
 
     ``verified`` memoises envelopes already checked (one authorisation covers all the
-    payer's debits of a round). ``exchange_key`` is the ledger's own public key: an
-    issuer holding it needs no evidence (its checkpoint signature covers the entry).
+    payer's debits of a round) and what each mandate has paid for; without it, a
+    mandate's ceiling is checked against this transfer alone. ``exchange_key`` is the
+    ledger's own public key: an issuer holding it needs no evidence (its checkpoint
+    signature covers the entry).
     """
     ev = transfer.evidence
     if (
@@ -72,7 +94,7 @@ def check_evidence(
             f"but payer {payer.id!r} has key {key_fingerprint(payer.public_key)}"
         )
     memo = (ev.message.encode(), ev.data, ev.public_key, ev.signature)
-    auth = verified.get(memo) if verified is not None else None
+    auth = verified.auths.get(memo) if verified is not None else None
     if auth is None:
         try:
             ev.verify()
@@ -81,12 +103,57 @@ def check_evidence(
         except CryptoError as exc:
             raise BadEvidence(f"transfer {transfer.id!r}: {exc}") from exc
         try:
-            auth = decode_authorization(ev)
+            auth = read_evidence(ev)
         except BadEvidence as exc:
             raise BadEvidence(f"transfer {transfer.id!r}: {exc}") from exc
         if verified is not None:
-            verified[memo] = auth
-    _check_binding(transfer, auth, origin)
+            verified.auths[memo] = auth
+    if isinstance(auth, Mandate):
+        _check_mandate(transfer, auth, origin, memo, verified)
+    else:
+        _check_binding(transfer, auth, origin)
+
+
+def _check_mandate(
+    transfer: Transfer,
+    mandate: Mandate,
+    origin: str,
+    memo: tuple[bytes, ...],
+    verified: Verified | None,
+) -> None:
+    """The mandate names this exchange, task and payer, allows this kind in this round,
+    and (for bids and taxes) has room left under the payer's ceiling."""
+    where = (("exchange", mandate.exchange, origin), ("task", mandate.task, transfer.task))
+    for field, signed, actual in where:
+        if signed != actual:
+            raise BadEvidence(
+                f"transfer {transfer.id!r}: the signed bids are for {field} {signed!r}, "
+                f"not {actual!r}"
+            )
+    kind = transfer.kind.value
+    ceiling = mandate.ceilings.get(transfer.payer)
+    if ceiling is None:
+        raise BadEvidence(
+            f"transfer {transfer.id!r}: the signed bids hold no bid of {transfer.payer!r}"
+        )
+    if kind not in MANDATE_KINDS:
+        raise BadEvidence(f"transfer {transfer.id!r}: signed bids cannot authorise a {kind}")
+    late_ok = kind == "royalty"
+    if transfer.round != mandate.round and not (late_ok and transfer.round > mandate.round):
+        raise BadEvidence(
+            f"transfer {transfer.id!r}: the signed bids are for round {mandate.round}, "
+            f"not {transfer.round}"
+        )
+    if kind in CEILING_KINDS:
+        key = (memo, transfer.payer)
+        spent = (verified.spent.get(key, 0) if verified is not None else 0) + transfer.amount
+        if spent > ceiling:
+            raise BadEvidence(
+                f"transfer {transfer.id!r}: {transfer.payer!r} bid at most {ceiling} units in "
+                f"round {mandate.round}; this {kind} brings its purchases to {spent}"
+            )
+        if verified is not None:
+            verified.spent[key] = spent
 
 
 def _check_binding(transfer: Transfer, auth: Authorization, origin: str) -> None:

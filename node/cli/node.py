@@ -82,3 +82,57 @@ def env(
         )
     except NodeError as exc:
         fail(str(exc))
+
+
+@app.command("exchange")
+def exchange(
+    config: Annotated[Path, typer.Option("--config", help="The exchange's TOML file.")],
+    port: Annotated[int | None, typer.Option("--port", help="Override exchange.port.")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Override exchange.host.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Override exchange.data_dir.")
+    ] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="Override exchange.key.")] = None,
+    set_: Annotated[
+        list[str],
+        typer.Option("--set", help="Override one key, e.g. tasks.chain.rent=0.1; repeatable."),
+    ] = [],  # noqa: B006  (typer reads the default)
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds running calls get on SIGTERM.")
+    ] = 5.0,
+) -> int:
+    """Run an exchange node: the deep-market tasks of CONFIG over gRPC, with its ledger.
+
+    Prints `listening on HOST:PORT` on stdout once it accepts calls; logs go to stderr
+    as key=value lines. SIGTERM finishes the round under way, then stops.
+    """
+    from catallax.node.errors import NodeError
+    from catallax.node.exchange import load_config, serve
+
+    if port is not None and not 0 <= port <= 65535:
+        fail(f"--port: expected 0 .. 65535, got {port}")
+    if grace < 0:
+        fail(f"--grace: expected 0 or more seconds, got {grace}")
+    overrides = {
+        "port": port,
+        "host": host,
+        "data_dir": str(data_dir) if data_dir else None,
+        "key": str(key) if key else None,
+    }
+    try:
+        cfg = load_config(config, overrides, list(set_))
+    except NodeError as exc:
+        fail(str(exc))
+    _logging()
+    try:
+        return asyncio.run(serve(cfg, grace=grace))
+    except NodeError as exc:
+        fail(str(exc))
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )

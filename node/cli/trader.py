@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -64,3 +65,87 @@ def check(
     finally:
         env.close()
     out.print(f"{family}: ok on {env_id} ({pop.size} members)", markup=False)
+
+
+@app.command("run")
+def run(
+    plugin: Annotated[str, typer.Argument(help="Trader family id, or module:Class.")],
+    exchange: Annotated[
+        list[str], typer.Option("--exchange", help="An exchange HOST:PORT; repeatable.")
+    ],
+    task: Annotated[list[str], typer.Option("--task", help="A task name; repeatable.")],
+    key: Annotated[Path, typer.Option("--key", help="The identity's private key (PEM).")],
+    seed: Annotated[int, typer.Option(help="Seed of the populations (task i gets seed + i).")] = 0,
+    option: Annotated[
+        list[str],
+        typer.Option("--option", help="KEY=VALUE passed to the family (TOML value); repeatable."),
+    ] = [],  # noqa: B006  (typer reads the default)
+    exchange_key: Annotated[
+        Path | None,
+        typer.Option("--exchange-key", help="Pin the exchange's public key (PEM)."),
+    ] = None,
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="Connect with TLS, trusting this CA (PEM).")
+    ] = None,
+) -> int:
+    """Trade with PLUGIN on remote tasks: dial out, register, bid, learn, reconnect.
+
+    Repeat --exchange/--task to join several tasks with one key in one process: one
+    identity, each exchange keeping its own ledger of it. Runs until SIGTERM or SIGINT;
+    logs go to stderr as key=value lines.
+    """
+    import asyncio
+    import logging
+    import sys
+    import tomllib
+
+    import grpc
+
+    from catallax.node.errors import NodeError
+    from catallax.node.keys import load_private_key, load_public_key
+    from catallax.node.trader import SessionFailed, make_sessions, parse_joins, run_traders
+    from catallax.traders import PluginError, load_family
+
+    options = {}
+    for item in option:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.isidentifier():
+            fail(f"--option {item!r}: expected KEY=VALUE, e.g. optimism=2.0")
+        try:
+            options[name] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            options[name] = raw
+    try:
+        joins = parse_joins(exchange, task)
+        identity = load_private_key(key)
+        pinned = load_public_key(exchange_key) if exchange_key else None
+        credentials = None
+        if ca is not None:
+            try:
+                credentials = grpc.ssl_channel_credentials(ca.read_bytes())
+            except OSError as exc:
+                fail(f"--ca {str(ca)!r}: {exc.strerror}")
+        try:
+            load_family(plugin)
+        except PluginError as exc:
+            if "no for_env" not in str(exc):
+                raise
+    except (NodeError, PluginError) as exc:
+        fail(str(exc))
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
+    sessions = make_sessions(
+        plugin, joins, identity, seed=seed, options=options, exchange_key=pinned,
+        credentials=credentials,
+    )  # fmt: skip
+    try:
+        asyncio.run(run_traders(sessions))
+    except SessionFailed as exc:
+        out.print(f"catallax: trader stopped: {exc}", markup=False)
+        return 1
+    except NodeError as exc:
+        fail(str(exc))
+    return 0

@@ -16,6 +16,7 @@ from catallax.node.wire.sequence import (
     SequenceBook,
     Sequencer,
     now_ms,
+    scoped,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "SequenceBook",
     "Sequencer",
     "now_ms",
+    "scoped",
 ]

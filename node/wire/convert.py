@@ -207,6 +207,7 @@ class BidBatch:
         slots: ``(K,)`` episode slots.
         amounts: ``(K,)`` int64 units, each the most the member pays for its slot.
         actions: ``(K,)`` ints (Discrete) or ``(K, ...)`` arrays: the action if it wins.
+        rules: the SHA-256 of the task's rules the bids accept (``TaskInfo.rules``).
     """
 
     exchange: str
@@ -216,14 +217,16 @@ class BidBatch:
     slots: np.ndarray
     amounts: np.ndarray
     actions: np.ndarray
+    rules: bytes = b""
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BidBatch):
             return NotImplemented
-        return (self.exchange, self.task, self.round) == (
+        return (self.exchange, self.task, self.round, self.rules) == (
             other.exchange,
             other.task,
             other.round,
+            other.rules,
         ) and all(
             _same_array(getattr(self, f), getattr(other, f))
             for f in ("members", "slots", "amounts", "actions")
@@ -246,7 +249,11 @@ def bids_to_proto(batch: BidBatch) -> exchange_pb2.Bids:
         for m, s, a, v in zip(members, slots, amounts, actions, strict=True)
     ]
     return exchange_pb2.Bids(
-        exchange=batch.exchange, task=batch.task, round=int(batch.round), bids=bids
+        exchange=batch.exchange,
+        task=batch.task,
+        round=int(batch.round),
+        bids=bids,
+        rules=bytes(batch.rules),
     )
 
 
@@ -267,6 +274,7 @@ def bids_from_proto(msg: exchange_pb2.Bids) -> BidBatch:
         slots=np.array([b.slot for b in bids], dtype=np.int64),
         amounts=np.array([b.amount for b in bids], dtype=np.int64),
         actions=_values_from_proto([b.action for b in bids], "bids: actions"),
+        rules=bytes(msg.rules),
     )
 
 

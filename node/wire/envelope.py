@@ -110,7 +110,10 @@ def open_envelope(
 
 
 def receive(
-    envelope: Envelope, expected_message: str | type[Message], book: SequenceBook
+    envelope: Envelope,
+    expected_message: str | type[Message],
+    book: SequenceBook,
+    scope: str = "",
 ) -> Message:
     """:func:`open_envelope`, then the signer's sequence and timestamp checked in ``book``.
 
@@ -119,7 +122,7 @@ def receive(
     signature.
     """
     body = open_envelope(envelope, expected_message)
-    book.accept(envelope.public_key, body)
+    book.accept(envelope.public_key, body, scope)
     return body
 
 

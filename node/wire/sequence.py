@@ -31,9 +31,16 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
-from catallax.node.errors import Malformed, Replayed, SequenceFileError, Stale
+from catallax.node.errors import Malformed, Replayed, SequenceFileError, Stale, WireError
 
-__all__ = ["DEFAULT_WINDOW_MS", "MAX_SEQUENCE", "SequenceBook", "Sequencer", "now_ms"]
+__all__ = [
+    "DEFAULT_WINDOW_MS",
+    "MAX_SEQUENCE",
+    "SequenceBook",
+    "Sequencer",
+    "now_ms",
+    "scoped",
+]
 
 #: How far a body's timestamp may be from the receiver's clock, by default: 30 s.
 DEFAULT_WINDOW_MS = 30_000
@@ -52,6 +59,12 @@ CREATE TABLE IF NOT EXISTS sent (
     sequence INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+def scoped(public_key: bytes, scope: str = "") -> bytes:
+    """The book's key of a signer within a scope (the bare key when ``scope`` is empty)."""
+    key = bytes(public_key)
+    return key if not scope else key + b"\x00" + scope.encode()
 
 
 def now_ms() -> int:
@@ -150,13 +163,72 @@ class SequenceBook:
                 raise
             db.execute("COMMIT")
 
-    def accept(self, public_key: bytes, body: Message) -> None:
-        """:meth:`check` the ``sequence`` and ``timestamp_ms`` fields of a signed body."""
+    def accept(self, public_key: bytes, body: Message, scope: str = "") -> None:
+        """:meth:`check` the ``sequence`` and ``timestamp_ms`` fields of a signed body.
+
+        ``scope`` names an ordered channel of the signer (a task's stream, say): numbers
+        must grow within a scope, so that one signer may send on several channels at
+        once without their messages racing each other.
+        """
         try:
             sequence, timestamp_ms = body.sequence, body.timestamp_ms
         except AttributeError:
             raise Malformed(f"{type(body).__name__} carries no sequence and timestamp_ms") from None
-        self.check(public_key, sequence, timestamp_ms)
+        self.check(scoped(public_key, scope), sequence, timestamp_ms)
+
+    def check_many(self, items: list[tuple[bytes, int, int]]) -> list[WireError | None]:
+        """:meth:`check` many ``(key, sequence, timestamp_ms)`` in one transaction (one
+        synchronous write for all); returns, per item, ``None`` if it was accepted and
+        recorded, else the error refusing it (nothing is recorded for a refused item).
+        Items of one key are accepted only in increasing order of sequence.
+        """
+        now = self._clock()
+        out: list[WireError | None] = []
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                last: dict[bytes, int] = {}
+                for key, sequence, timestamp_ms in items:
+                    key = bytes(key)
+                    if not 1 <= sequence <= MAX_SEQUENCE:
+                        out.append(Malformed(f"sequence: expected 1 .. 2**63-1, got {sequence}"))
+                        continue
+                    if abs(timestamp_ms - now) > self.window_ms:
+                        out.append(
+                            Stale(
+                                f"timestamp {timestamp_ms} ms is "
+                                f"{(timestamp_ms - now) / 1000:+.1f} s from this clock; the "
+                                f"window is ±{self.window_ms / 1000:g} s"
+                            )
+                        )
+                        continue
+                    if key not in last:
+                        row = db.execute(
+                            "SELECT sequence FROM received WHERE public_key = ?", (key,)
+                        ).fetchone()
+                        last[key] = 0 if row is None else row[0]
+                    if sequence <= last[key]:
+                        out.append(
+                            Replayed(
+                                f"sequence {sequence} is not above {last[key]}, the last one "
+                                "accepted from this signer"
+                            )
+                        )
+                        continue
+                    last[key] = sequence
+                    db.execute(
+                        "INSERT INTO received (public_key, sequence, timestamp_ms) VALUES "
+                        "(?, ?, ?) ON CONFLICT (public_key) DO UPDATE SET sequence = "
+                        "excluded.sequence, timestamp_ms = excluded.timestamp_ms",
+                        (key, sequence, timestamp_ms),
+                    )
+                    out.append(None)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return out
 
     # --- sending -------------------------------------------------------------------------
 

@@ -45,13 +45,17 @@ class ListTasksRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListTasksReply(_message.Message):
-    __slots__ = ("tasks",)
+    __slots__ = ("tasks", "exchange", "public_key")
     TASKS_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[TaskInfo]
-    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ...) -> None: ...
+    exchange: str
+    public_key: bytes
+    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., exchange: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class TaskInfo(_message.Message):
-    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms")
+    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms", "env_id", "rules_json", "rules", "max_members", "allowance_left", "state", "rounds", "episodes", "mean_return", "sessions", "identities", "greedy_returns")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
     AUCTION_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +64,18 @@ class TaskInfo(_message.Message):
     ACTION_SPACE_FIELD_NUMBER: _ClassVar[int]
     ALLOWANCE_FIELD_NUMBER: _ClassVar[int]
     BID_DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
+    ENV_ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_JSON_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWANCE_LEFT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    EPISODES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_RETURN_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    GREEDY_RETURNS_FIELD_NUMBER: _ClassVar[int]
     name: str
     market: str
     auction: str
@@ -68,7 +84,19 @@ class TaskInfo(_message.Message):
     action_space: _common_pb2.Space
     allowance: int
     bid_deadline_ms: int
-    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ...) -> None: ...
+    env_id: str
+    rules_json: str
+    rules: bytes
+    max_members: int
+    allowance_left: int
+    state: str
+    rounds: int
+    episodes: int
+    mean_return: float
+    sessions: int
+    identities: int
+    greedy_returns: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., rules_json: _Optional[str] = ..., rules: _Optional[bytes] = ..., max_members: _Optional[int] = ..., allowance_left: _Optional[int] = ..., state: _Optional[str] = ..., rounds: _Optional[int] = ..., episodes: _Optional[int] = ..., mean_return: _Optional[float] = ..., sessions: _Optional[int] = ..., identities: _Optional[int] = ..., greedy_returns: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "exchange", "task")
@@ -83,7 +111,7 @@ class Hello(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
 
 class BidRequest(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "slots", "obs", "deadline_ms")
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "slots", "obs", "deadline_ms", "greedy")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +120,7 @@ class BidRequest(_message.Message):
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     OBS_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
+    GREEDY_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     exchange: str
@@ -100,23 +129,26 @@ class BidRequest(_message.Message):
     slots: _containers.RepeatedScalarFieldContainer[int]
     obs: _common_pb2.Tensor
     deadline_ms: int
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., obs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
+    greedy: bool
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., obs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., deadline_ms: _Optional[int] = ..., greedy: _Optional[bool] = ...) -> None: ...
 
 class Bids(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "bids")
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "bids", "rules")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     BIDS_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     exchange: str
     task: str
     round: int
     bids: _containers.RepeatedCompositeFieldContainer[Bid]
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., bids: _Optional[_Iterable[_Union[Bid, _Mapping]]] = ...) -> None: ...
+    rules: bytes
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., bids: _Optional[_Iterable[_Union[Bid, _Mapping]]] = ..., rules: _Optional[bytes] = ...) -> None: ...
 
 class Bid(_message.Message):
     __slots__ = ("member", "slot", "amount", "action")
@@ -131,7 +163,7 @@ class Bid(_message.Message):
     def __init__(self, member: _Optional[int] = ..., slot: _Optional[int] = ..., amount: _Optional[int] = ..., action: _Optional[_Union[_common_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class RoundResult(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "awards", "outcomes", "accounts", "balances", "checkpoint")
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "awards", "outcomes", "accounts", "balances", "checkpoint", "retired")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +174,7 @@ class RoundResult(_message.Message):
     ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     BALANCES_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     exchange: str
@@ -152,7 +185,8 @@ class RoundResult(_message.Message):
     accounts: _containers.RepeatedScalarFieldContainer[str]
     balances: _containers.RepeatedScalarFieldContainer[int]
     checkpoint: _ledger_pb2.Checkpoint
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ...) -> None: ...
+    retired: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., retired: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Award(_message.Message):
     __slots__ = ("slot", "account", "price", "action")

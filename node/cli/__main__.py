@@ -1,0 +1,5 @@
+"""``python -m catallax.node.cli``: the ``catallax`` command (for subprocesses)."""
+
+from catallax.node.cli import main
+
+main()

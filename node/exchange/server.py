@@ -1,0 +1,176 @@
+"""An exchange node: its ledger, its tasks' round loops, and its gRPC server.
+
+:class:`ExchangeNode` opens (or creates) the signed ledger in the data folder, proves
+it, rebuilds each task's accounts from it (:mod:`.restore`), and serves the
+``Exchange`` and ``Ledger`` services (with health and reflection,
+:mod:`catallax.node.serving`) while each task runs its rounds. :meth:`ExchangeNode.stop`
+(SIGTERM in :func:`serve`) marks the server NOT_SERVING, lets every task finish the
+round under way (a round is committed whole or not at all), ends the sessions, stops
+the server and closes the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import grpc
+
+from catallax.exchange.crypto import key_fingerprint
+from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
+from catallax.node.errors import NodeError, OptionError
+from catallax.node.exchange.config import ExchangeConfig
+from catallax.node.exchange.restore import read_history
+from catallax.node.exchange.servicer import ExchangeServicer
+from catallax.node.exchange.task import DeepTask, ExchangeContext
+from catallax.node.keys import load_private_key, load_public_key
+from catallax.node.ledger_service import SERVICE_NAME as LEDGER_SERVICE
+from catallax.node.ledger_service import LedgerServicer, LedgerSource
+from catallax.node.serving import Server, Service, start_server
+from catallax.node.wire import SequenceBook
+from catallax.v1 import exchange_pb2, exchange_pb2_grpc, ledger_pb2_grpc
+
+__all__ = ["EXCHANGE_SERVICE", "SEQUENCE_FILE", "ExchangeNode", "serve", "server_credentials"]
+
+log = logging.getLogger("catallax.node.exchange")
+
+#: The full proto name of the Exchange service.
+EXCHANGE_SERVICE = exchange_pb2.DESCRIPTOR.services_by_name["Exchange"].full_name
+#: The exchange's sequence book, inside its data folder.
+SEQUENCE_FILE = "exchange-sequences.sqlite"
+
+
+def server_credentials(cert: Path | None, key: Path | None) -> grpc.ServerCredentials | None:
+    """TLS credentials from a PEM certificate chain and its key, or None for plain TCP."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise OptionError("TLS needs both a certificate and its key")
+    try:
+        return grpc.ssl_server_credentials([(Path(key).read_bytes(), Path(cert).read_bytes())])
+    except OSError as exc:
+        raise OptionError(f"TLS: cannot read {exc.filename}: {exc.strerror}") from None
+
+
+class ExchangeNode:
+    """A running exchange (make one with :meth:`start`)."""
+
+    def __init__(self, cfg: ExchangeConfig) -> None:
+        self.cfg = cfg
+        self.server: Server | None = None
+        self.port = 0
+        self.tasks: dict[str, DeepTask] = {}
+        self._loops: list[asyncio.Task] = []
+        self._closers: list = []
+
+    @classmethod
+    async def start(cls, cfg: ExchangeConfig) -> ExchangeNode:
+        """Open the ledger, rebuild the tasks, start the server and the round loops."""
+        node = cls(cfg)
+        try:
+            await node._start()
+        except BaseException:
+            await node._close()
+            raise
+        return node
+
+    async def _start(self) -> None:
+        cfg = self.cfg
+        key = load_private_key(cfg.key)
+        env_keys = {t.name: load_public_key(t.env_key) for t in cfg.tasks}
+        folder = Path(cfg.data_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OptionError(f"data_dir {folder}: cannot create it ({exc.strerror})") from None
+        create = not (folder / LEDGER_FILE).exists()
+        try:
+            ledger = await asyncio.to_thread(
+                open_ledger, folder, key=key, origin=cfg.origin, create=create
+            )
+        except LedgerError as exc:
+            raise NodeError(f"ledger {folder}: {exc}") from exc
+        self._closers.append(ledger.close)
+        if ledger.origin != cfg.origin:
+            raise OptionError(
+                f"the ledger in {folder} is {ledger.origin!r}, the config says {cfg.origin!r}"
+            )
+        book = SequenceBook(folder / SEQUENCE_FILE)
+        self._closers.append(book.close)
+        ctx = ExchangeContext(cfg.origin, key, ledger, book)
+        self.ctx = ctx
+        history = await asyncio.to_thread(read_history, ledger, [t.name for t in cfg.tasks])
+        for t in cfg.tasks:
+            self.tasks[t.name] = DeepTask(t, ctx, env_keys[t.name], history[t.name])
+        servicer = ExchangeServicer(ctx, self.tasks)
+        source = LedgerSource(folder, verify=False)
+        self._closers.append(source.close)
+        ledger_servicer = LedgerServicer(source)
+        services = [
+            Service(
+                EXCHANGE_SERVICE,
+                lambda s: exchange_pb2_grpc.add_ExchangeServicer_to_server(servicer, s),
+            ),
+            Service(
+                LEDGER_SERVICE,
+                lambda s: ledger_pb2_grpc.add_LedgerServicer_to_server(ledger_servicer, s),
+            ),
+        ]
+        creds = server_credentials(cfg.tls_cert, cfg.tls_key)
+        try:
+            self.server, self.port = await start_server(
+                services, cfg.host, cfg.port, credentials=creds
+            )
+        except RuntimeError as exc:
+            raise OptionError(f"cannot listen on {cfg.host}:{cfg.port} ({exc})") from None
+        for task in self.tasks.values():
+            self._loops.append(asyncio.ensure_future(task.run()))
+        log.info(
+            "event=start origin=%s host=%s port=%d key=%s tasks=%s ledger_size=%d tls=%s",
+            cfg.origin, cfg.host, self.port, key_fingerprint(ctx.public_key),
+            ",".join(self.tasks), ledger.size, creds is not None,
+        )  # fmt: skip
+
+    @property
+    def address(self) -> str:
+        return f"{self.cfg.host}:{self.port}"
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop: NOT_SERVING, every task finishes its round, sessions end, then close."""
+        if self.server is not None:
+            await self.server.health.enter_graceful_shutdown()
+        for task in self.tasks.values():
+            task.stopping()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        for task in self.tasks.values():
+            await task.stop()
+        if self.server is not None:
+            await self.server.stop(grace)
+        await self._close()
+        log.info("event=stop origin=%s", self.cfg.origin)
+
+    async def _close(self) -> None:
+        for close in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                close()
+        self._closers = []
+
+
+async def serve(cfg: ExchangeConfig, *, grace: float = 5.0) -> int:
+    """Run an exchange until SIGTERM or SIGINT, then stop it cleanly; prints
+    ``listening on HOST:PORT`` (flushed) once it accepts calls."""
+    node = await ExchangeNode.start(cfg)
+    print(f"listening on {node.address}", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("event=stopping grace_s=%g", grace)
+    await node.stop(grace)
+    return 0

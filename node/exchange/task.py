@@ -1,0 +1,779 @@
+"""One deep-market task of an exchange: the round loop, registration, sessions.
+
+A :class:`DeepTask` owns a :class:`~catallax.exchange.deep.DeepMarket` whose one
+population is every remote member (:class:`~.remote.RemoteMembers`), a client of its
+environment node, and its part of the exchange's ledger. All changes of the market
+happen in its round loop (:meth:`DeepTask.run`), one round at a time:
+
+1. admissions queued by ``Register`` are committed (allowances, as one ledger round
+   each) and applied;
+2. one signed ``BidRequest`` (the observations of every slot, a deadline) goes to
+   every connected session; the round waits until each has answered or the deadline
+   passes (a trader that misses it has no bid this round);
+3. the signed ``Bids`` offered meanwhile were checked as they arrived
+   (:meth:`DeepTask.offer`); their sequence numbers are now made durable in one
+   transaction, while the environment node steps the winners' actions;
+4. the auction (``DeepMarket.decide``: bids capped by ledger balances), the settlement,
+   its commit to the ledger as one round with every trader debit carrying the payer's
+   signed ``Bids`` as evidence (a royalty: the ``Bids`` of the purchase it settles),
+   the balances of the round checked against the ledger, then ``apply``;
+5. ended episodes are reset, and each session is sent its ``RoundResult``: every
+   slot's award, its own members' outcomes, their balances and the new checkpoint.
+
+A refusal raises the :mod:`catallax.node.errors` class that the servicer maps to a
+status; nothing refused reaches the market or the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
+from catallax.exchange.deep import Admission, DeepMarket, Settlement
+from catallax.exchange.ledger import Account, AccountKind, Ledger, Opening, Transfer
+from catallax.exchange.money import UNITS_PER_CREDIT, to_units
+from catallax.exchange.protocols import Outcomes
+from catallax.exchange.transfers import FlowKind
+from catallax.node.env.client import EnvironmentClient
+from catallax.node.errors import (
+    BudgetExhausted,
+    DuplicateBids,
+    FutureRound,
+    Malformed,
+    NodeError,
+    NotYourMember,
+    OutsideSpace,
+    Replayed,
+    RulesChanged,
+    Stale,
+    Superseded,
+    TaskPaused,
+    UnknownSlot,
+    WireError,
+    WrongPlace,
+)
+from catallax.node.exchange.config import TaskConfig
+from catallax.node.exchange.remote import Identity, RemoteMembers
+from catallax.node.exchange.restore import TaskHistory, special_accounts
+from catallax.node.wire import Envelope, SequenceBook, Sequencer, now_ms, scoped, seal
+from catallax.node.wire.convert import (
+    bids_from_proto,
+    checkpoint_to_proto,
+    outcomes_to_proto,
+    space_to_proto,
+    tensor_to_proto,
+)
+from catallax.v1 import common_pb2, exchange_pb2
+
+__all__ = ["DeepTask", "ExchangeContext", "LedgerMismatch"]
+
+log = logging.getLogger("catallax.node.exchange")
+
+#: Training episodes whose returns make the mean a task reports.
+RECENT_EPISODES = 100
+
+
+class LedgerMismatch(NodeError):
+    """The ledger's balances and the market's differ after a commit (they never should)."""
+
+
+@dataclass
+class ExchangeContext:
+    """What every task of one exchange shares: its name, key, ledger and sequence book."""
+
+    origin: str
+    key: Ed25519PrivateKey
+    ledger: Ledger
+    book: SequenceBook
+    sequencer: Sequencer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.public_key = public_key_bytes(self.key)
+        self.sequencer = Sequencer(self.public_key)
+
+    def seal(self, body) -> Envelope:
+        """``body`` stamped with the exchange's next sequence number and signed."""
+        return seal(self.key, type(body), self.sequencer.stamp(body))
+
+
+class Session:
+    """One connected trader on one task: the messages waiting to be sent to it."""
+
+    def __init__(self, ident: Identity, peer: str) -> None:
+        self.identity = ident
+        self.peer = peer
+        self.outbox: asyncio.Queue[Envelope | BaseException] = asyncio.Queue()
+        self.closed = False
+
+    def send(self, envelope: Envelope) -> None:
+        if not self.closed:
+            self.outbox.put_nowait(envelope)
+
+    def close(self, error: BaseException) -> None:
+        """End the session: its stream ends with ``error``'s status."""
+        if not self.closed:
+            self.closed = True
+            self.outbox.put_nowait(error)
+
+
+@dataclass
+class _Offer:
+    """One identity's checked bids for the open round."""
+
+    envelope: Envelope
+    key: bytes
+    sequence: int
+    timestamp_ms: int
+    members: np.ndarray
+    slots: np.ndarray
+    amounts: np.ndarray
+    actions: np.ndarray
+
+
+@dataclass
+class _Open:
+    """The round whose bids are being collected."""
+
+    round: int
+    waiting: set[bytes]
+    done: asyncio.Event
+    offers: dict[bytes, _Offer] = field(default_factory=dict)
+
+
+def _join_id(task: str, ident: Identity, k: int) -> str:
+    return f"{task}.join.{ident.name}.{k}"
+
+
+class DeepTask:
+    """A deep-market task served to remote traders (see the module docstring)."""
+
+    def __init__(
+        self,
+        cfg: TaskConfig,
+        ctx: ExchangeContext,
+        env_key: bytes,
+        history: TaskHistory,
+    ) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.ctx = ctx
+        self.env = EnvironmentClient(cfg.env, ctx.key, env_key, timeout=cfg.env_timeout_ms / 1000)
+        self.history = history
+        self.rules_json = json.dumps(cfg.rules(), sort_keys=True, separators=(",", ":"))
+        self.rules = hashlib.sha256(self.rules_json.encode()).digest()
+        self.issuer_id, self.treasury_id = special_accounts(self.name)
+        self.remote = RemoteMembers(self.name)
+        self.sessions: dict[bytes, Session] = {}
+        self.state = "starting"
+        self.round = history.last_round + 1
+        self.rounds = 0
+        self.episodes = 0
+        self.recent: deque[float] = deque(maxlen=RECENT_EPISODES)
+        self.returns: list[float] = []
+        self.greedy_returns: list[float] = []
+        self.market: DeepMarket | None = None
+        self.slots = 0
+        self.n_actions = 0
+        self.observation_space: gym.Space | None = None
+        self.action_space: gym.Space | None = None
+        self.allowance_given = history.allowances
+        self._pending: list[tuple[Identity, asyncio.Future]] = []
+        self._wake = asyncio.Event()
+        self._open: _Open | None = None
+        self._seq_cache: dict[bytes, int] = {}
+        self._evidence: dict[bytes, SignedEnvelope] = {}
+        self._owned: list[dict[bytes, SignedEnvelope]] = []
+        self._stopping = False
+        self._running: asyncio.Task | None = None
+        self.on_round: list[Callable[[DeepTask], None]] = []
+        self.round_seconds: deque[float] = deque(maxlen=10_000)
+        self._running_return = np.zeros(0)
+        self._eval_quota = 0
+        self._eval_done = np.zeros(0, dtype=np.int64)
+
+    # -- set-up -----------------------------------------------------------------------
+
+    @property
+    def allowance_units(self) -> int:
+        """Units each new member gets: the per-slot allowance times the slots."""
+        return int(to_units(self.cfg.allowance * max(self.slots, 1)))
+
+    @property
+    def budget_left(self) -> int:
+        return max(0, int(to_units(self.cfg.allowance_budget)) - self.allowance_given)
+
+    async def _connect(self) -> None:
+        """Read the environment node's spec and build (or check) the market."""
+        spec = await self.env.spec()
+        space = spec.action_space
+        if not isinstance(space, gym.spaces.Discrete) or int(space.start) != 0:
+            raise TaskPaused(
+                f"environment {spec.env_id} has {space}; a deep market needs Discrete(n) actions"
+            )
+        if self.market is None:
+            self.slots, self.n_actions = spec.slots, int(space.n)
+            self.observation_space, self.action_space = spec.observation_space, space
+            self._build_market()
+        elif spec.slots != self.slots or int(space.n) != self.n_actions:
+            raise TaskPaused(
+                f"the environment node now serves {spec.slots} slots of {space}, not "
+                f"{self.slots} of Discrete({self.n_actions})"
+            )
+
+    def _build_market(self) -> None:
+        cfg = self.cfg
+        e = self.slots
+        self.market = DeepMarket(
+            [self.remote],
+            n_actions=self.n_actions,
+            n_envs=e,
+            auction=cfg.auction,
+            allowance=self.allowance_units / UNITS_PER_CREDIT,
+            rent=cfg.rent,
+            discount=cfg.discount,
+            floor=cfg.floor * e,
+            royalty=cfg.royalty,
+            seed=cfg.seed,
+            journal=self._journal,
+        )
+        ledger = self.ctx.ledger
+        ids, members, balances = [], [], []
+        for key, count in self.history.identities:
+            ident = self.remote.add(key, count)
+            for k, account in enumerate(ident.accounts):
+                ids.append(account)
+                members.append(ident.first + k)
+                balances.append(ledger.balance(account))
+        issuer = ledger.balance(self.issuer_id) if self.history.opened else 0
+        treasury = ledger.balance(self.treasury_id) if self.history.opened else 0
+        self.market.restore(
+            ids, np.zeros(len(ids), np.int64), np.asarray(members, np.int64),
+            np.asarray(balances, np.int64), issuer=issuer, treasury=treasury,
+        )  # fmt: skip
+        self._owned = [{} for _ in range(e)]
+
+    async def _reset(self, slots: list[int], first: bool = False) -> np.ndarray:
+        seeds = None
+        if first:
+            seq = np.random.SeedSequence(self.cfg.seed).spawn(len(slots))
+            seeds = [int(s.generate_state(1)[0]) for s in seq]
+        obs, _ = await self.env.reset(slots, seeds)
+        return obs
+
+    # -- registration -----------------------------------------------------------------
+
+    def identity(self, public_key: bytes) -> Identity | None:
+        return self.remote.identities.get(bytes(public_key))
+
+    async def register(self, public_key: bytes, members: int) -> Identity:
+        """The identity of ``public_key`` on this task, admitted first if it is new (its
+        members get the allowance once, from the budget; re-registering grants nothing).
+
+        Raises :class:`BudgetExhausted` when the budget cannot endow it,
+        :class:`Malformed` for a member count outside ``1 .. max_members``.
+        """
+        known = self.identity(public_key)
+        if known is not None:
+            return known
+        if not 1 <= members <= self.cfg.max_members:
+            raise Malformed(
+                f"members: expected 1 .. {self.cfg.max_members} on task {self.name}, got {members}"
+            )
+        if self.market is None:
+            raise TaskPaused(f"task {self.name} is {self.state}; register again shortly")
+        pending = sum(i.members for i, _ in self._pending)
+        need = (members + pending) * self.allowance_units
+        if need > self.budget_left:
+            raise BudgetExhausted(
+                f"task {self.name}: its allowance budget has {self.budget_left} units left, "
+                f"{members} new members need {members * self.allowance_units}"
+            )
+        for ident, fut in self._pending:
+            if ident.public_key == bytes(public_key):
+                return await asyncio.shield(fut)
+        ident = Identity(bytes(public_key), "", [], -1)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        ident.members_wanted = members  # type: ignore[attr-defined]
+        self._pending.append((ident, fut))
+        self._wake.set()
+        return await asyncio.shield(fut)
+
+    def _admit_pending(self) -> None:
+        """Commit and apply the queued admissions (in the round loop)."""
+        pending, self._pending = self._pending, []
+        for placeholder, fut in pending:
+            try:
+                ident = self._admit(placeholder.public_key, placeholder.members_wanted)
+            except Exception as exc:  # the registration fails; the task goes on
+                log.warning("task=%s event=admission_failed error=%s", self.name, exc)
+                if not fut.done():
+                    fut.set_exception(exc)
+            else:
+                if not fut.done():
+                    fut.set_result(ident)
+
+    def _admit(self, public_key: bytes, members: int) -> Identity:
+        market = self.market
+        assert market is not None
+        known = self.identity(public_key)
+        if known is not None:
+            return known
+        if members * self.allowance_units > self.budget_left:
+            raise BudgetExhausted(f"task {self.name}: the allowance budget is spent")
+        ident = self.remote.add(public_key, members)
+        try:
+            value = market.admission(0, range(ident.first, ident.first + members), ident.accounts)
+            market.apply(value)
+        except BaseException:
+            self.remote.drop_last(ident)
+            raise
+        self.allowance_given += members * self.allowance_units
+        log.info("task=%s event=registered identity=%s members=%d", self.name, ident.name, members)
+        return ident
+
+    # -- sessions and bids ------------------------------------------------------------
+
+    def open_session(self, ident: Identity, peer: str) -> Session:
+        """A new session for ``ident``; an older one of the same identity is closed."""
+        old = self.sessions.get(ident.public_key)
+        if old is not None:
+            old.close(Superseded(f"a newer session of this identity opened from {peer}"))
+        session = Session(ident, peer)
+        self.sessions[ident.public_key] = session
+        self._wake.set()
+        log.info("task=%s event=session_open identity=%s peer=%s", self.name, ident.name, peer)
+        return session
+
+    def close_session(self, session: Session) -> None:
+        if self.sessions.get(session.identity.public_key) is session:
+            del self.sessions[session.identity.public_key]
+            log.info("task=%s event=session_closed identity=%s", self.name, session.identity.name)
+        open_ = self._open
+        if open_ is not None:
+            open_.waiting.discard(session.identity.public_key)
+            if not open_.waiting:
+                open_.done.set()
+
+    def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
+        """Refuse a replayed or stale body of this task's channel (in memory; the numbers
+        become durable with the round, before anything acts on them)."""
+        key = scoped(public_key, self.name)
+        last = self._seq_cache.get(key)
+        if last is None:
+            got = self.ctx.book.last(key)
+            last = 0 if got is None else got[0]
+        if sequence <= last:
+            raise Replayed(
+                f"sequence {sequence} is not above {last}, the last one accepted from this signer"
+            )
+        now = now_ms()
+        window = self.ctx.book.window_ms
+        if abs(timestamp_ms - now) > window:
+            raise Stale(
+                f"timestamp {timestamp_ms} ms is {(timestamp_ms - now) / 1000:+.1f} s from "
+                f"this clock; the window is ±{window / 1000:g} s"
+            )
+        self._seq_cache[key] = sequence
+
+    def offer(self, session: Session, envelope: Envelope, body: exchange_pb2.Bids) -> bool:
+        """Take a signed, verified ``Bids`` of ``session``'s identity for the open round.
+
+        Returns False for bids of a round already closed (they arrived late and are
+        not counted). Raises the refusal otherwise (see the module docstring).
+        """
+        ident = session.identity
+        if bytes(envelope.public_key) != ident.public_key:
+            raise NotYourMember("the bids are signed by another key than this session's")
+        if body.exchange != self.ctx.origin:
+            raise WrongPlace(f"bids for exchange {body.exchange!r}, this is {self.ctx.origin!r}")
+        if body.task != self.name:
+            raise WrongPlace(f"bids for task {body.task!r} on the session of task {self.name!r}")
+        self.check_sequence(envelope.public_key, body.sequence, body.timestamp_ms)
+        open_ = self._open
+        current = open_.round if open_ is not None else self.round
+        if body.round > current:
+            raise FutureRound(f"bids for round {body.round}; round {current} is the latest")
+        if open_ is None or body.round < open_.round:
+            return False
+        if bytes(body.rules) != self.rules:
+            raise RulesChanged(
+                f"the bids accept rules {bytes(body.rules).hex()[:16]}..., task {self.name} "
+                f"has {self.rules.hex()[:16]}... (read ListTasks)"
+            )
+        if ident.public_key in open_.offers:
+            raise DuplicateBids(f"this identity already bid in round {open_.round}")
+        batch = bids_from_proto(body)
+        members, slots, actions = batch.members, batch.slots, batch.actions
+        if len(members) and (members.min() < 0 or members.max() >= ident.members):
+            bad = int(members[(members < 0) | (members >= ident.members)][0])
+            raise NotYourMember(f"a bid for member {bad}; this identity has {ident.members}")
+        if len(slots) and (slots.min() < 0 or slots.max() >= self.slots):
+            raise UnknownSlot(f"a bid for slot {int(slots.max())}; the task has {self.slots}")
+        if actions.ndim != 1 or actions.dtype.kind not in "iu":
+            raise OutsideSpace(f"actions must be Discrete indices, got {actions.dtype}")
+        if len(actions) and (actions.min() < 0 or actions.max() >= self.n_actions):
+            raise OutsideSpace(
+                f"an action outside Discrete({self.n_actions}): "
+                f"{int(actions[(actions < 0) | (actions >= self.n_actions)][0])}"
+            )
+        pairs = members * self.slots + slots
+        if len(np.unique(pairs)) != len(pairs):
+            raise Malformed("two bids for one member and one slot")
+        open_.offers[ident.public_key] = _Offer(
+            envelope, ident.public_key, body.sequence, body.timestamp_ms,
+            members, slots, batch.amounts, actions.astype(np.int64),
+        )  # fmt: skip
+        open_.waiting.discard(ident.public_key)
+        if not open_.waiting:
+            open_.done.set()
+        return True
+
+    # -- the round loop -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve rounds until :meth:`stop`; pauses (and says why) while the environment
+        node cannot be reached, and resumes by itself."""
+        backoff = 0.2
+        obs = None
+        while not self._stopping:
+            try:
+                if obs is None:
+                    await self._connect()
+                    obs = await self._reset(list(range(self.slots)), first=self.rounds == 0)
+                    self._owned = [{} for _ in range(self.slots)]
+                    self._running_return = np.zeros(self.slots)
+                    if self._done_training():
+                        self._start_evaluation()
+                    else:
+                        self._set_state("training")
+                    backoff = 0.2
+                self._admit_pending()
+                if self.state == "done" or not self._ready():
+                    if self.state not in ("done",):
+                        self._set_state("waiting")
+                    self._wake.clear()
+                    await self._wake.wait()
+                    if self.state == "waiting":
+                        self._set_state("evaluating" if self._eval_quota else "training")
+                    continue
+                obs = await self._one_round(obs)
+            except WireError as exc:
+                obs = None
+                self._set_state(f"paused: environment node {self.cfg.env}: {exc}")
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # nothing was applied; begin new episodes after a pause
+                log.exception("task=%s event=round_failed round=%d", self.name, self.round)
+                obs = None
+                self._set_state(f"paused: {type(exc).__name__}: {exc}")
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _ready(self) -> bool:
+        connected = sum(1 for s in self.sessions.values() if not s.closed)
+        return connected >= max(1, self.cfg.min_traders)
+
+    def _done_training(self) -> bool:
+        return self.cfg.episodes > 0 and self.episodes >= self.cfg.episodes
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            log.info("task=%s event=state state=%r round=%d", self.name, state, self.round)
+            self.state = state
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def stopping(self) -> None:
+        """Ask the loop to end after the round under way (which it finishes whole)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """After the loop has ended: end every session and close the environment client."""
+        self.stopping()
+        for session in list(self.sessions.values()):
+            session.close(TaskPaused(f"the exchange is stopping; task {self.name} ends"))
+        await self.env.close()
+
+    async def _one_round(self, obs: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        greedy = self.state == "evaluating"
+        sessions = [s for s in self.sessions.values() if not s.closed]
+        r = self.round
+        deadline = now_ms() + self.cfg.bid_deadline_ms
+        request = exchange_pb2.BidRequest(
+            exchange=self.ctx.origin, task=self.name, round=r, slots=range(self.slots),
+            obs=tensor_to_proto(np.asarray(obs)), deadline_ms=deadline, greedy=greedy,
+        )  # fmt: skip
+        envelope = self.ctx.seal(request)
+        open_ = _Open(r, {s.identity.public_key for s in sessions}, asyncio.Event())
+        self._open = open_
+        for s in sessions:
+            s.send(envelope)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(open_.done.wait(), self.cfg.bid_deadline_ms / 1000)
+        self._open = None
+        offers = list(open_.offers.values())
+        market = self.market
+        assert market is not None
+        bids = np.full((market.size, self.slots), np.nan)
+        actions = np.zeros((market.size, self.slots), dtype=np.int64)
+        self._evidence = {}
+        for o in offers:
+            ident = self.remote.identities[o.key]
+            rows = [market.accounts.index[ident.accounts[m]] for m in o.members.tolist()]
+            bids[rows, o.slots] = o.amounts / UNITS_PER_CREDIT
+            actions[rows, o.slots] = o.actions
+            self._evidence[o.key] = SignedEnvelope(
+                "Bids", bytes(o.envelope.body), o.key, bytes(o.envelope.signature)
+            )
+        decision = market.decide(obs, bids, actions)
+        slots = list(range(self.slots))
+        if greedy:  # slots that played their share of the evaluation rest
+            slots = [e for e in slots if self._eval_done[e] < self._eval_quota]
+        book_items = [(scoped(o.key, self.name), o.sequence, o.timestamp_ms) for o in offers]
+        step, refused = await asyncio.gather(
+            self.env.step(slots, decision.actions[slots]),
+            asyncio.to_thread(self.ctx.book.check_many, book_items),
+        )
+        if any(err is not None for err in refused):  # only if two writers share the book
+            raise NodeError(f"the sequence book refused an accepted bid: {refused}")
+        next_obs, rewards, terminated, truncated, _ = step
+        if greedy:
+            return await self._greedy_step(obs, slots, next_obs, rewards, terminated | truncated)
+        ended = terminated | truncated
+        self._running_return += rewards
+        value = market.settlement(decision, rewards, terminated, truncated, next_obs)
+        market.apply(value)  # the journal commits it to the ledger first
+        for e in np.flatnonzero(decision.winner >= 0).tolist():
+            owner = self.remote._owner[int(market.accounts.member[decision.winner[e]])]
+            self._owned[e][owner.public_key] = self._evidence[owner.public_key]
+        done = np.flatnonzero(ended).tolist()
+        for e in done:
+            self._owned[e] = {}
+            self.returns.append(float(self._running_return[e]))
+            self.recent.append(float(self._running_return[e]))
+            self._running_return[e] = 0.0
+        self.episodes += len(done)
+        self.rounds += 1
+        self.round += 1
+        if done:
+            if self._done_training():
+                self._start_evaluation()
+                if self.cfg.eval_episodes:
+                    next_obs = await self._reset(slots)
+            else:
+                fresh = await self._reset(done)
+                next_obs = np.array(next_obs, copy=True)
+                next_obs[done] = fresh
+        self._send_results(value, decision)
+        self.round_seconds.append(time.perf_counter() - started)
+        for hook in self.on_round:
+            hook(self)
+        return next_obs
+
+    def _start_evaluation(self) -> None:
+        """Training is over: play ``eval_episodes`` greedy episodes (each slot its share,
+        every episode started is played to its end and reported), then be done."""
+        self._eval_quota = -(-self.cfg.eval_episodes // max(self.slots, 1))
+        self._eval_done = np.zeros(self.slots, dtype=np.int64)
+        self._running_return[:] = 0.0
+        self._set_state("evaluating" if self.cfg.eval_episodes else "done")
+
+    async def _greedy_step(self, obs, slots, next_obs, rewards, ended) -> np.ndarray:
+        """An evaluation round: no money moved; each slot plays its quota of episodes,
+        every one of them to its end, and only those are reported."""
+        self.round += 1
+        obs = np.array(obs, copy=True)
+        obs[slots] = next_obs
+        self._running_return[slots] += rewards
+        restart = []
+        for i in np.flatnonzero(ended).tolist():
+            e = slots[i]
+            self.greedy_returns.append(float(self._running_return[e]))
+            self._eval_done[e] += 1
+            self._running_return[e] = 0.0
+            if self._eval_done[e] < self._eval_quota:
+                restart.append(e)
+        if restart:
+            obs[restart] = await self._reset(restart)
+        if (self._eval_done >= self._eval_quota).all():
+            self._set_state("done")
+        for hook in self.on_round:
+            hook(self)
+        return obs
+
+    # -- the ledger ---------------------------------------------------------------------
+
+    def _journal(self, market: DeepMarket, value: Settlement | Admission) -> None:
+        """Commit ``value`` to the ledger as one round (the market's journal)."""
+        ledger = self.ctx.ledger
+        entries: list = []
+        if ledger.account(self.issuer_id) is None:
+            issuer = Account(self.issuer_id, AccountKind.ISSUER, self.ctx.public_key)
+            entries.append(Opening(issuer))
+            entries.append(Opening(Account(self.treasury_id, AccountKind.TREASURY)))
+        first = value.first_row if isinstance(value, Admission) else market.size
+        new = value.ids if isinstance(value, Admission) else ()
+        ident = None
+        if isinstance(value, Admission) and new:
+            ident = self.remote.identities[self._key_of_account(new[0])]
+            for account in new:
+                entries.append(Opening(Account(account, AccountKind.TRADER, ident.public_key)))
+
+        def name(handle: int) -> str:
+            if handle >= first:
+                return new[handle - first]
+            if handle >= 0:
+                return market.accounts.ids[handle]
+            acc = market.account_id(handle)
+            return self.issuer_id if acc == "issuer" else self.treasury_id
+
+        slots = value.transfers.slot.tolist()
+        for k, (payer, payee, amount, kind, _) in enumerate(value.transfers.rows()):
+            if ident is not None:
+                tid = _join_id(self.name, ident, k)
+            elif isinstance(value, Admission):
+                tid = f"{self.name}.{self.round}.endow.{k}"
+            else:
+                tid = f"{self.name}.{self.round}.{k}"
+            evidence = None
+            if payer >= 0:
+                evidence = self._evidence_for(market, payer, kind, slots[k])
+            entries.append(
+                Transfer(
+                    id=tid, payer=name(payer), payee=name(payee), amount=amount,
+                    kind=kind.ledger, task=self.name, round=self.round, evidence=evidence,
+                )
+            )  # fmt: skip
+        ledger.commit_round(entries)
+        self._check_balances(market, value, name)
+
+    def _key_of_account(self, account: str) -> bytes:
+        for key, ident in self.remote.identities.items():
+            if account in ident.accounts:
+                return key
+        raise LedgerMismatch(f"no identity holds account {account!r}")
+
+    def _evidence_for(self, market: DeepMarket, row: int, kind: FlowKind, slot: int):
+        owner = self.remote._owner[int(market.accounts.member[row])]
+        if kind is FlowKind.ROYALTY:
+            ev = self._owned[slot].get(owner.public_key) if 0 <= slot < len(self._owned) else None
+            if ev is None:
+                ev = self._evidence.get(owner.public_key)
+        else:
+            ev = self._evidence.get(owner.public_key)
+        if ev is None:
+            raise LedgerMismatch(
+                f"a {kind.ledger} debit of {market.accounts.ids[row]!r} without its signed bids"
+            )
+        return ev
+
+    def _check_balances(self, market: DeepMarket, value, name) -> None:
+        ledger = self.ctx.ledger
+        t = value.transfers
+        rows = {int(h) for h in (*t.payer.tolist(), *t.payee.tolist()) if h >= 0}
+        if isinstance(value, Settlement):
+            after = value.balances
+        else:
+            n = value.first_row + len(value.ids)
+            base = np.zeros(n, dtype=np.int64)
+            base[: len(market.accounts.balance)] = market.accounts.balance
+            after, _ = t.effect(base, 3)
+        for row in rows:
+            account = name(row)
+            if ledger.balance(account) != int(after[row]):
+                raise LedgerMismatch(
+                    f"account {account!r}: the ledger holds {ledger.balance(account)} units, "
+                    f"the market {int(after[row])}"
+                )
+
+    # -- results --------------------------------------------------------------------------
+
+    def _send_results(self, value: Settlement, decision) -> None:
+        market = self.market
+        assert market is not None
+        awards = []
+        prices = to_units(np.asarray(decision.price, dtype=np.float64))
+        for e in range(self.slots):
+            w = int(decision.winner[e])
+            awards.append(
+                exchange_pb2.Award(
+                    slot=e,
+                    account=market.accounts.ids[w] if w >= 0 else "",
+                    price=int(prices[e]) if w >= 0 else 0,
+                    action=common_pb2.Value(discrete=int(decision.actions[e])),
+                )
+            )
+        note = checkpoint_to_proto(self.ctx.ledger.checkpoint)
+        balances = market.accounts.balance
+        for session in list(self.sessions.values()):
+            ident = session.identity
+            outcomes, retired = ident.take_mail()
+            result = exchange_pb2.RoundResult(
+                exchange=self.ctx.origin, task=self.name, round=self.round - 1, awards=awards,
+                accounts=ident.accounts, checkpoint=note, retired=retired,
+            )  # fmt: skip
+            rows = [market.accounts.index[a] for a in ident.accounts]
+            result.balances.extend(int(b) for b in balances[rows])
+            if outcomes:
+                result.outcomes.CopyFrom(outcomes_to_proto(_concat(outcomes)))
+            session.send(self.ctx.seal(result))
+        for ident in self.remote.identities.values():
+            if ident.public_key not in self.sessions:
+                ident.take_mail()  # an absent trader misses what it would have learned
+
+    # -- what ListTasks reports ---------------------------------------------------------
+
+    def info(self) -> exchange_pb2.TaskInfo:
+        msg = exchange_pb2.TaskInfo(
+            name=self.name, market="deep", auction=self.cfg.auction, slots=self.slots,
+            allowance=self.allowance_units if self.slots else 0,
+            bid_deadline_ms=self.cfg.bid_deadline_ms, env_id=self.cfg.env,
+            rules_json=self.rules_json, rules=self.rules, max_members=self.cfg.max_members,
+            allowance_left=self.budget_left, state=self.state, rounds=self.rounds,
+            episodes=self.episodes, sessions=len(self.sessions),
+            identities=len(self.remote.identities),
+        )  # fmt: skip
+        if self.recent:
+            msg.mean_return = float(np.mean(self.recent))
+        if self.observation_space is not None:
+            msg.observation_space.CopyFrom(space_to_proto(self.observation_space))
+            msg.action_space.CopyFrom(space_to_proto(self.action_space))
+        if self.state == "done":
+            msg.greedy_returns.extend(self.greedy_returns)
+        return msg
+
+
+def _concat(parts: list[Outcomes]) -> Outcomes:
+    if len(parts) == 1:
+        return parts[0]
+    provisional = None
+    if any(p.provisional is not None for p in parts):
+        provisional = np.concatenate(
+            [p.provisional if p.provisional is not None else np.zeros(len(p), bool) for p in parts]
+        )
+    return Outcomes(
+        members=np.concatenate([p.members for p in parts]),
+        obs=np.concatenate([np.asarray(p.obs) for p in parts]),
+        actions=np.concatenate([np.asarray(p.actions) for p in parts]),
+        price=np.concatenate([p.price for p in parts]),
+        reward=np.concatenate([p.reward for p in parts]),
+        receipt=np.concatenate([p.receipt for p in parts]),
+        ended=np.concatenate([p.ended for p in parts]),
+        provisional=provisional,
+    )

@@ -1,0 +1,324 @@
+"""A remote trader's session with one task of one exchange: dial out, register, trade.
+
+:class:`TraderSession` runs any population of the trader SDK (or a lone ``Trader``)
+against a task served by an exchange node. It needs no open port: it dials out, reads
+the task's spaces and rules (``ListTasks``), registers its identity (the key's
+members, once; a re-registration grants nothing), opens a ``Trade`` stream with a
+signed ``Hello``, and then, for every ``BidRequest``, answers with one signed ``Bids``
+(every member's bid and action in every slot: bids NaN, infinite or negative are "no
+bid" and are not sent; bids are rounded to units and held to the member's balance),
+and teaches its population from each ``RoundResult``. Every message from the exchange
+must be signed by the exchange's key (pinned with ``exchange_key``, else the key the
+first ``ListTasks`` names) and carry a sequence number above the last one.
+
+When the connection fails it reconnects with capped, jittered exponential backoff and
+registers again (which returns its accounts); the population, and what it learned,
+stay. A refusal that trying again cannot cure (unknown task, spent budget, refused
+signature, a bid the exchange calls malformed) ends the session with
+:class:`SessionFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import numpy as np
+
+from catallax.exchange.crypto import Ed25519PrivateKey, key_fingerprint, public_key_bytes
+from catallax.exchange.money import UNITS_PER_CREDIT
+from catallax.exchange.protocols import Bidders, Learner, Mortal
+from catallax.node.errors import NodeError, Unanswered, WireError
+from catallax.node.serving import channel_options
+from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
+from catallax.node.wire.convert import (
+    outcomes_from_proto,
+    space_from_proto,
+    tensor_from_proto,
+)
+from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
+
+__all__ = ["FATAL", "SessionFailed", "SessionStats", "TraderSession"]
+
+log = logging.getLogger("catallax.node.trader")
+
+#: Statuses after which reconnecting cannot help.
+FATAL = frozenset(
+    {
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+
+
+class SessionFailed(NodeError):
+    """A session ended by a refusal that reconnecting cannot cure (``.code``: its status)."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class SessionStats:
+    """What a session did: rounds bid in, results learned from, reconnections."""
+
+    requests: int = 0
+    bids_sent: int = 0
+    results: int = 0
+    connects: int = 0
+    balances: list[int] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
+    last_round: int = -1
+
+
+class TraderSession:
+    """One identity trading on one task of one exchange.
+
+    Args:
+        address: the exchange's ``HOST:PORT``.
+        task: the task's name.
+        key: the identity's signing key.
+        make_population: builds the population from ``(observation_space, action_space)``
+            (called once, at the first connection).
+        sequencer: the identity's sequence numbers (share one per key across sessions).
+        exchange_key: the exchange's raw public key, pinned; ``None`` trusts the key the
+            first ``ListTasks`` reply names, and only that key afterwards.
+        credentials: TLS channel credentials (plain TCP when ``None``).
+        timeout: the deadline of each unary call, seconds.
+        max_backoff: the longest pause between reconnections, seconds.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        task: str,
+        key: Ed25519PrivateKey,
+        make_population: Callable[[Any, Any], Bidders],
+        *,
+        sequencer: Sequencer | None = None,
+        exchange_key: bytes | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float = 10.0,
+        max_backoff: float = 5.0,
+        family: str = "",
+    ) -> None:
+        self.address = address
+        self.task = task
+        self.key = key
+        self.public_key = public_key_bytes(key)
+        self.make_population = make_population
+        self.sequencer = sequencer or Sequencer(self.public_key)
+        self.exchange_key = exchange_key
+        self.credentials = credentials
+        self.timeout = timeout
+        self.max_backoff = max_backoff
+        self.family = family
+        self.population: Bidders | None = None
+        self.stats = SessionStats()
+        self.origin = ""
+        self.rules = b""
+        self._book = SequenceBook(":memory:")
+        self._stopping = False
+        self._call: Any = None
+        self.connected = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"TraderSession({self.address}/{self.task}, {key_fingerprint(self.public_key)})"
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Trade until :meth:`stop`, reconnecting after failures; raises
+        :class:`SessionFailed` on a refusal that reconnecting cannot cure."""
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                await self._connect_and_trade()
+                backoff = 0.1
+            except SessionFailed:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                if self._stopping:
+                    break
+                if exc.code() in FATAL:
+                    raise SessionFailed(
+                        f"{self.address}/{self.task}: {exc.code().name}: {exc.details()}",
+                        exc.code(),
+                    ) from None
+                log.info(
+                    "event=disconnected exchange=%s task=%s status=%s retry_s=%.2f",
+                    self.address, self.task, exc.code().name, backoff,
+                )  # fmt: skip
+            except (WireError, OSError) as exc:
+                if self._stopping:
+                    break
+                log.warning(
+                    "event=disconnected exchange=%s task=%s error=%r retry_s=%.2f",
+                    self.address, self.task, str(exc), backoff,
+                )  # fmt: skip
+            self.connected.clear()
+            if self._stopping:
+                break
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, self.max_backoff)
+        self._book.close()
+
+    def stop(self) -> None:
+        """End the session (the stream is cancelled)."""
+        self._stopping = True
+        if self._call is not None:
+            self._call.cancel()
+
+    async def _connect_and_trade(self) -> None:
+        if self.credentials is None:
+            channel = grpc.aio.insecure_channel(self.address, options=channel_options())
+        else:
+            channel = grpc.aio.secure_channel(
+                self.address, self.credentials, options=channel_options()
+            )
+        async with channel:
+            stub = exchange_pb2_grpc.ExchangeStub(channel)
+            info = await self._task_info(stub)
+            if self.population is None:
+                obs_space = space_from_proto(info.observation_space)
+                act_space = space_from_proto(info.action_space)
+                self.population = self.make_population(obs_space, act_space)
+            await self._register(stub)
+            self.stats.connects += 1
+            await self._trade(stub)
+
+    async def _task_info(self, stub) -> exchange_pb2.TaskInfo:
+        reply = await stub.ListTasks(exchange_pb2.ListTasksRequest(), timeout=self.timeout)
+        key = bytes(reply.public_key)
+        if self.exchange_key is None:
+            self.exchange_key = key
+        elif key != self.exchange_key:
+            raise SessionFailed(
+                f"{self.address}: the exchange's key is {key_fingerprint(key)}, not the "
+                f"pinned {key_fingerprint(self.exchange_key)}"
+            )
+        self.origin = reply.exchange
+        for t in reply.tasks:
+            if t.name == self.task:
+                if not t.HasField("action_space"):
+                    raise WireError(f"task {self.task} is {t.state}; its spaces are not known yet")
+                self.rules = bytes(t.rules)
+                return t
+        names = ", ".join(t.name for t in reply.tasks)
+        raise SessionFailed(
+            f"{self.address}: no task {self.task!r} (tasks: {names})", grpc.StatusCode.NOT_FOUND
+        )
+
+    def _seal(self, body) -> common_pb2.Envelope:
+        return seal(self.key, type(body), self.sequencer.stamp(body))
+
+    def _open(self, envelope: common_pb2.Envelope, name: str):
+        if bytes(envelope.public_key) != self.exchange_key:
+            raise Unanswered(f"a {envelope.message} not signed by the exchange's key")
+        body = open_envelope(envelope, name)
+        self._book.accept(envelope.public_key, body, self.task)
+        return body
+
+    async def _register(self, stub) -> None:
+        pop = self.population
+        assert pop is not None
+        registration = exchange_pb2.Registration(
+            exchange=self.origin, task=self.task, members=int(pop.size), family=self.family
+        )
+        reply = await stub.Register(self._seal(registration), timeout=self.timeout)
+        body = self._open(reply, "Registered")
+        if len(body.accounts) != pop.size:
+            raise SessionFailed(
+                f"{self.task}: this key registered {len(body.accounts)} members before; the "
+                f"population has {pop.size} (use another key or the same population size)"
+            )
+        self.stats.accounts = list(body.accounts)
+        self.stats.balances = list(body.balances)
+        log.info(
+            "event=registered exchange=%s task=%s identity=%s members=%d",
+            self.address, self.task, key_fingerprint(self.public_key), pop.size,
+        )  # fmt: skip
+
+    async def _trade(self, stub) -> None:
+        call = stub.Trade()
+        self._call = call
+        try:
+            await call.write(self._seal(exchange_pb2.Hello(exchange=self.origin, task=self.task)))
+            self.connected.set()
+            while True:
+                envelope = await call.read()
+                if envelope is grpc.aio.EOF:
+                    return
+                if envelope.message == "BidRequest":
+                    request = self._open(envelope, "BidRequest")
+                    bids = self._bids(request)
+                    await call.write(self._seal(bids))
+                    self.stats.bids_sent += 1
+                elif envelope.message == "RoundResult":
+                    self._learn(self._open(envelope, "RoundResult"))
+                else:
+                    raise Unanswered(f"an unexpected {envelope.message!r} on the stream")
+        finally:
+            self._call = None
+            call.cancel()
+
+    # -- bids and results ---------------------------------------------------------------
+
+    def _bids(self, request: exchange_pb2.BidRequest) -> exchange_pb2.Bids:
+        """Every member's bid and action in every requested slot, as one signed body."""
+        pop = self.population
+        assert pop is not None
+        self.stats.requests += 1
+        obs = tensor_from_proto(request.obs)
+        slots = np.asarray(request.slots, dtype=np.int64)
+        explore = getattr(pop, "set_exploring", None)
+        if request.greedy and explore is not None:
+            explore(False)
+        try:
+            raw = np.asarray(pop.bids(obs), dtype=np.float64)
+            m, e = raw.shape
+            members = np.repeat(np.arange(m), e)
+            cols = np.tile(np.arange(e), m)
+            ok = np.isfinite(raw.ravel()) & (raw.ravel() >= 0)
+            members, cols = members[ok], cols[ok]
+            acts = np.asarray(pop.actions(obs[cols], members), dtype=np.int64) if len(cols) else []
+        finally:
+            if request.greedy and explore is not None:
+                explore(True)
+        units = np.rint(raw.ravel()[ok] * UNITS_PER_CREDIT)
+        held = np.asarray(self.stats.balances or [0] * m, dtype=np.float64)
+        units = np.minimum(units, held[members]).astype(np.int64)
+        body = exchange_pb2.Bids(
+            exchange=self.origin, task=self.task, round=request.round, rules=self.rules
+        )
+        for member, col, amount, action in zip(
+            members.tolist(), cols.tolist(), units.tolist(), list(acts), strict=True
+        ):
+            body.bids.add(
+                member=member,
+                slot=int(slots[col]),
+                amount=amount,
+                action=common_pb2.Value(discrete=int(action)),
+            )
+        return body
+
+    def _learn(self, result: exchange_pb2.RoundResult) -> None:
+        pop = self.population
+        self.stats.results += 1
+        self.stats.last_round = int(result.round)
+        self.stats.balances = list(result.balances)
+        if result.HasField("outcomes") and isinstance(pop, Learner):
+            pop.learn(outcomes_from_proto(result.outcomes))
+        if result.retired and isinstance(pop, Mortal):
+            pop.retire(np.asarray(result.retired, dtype=np.int64))
