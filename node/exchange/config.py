@@ -25,6 +25,7 @@ bid_deadline_ms = 2000           # how long a round waits for bids
 env_timeout_ms = 10000           # deadline of each call to the environment node
 min_traders = 1                  # identities connected before rounds start
 episodes = 0                     # stop training after this many episodes (0: never)
+rounds = 0                       # ... or after this many rounds (0: never)
 eval_episodes = 0                # then evaluate greedily over this many episodes
 seed = 0
 ```
@@ -74,6 +75,7 @@ class TaskConfig:
     env_timeout_ms: int = 10_000
     min_traders: int = 1
     episodes: int = 0
+    rounds: int = 0
     eval_episodes: int = 0
     seed: int = 0
 

@@ -485,7 +485,10 @@ class DeepTask:
         return connected >= max(1, self.cfg.min_traders)
 
     def _done_training(self) -> bool:
-        return self.cfg.episodes > 0 and self.episodes >= self.cfg.episodes
+        cfg = self.cfg
+        return (cfg.episodes > 0 and self.episodes >= cfg.episodes) or (
+            cfg.rounds > 0 and self.rounds >= cfg.rounds
+        )
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -571,15 +574,14 @@ class DeepTask:
         self.episodes += len(done)
         self.rounds += 1
         self.round += 1
-        if done:
-            if self._done_training():
-                self._start_evaluation()
-                if self.cfg.eval_episodes:
-                    next_obs = await self._reset(slots)
-            else:
-                fresh = await self._reset(done)
-                next_obs = np.array(next_obs, copy=True)
-                next_obs[done] = fresh
+        if self._done_training():
+            self._start_evaluation()
+            if self.cfg.eval_episodes:
+                next_obs = await self._reset(slots)
+        elif done:
+            fresh = await self._reset(done)
+            next_obs = np.array(next_obs, copy=True)
+            next_obs[done] = fresh
         self._send_results(value, decision)
         self.round_seconds.append(time.perf_counter() - started)
         for hook in self.on_round:
