@@ -118,9 +118,35 @@ def test_trader_list_and_check():
     assert r.returncode == 2 and "unknown trader family" in r.stderr
 
 
-def test_demo_learns_chain_and_writes_a_plot(tmp_path):
-    r = catallax("demo", "--episodes", "200", "--out", str(tmp_path / "d"))
+def test_demo_runs_a_network_that_learns_chain_and_audits(tmp_path):
+    folder = tmp_path / "demo"
+    r = catallax("demo", "--rounds", "250", "--traders", "2", "--data-dir", str(folder), "--json")
     assert r.returncode == 0, r.stderr
-    assert "winning bid per state against Q*" in r.stdout
-    assert "(conserved)" in r.stdout
-    assert (tmp_path / "d" / "chain.png").read_bytes()[:4] == b"\x89PNG"
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1, r.stdout
+    s = json.loads(lines[0])
+    for key in ("rounds", "greedy_return", "optimal_return", "ledger_verified",
+                "ledger_audited", "data_dir"):  # fmt: skip
+        assert key in s, key
+    assert s["rounds"] == 250 and s["optimal_return"] == pytest.approx(0.8)
+    assert s["greedy_return"] >= 0.95 * s["optimal_return"], s
+    assert s["ledger_verified"] and s["ledger_audited"]
+    assert len(s["richest"]) == 2 and all(t["credits"] > 0 for t in s["richest"])
+    # Everything a user would look at stays in the folder, and the ledger audits from it.
+    assert (folder / "exchange" / "ledger.sqlite").exists()
+    assert {p.name for p in (folder / "logs").iterdir()} == {
+        "env.log",
+        "exchange.log",
+        "trader-0.log",
+        "trader-1.log",
+    }
+    audit = catallax("ledger", "audit", str(folder / "exchange"), "--key",
+                     str(folder / "keys" / "exchange.pem.pub"))  # fmt: skip
+    assert audit.returncode == 0 and audit.stdout.startswith("ok:"), audit.stdout + audit.stderr
+    # A second demo in the same folder replaces the first; a folder of other files is refused.
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    r = catallax("demo", "--rounds", "5", "--data-dir", str(other))
+    assert r.returncode == 2 and r.stderr.startswith("catallax: error: --data-dir")
+    assert (other / "notes.txt").read_text() == "keep me"

@@ -1,75 +1,219 @@
-"""Run the embedded demo: a deep market learns the Chain task in process.
+"""Run the demo network: an exchange, an environment node and traders on loopback.
 
-Trains a Vickrey market of adaptive traders on catallax/Chain-v0 with CAPITALISM,
-then shows what it learned: greedy return against the optimum, each state's winning
-bid against Q*, the economy's census and the conservation of money, and a PNG plot.
-(Once the network lands, the demo runs exchange, environment node and traders over
-gRPC on loopback instead.)
+Starts, as separate processes on 127.0.0.1, an environment node serving
+catallax/Chain-v0, an exchange node with one deep-market task (a Vickrey auction, a
+SQLite ledger in --data-dir) and --traders trader processes of the built-in families,
+each with its own key. The traders register, bid over gRPC for --rounds rounds and
+learn from what they earn; then the exchange evaluates the greedy policy over the
+network. The summary shows the return reached against the optimum, the richest
+traders, and the ledger verified and audited against the exchange's key. Everything
+stays in --data-dir: keys, the exchange's config and ledger, one log per process.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from catallax.node.cli._common import fail, out
-from catallax.node.cli.train import print_summary, run_with_progress
+from catallax.node.cli._common import err, fail, out
 
 ENV_ID = "catallax/Chain-v0"
+TASK = "chain"
+#: Marks a folder made by the demo (so that a later demo may replace it).
+MARKER = ".catallax-demo"
+#: The families the traders cycle through by default. (Adaptive bidders beside fixed
+#: enumerated programs do not learn Chain, in process either: the programs' fixed bids
+#: hold the states; ``--family enumerated`` shows it.)
+FAMILIES = ("adaptive",)
 
 
 def demo(
-    episodes: Annotated[int, typer.Option(help="Training episodes.")] = 400,
-    envs_: Annotated[int, typer.Option("--envs", help="Parallel episodes sharing wealth.")] = 4,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the plot.")] = Path(
-        "catallax-demo"
-    ),
-    plot: Annotated[bool, typer.Option(help="Write a PNG plot of training.")] = True,
-) -> None:
-    """Train a deep market on Chain in process and show what it learned."""
-    import numpy as np
+    rounds: Annotated[int, typer.Option("--rounds", help="Training rounds.")] = 400,
+    traders: Annotated[int, typer.Option("--traders", help="Trader processes.")] = 3,
+    slots: Annotated[int, typer.Option("--slots", help="Parallel episode slots.")] = 4,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Folder for keys, ledger, config and logs.")
+    ] = Path("catallax-demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the task and the traders.")] = 0,
+    eval_episodes: Annotated[
+        int, typer.Option("--eval-episodes", help="Greedy episodes played at the end.")
+    ] = 16,
+    family: Annotated[
+        list[str] | None,
+        typer.Option("--family", help="Trader family (cycled over the traders); repeatable."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line on stdout.")] = False,
+) -> int:
+    """Run an exchange, an environment node and traders on loopback; show what they learned."""
+    from catallax.node.errors import NodeError
 
-    import catallax.exchange.envs as envs
-    from catallax.node.training import TrainOptions
+    if not 1 <= rounds <= 1_000_000:
+        fail(f"--rounds: expected 1 .. 1000000, got {rounds}")
+    if not 1 <= traders <= 64:
+        fail(f"--traders: expected 1 .. 64, got {traders}")
+    if not 1 <= slots <= 64:
+        fail(f"--slots: expected 1 .. 64, got {slots}")
+    if not 1 <= eval_episodes <= 10_000:
+        fail(f"--eval-episodes: expected 1 .. 10000, got {eval_episodes}")
+    from catallax.traders import PluginError, load_family
 
-    if plot:
+    families = list(family or FAMILIES)
+    for name in families:
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            fail(f"cannot create --out folder {str(out_dir)!r}: {exc.strerror}")
-    opts = TrainOptions(env_id=ENV_ID, episodes=episodes, envs=envs_, seed=seed)
-    result = run_with_progress(opts)
-    print_summary(result)
+            load_family(name)
+        except PluginError as exc:
+            fail(str(exc))
+    folder = _fresh_folder(data_dir)
+    try:
+        summary = _run(folder, rounds, traders, slots, seed, eval_episodes, families, json_out)
+    except NodeError as exc:
+        fail(f"{exc} (logs in {folder / 'logs'})")
+    if json_out:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    return 0 if summary["ledger_verified"] and summary["ledger_audited"] else 1
 
-    market = result.market
-    env = envs.ChainEnv()
-    model = envs.transition_model(env)
-    q = envs.q_star(model, gamma=opts.discount)
-    for pop in market.populations:
-        getattr(pop, "set_exploring", lambda _: None)(False)
-    states = np.arange(env.n_states - 1)
-    decision = market.act(states)
-    table = Table(title="what the market learned: winning bid per state against Q*")
-    for col in ("state", "winner's action", "winning bid", "Q*(s, best)", "error"):
-        table.add_column(col, justify="right")
-    for s in states:
-        best = float(q[s].max())
-        bid = float(decision.top[s])
-        action = "right" if decision.actions[s] == envs.chain.RIGHT else "left"
-        table.add_row(str(s), action, f"{bid:.4f}", f"{best:.4f}", f"{(bid - best) / best:+.1%}")
-    out.print(table)
+
+def _fresh_folder(folder: Path) -> Path:
+    """``folder``, emptied if an earlier demo made it; refused if it holds other files."""
+    if folder.exists():
+        if not folder.is_dir():
+            fail(f"--data-dir {str(folder)!r} is not a folder")
+        if any(folder.iterdir()):
+            if not (folder / MARKER).exists():
+                fail(f"--data-dir {str(folder)!r} holds files the demo did not make; use another")
+            shutil.rmtree(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MARKER).write_text("made by catallax demo; the next demo replaces it\n")
+    except OSError as exc:
+        fail(f"--data-dir {str(folder)!r}: {exc.strerror}")
+    return folder.resolve()
+
+
+def _run(
+    folder: Path, rounds: int, traders: int, slots: int, seed: int, eval_episodes: int,
+    cycle: list[str], quiet: bool,
+) -> dict[str, Any]:  # fmt: skip
+    from catallax.node.exchange.watch import wait_task
+    from catallax.node.localnet import start_deep_network
+    from catallax.node.training import make_env_factory, optimal_return
+
+    rules = {"auction": "vickrey", "allowance": 10.0, "discount": 0.99, "floor": 1.0,
+             "royalty": 0.9, "rounds": rounds, "eval_episodes": eval_episodes,
+             "min_traders": traders, "bid_deadline_ms": 5000}  # fmt: skip
+    families = [cycle[i % len(cycle)] for i in range(traders)]
+    start = time.perf_counter()
+    if not quiet:
+        err.print(f"starting an environment node, an exchange and {traders} traders in {folder}")
+    net = start_deep_network(
+        folder, ENV_ID, slots=slots, task=TASK, rules=rules, seed=seed,
+        traders=[(f, {}) for f in families],
+    )  # fmt: skip
+    try:
+        progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[what]}"),
+            TimeElapsedColumn(), console=err, disable=quiet, transient=False,
+        )  # fmt: skip
+        with progress:
+            bar = progress.add_task("trading", total=rounds, what="waiting for traders")
+
+            def show(info) -> None:
+                what = f"{info.rounds}/{rounds} rounds, {info.episodes} episodes, " + (
+                    f"mean return {info.mean_return:.3f}, {info.sessions} traders, {info.state}"
+                )
+                progress.update(bar, completed=info.rounds, what=what)
+
+            info = wait_task(
+                net.exchange.address, TASK, lambda i: i.state == "done",
+                timeout=max(120.0, rounds / 5), on_info=show,
+            )  # fmt: skip
+    finally:
+        net.stop()
+    seconds = time.perf_counter() - start
+    optimal = optimal_return(make_env_factory(ENV_ID))
+    greedy = list(info.greedy_returns)
+    verified, audited, richest, why = _check_ledger(net.ledger_dir, net.exchange_pub)
+    return {
+        "env": ENV_ID,
+        "rounds": int(info.rounds),
+        "episodes": int(info.episodes),
+        "traders": traders,
+        "families": families,
+        "slots": slots,
+        "greedy_return": float(sum(greedy) / len(greedy)) if greedy else None,
+        "greedy_episodes": len(greedy),
+        "optimal_return": optimal,
+        "final_training_return": float(info.mean_return),
+        "richest": richest,
+        "ledger_verified": verified,
+        "ledger_audited": audited,
+        "ledger_problem": why,
+        "data_dir": str(folder),
+        "exchange_key": str(net.exchange_pub),
+        "seconds": round(seconds, 2),
+    }
+
+
+def _check_ledger(folder: Path, public: Path) -> tuple[bool, bool, list, str]:
+    """Verify and audit the ledger against the exchange's public key; the richest
+    identities by the sum of their members' balances."""
+    from catallax.exchange.ledger import AccountKind, LedgerError, open_ledger
+    from catallax.node.keys import load_public_key
+
+    key = load_public_key(public)
+    try:
+        with open_ledger(folder) as ledger:
+            if ledger.public_key != key:
+                return False, False, [], "the ledger is not signed by the exchange's key"
+            ledger.verify()
+            report = ledger.audit()
+            wealth: dict[str, int] = {}
+            for state in ledger.accounts():
+                acc = state.account
+                if acc.kind is AccountKind.TRADER:
+                    identity = acc.id.split(".")[1]
+                    wealth[identity] = wealth.get(identity, 0) + state.balance
+    except LedgerError as exc:
+        return False, False, [], str(exc)
+    top = sorted(wealth.items(), key=lambda kv: -kv[1])[:5]
+    richest = [{"identity": i, "credits": units / 1e6} for i, units in top]
+    return True, sum(report.balances.values()) == 0, richest, ""
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    greedy, optimal = s["greedy_return"], s["optimal_return"]
     out.print(
-        f"money: traders {market.wealth.sum():.4f} + issuer {market.issuer:.4f} + treasury "
-        f"{market.treasury:.4f} = {market.total():+.2e} credits (conserved)"
+        f"{s['env']}: {s['rounds']} rounds, {s['episodes']} episodes, {s['traders']} traders "
+        f"({', '.join(s['families'])}) over gRPC in {s['seconds']:.1f} s",
+        markup=False,
     )
-    if plot:
-        from catallax.node.plotting import plot_training
-
-        path = plot_training(
-            result.log, out_dir / "chain.png", title=f"{ENV_ID}, vickrey", optimal=result.optimal
+    if greedy is not None and optimal:
+        out.print(
+            f"greedy return {greedy:.3f} over {s['greedy_episodes']} episodes; optimum "
+            f"{optimal:.3f} ({greedy / optimal:.0%})",
+            markup=False,
         )
-        out.print(f"plot written to {path}")
+    table = Table(title="richest traders (identity: the first 32 hex digits of its key's SHA-256)")
+    table.add_column("identity")
+    table.add_column("credits", justify="right")
+    for r in s["richest"]:
+        table.add_row(r["identity"], f"{r['credits']:.4f}")
+    out.print(table)
+    if s["ledger_verified"] and s["ledger_audited"]:
+        out.print(
+            f"ledger verified and audited against {s['exchange_key']}: every transfer's "
+            f"signed evidence checks out and balances sum to 0 ({s['data_dir']}/exchange)",
+            markup=False,
+        )
+    else:
+        out.print(f"ledger FAILED: {s['ledger_problem']}", markup=False)
+    out.print(f"keys, config, ledger and logs are in {s['data_dir']}", markup=False)
