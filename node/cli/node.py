@@ -1,4 +1,5 @@
-"""``catallax node``: run a network node (``env``: an environment node)."""
+"""``catallax node``: run a network node (``env``: an environment node; ``exchange``: an
+exchange node). Both serve plain TCP unless given a TLS certificate and its key."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import typer
 
 from catallax.node.cli._common import fail, new_app
 
-app = new_app("Network nodes: serve an environment over gRPC.")
+app = new_app("Network nodes: serve an environment or an exchange over gRPC.")
 
 
 @app.callback()
@@ -40,14 +41,25 @@ def env(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running calls get on SIGTERM.")
     ] = 5.0,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert", help="Serve TLS with this PEM certificate chain (and --tls-key)."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The private key (PEM) of --tls-cert.")
+    ] = None,
 ) -> int:
     """Serve ENV_ID in parallel slots, every reply signed; stop cleanly on SIGTERM.
 
     Prints `listening on HOST:PORT` on stdout once it accepts calls; logs go to stderr
-    as key=value lines.
+    as key=value lines. Plain TCP unless --tls-cert and --tls-key are given (the
+    exchange then trusts the certificate's CA with the task key env_ca).
     """
     from catallax.node.env.server import serve
     from catallax.node.errors import NodeError
+    from catallax.node.exchange.server import server_credentials
     from catallax.node.keys import load_private_key, load_public_key
 
     if not 0 <= port <= 65535:
@@ -59,6 +71,7 @@ def env(
     try:
         node_key = load_private_key(key)
         exchanges = [load_public_key(path) for path in exchange_key]
+        credentials = server_credentials(tls_cert, tls_key)
     except NodeError as exc:
         fail(str(exc))
     logging.basicConfig(
@@ -78,6 +91,7 @@ def env(
                 port=port,
                 memory=memory,
                 grace=grace,
+                credentials=credentials,
             )
         )
     except NodeError as exc:
@@ -100,11 +114,19 @@ def exchange(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running calls get on SIGTERM.")
     ] = 5.0,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Override exchange.tls_cert (PEM chain).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="Override exchange.tls_key (PEM key).")
+    ] = None,
 ) -> int:
     """Run an exchange node: the deep-market tasks of CONFIG over gRPC, with its ledger.
 
     Prints `listening on HOST:PORT` on stdout once it accepts calls; logs go to stderr
-    as key=value lines. SIGTERM finishes the round under way, then stops.
+    as key=value lines. SIGTERM marks the node NOT_SERVING, finishes the round under way
+    (committed whole), then stops with status 0. TLS with --tls-cert and --tls-key
+    (paths relative to the current folder), else as the config says.
     """
     from catallax.node.errors import NodeError
     from catallax.node.exchange import load_config, serve
@@ -118,6 +140,8 @@ def exchange(
         "host": host,
         "data_dir": str(data_dir) if data_dir else None,
         "key": str(key) if key else None,
+        "tls_cert": str(tls_cert.resolve()) if tls_cert else None,
+        "tls_key": str(tls_key.resolve()) if tls_key else None,
     }
     try:
         cfg = load_config(config, overrides, list(set_))

@@ -7,6 +7,9 @@ verifies, it carries the SHA-256 of the request body sent (else ``Unanswered``),
 sequence and timestamp pass the client's :class:`~catallax.node.wire.SequenceBook`.
 A refusal by the node comes back as the error class the node raised (the details start
 with the class name), or as ``WireError`` for a status the client does not know.
+
+The channel is plain TCP unless the client is given TLS ``credentials``
+(:func:`ca_credentials` makes them from the CA file of a task's ``env_ca``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,20 +26,31 @@ import numpy as np
 
 from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
 from catallax.node import errors
-from catallax.node.env.server import MAX_MESSAGE_BYTES
-from catallax.node.errors import Malformed, Unanswered, WireError
+from catallax.node.errors import Malformed, OptionError, Unanswered, WireError
+from catallax.node.serving import channel_options
 from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import space_from_proto, tensor_from_proto, tensor_to_proto
 from catallax.v1 import environment_pb2, environment_pb2_grpc
 
-__all__ = ["EnvironmentClient", "RemoteSpec"]
+__all__ = ["EnvironmentClient", "RemoteSpec", "ca_credentials"]
 
-_CHANNEL_OPTIONS = (
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-)
+
+def ca_credentials(ca: str | Path | None) -> grpc.ChannelCredentials | None:
+    """TLS channel credentials trusting the PEM certificate(s) in ``ca``; ``None`` (plain
+    TCP) when ``ca`` is ``None``. What the exchange uses for a task's ``env_ca``.
+
+    Raises:
+        OptionError: the file cannot be read, or holds no PEM certificate.
+    """
+    if ca is None:
+        return None
+    try:
+        pem = Path(ca).read_bytes()
+    except OSError as exc:
+        raise OptionError(f"CA {str(ca)!r}: cannot read it ({exc.strerror})") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise OptionError(f"CA {str(ca)!r}: no PEM certificate in it")
+    return grpc.ssl_channel_credentials(root_certificates=pem)
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,9 @@ class EnvironmentClient:
         timeout: the deadline of each call, in seconds.
         book: where replies' sequence numbers are checked and the caller's own are kept
             (default: in memory).
+        credentials: TLS channel credentials (e.g. :func:`ca_credentials`); plain TCP
+            when ``None``. With TLS the node's certificate must name the host of
+            ``address``; the signed replies are checked either way.
 
     Use as ``async with EnvironmentClient(...) as client:`` or call :meth:`close`.
     """
@@ -71,6 +89,7 @@ class EnvironmentClient:
         *,
         timeout: float = 10.0,
         book: SequenceBook | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.address = address
         self.key = key
@@ -79,7 +98,12 @@ class EnvironmentClient:
         self._own_book = book is None
         self.book = SequenceBook(":memory:") if book is None else book
         self.sequencer = Sequencer(public_key_bytes(key), book=self.book)
-        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        options = channel_options()
+        self._channel = (
+            grpc.aio.insecure_channel(address, options=options)
+            if credentials is None
+            else grpc.aio.secure_channel(address, credentials, options=options)
+        )
         self._stub = environment_pb2_grpc.EnvironmentStub(self._channel)
 
     async def spec(self) -> RemoteSpec:

@@ -37,6 +37,12 @@ the environment itself fails            ``INTERNAL``
 Blocking work runs off the event loop: the signature check and the SequenceBook's
 fsync'd commit, and each Reset or Step of the slots, run in ``asyncio.to_thread``; the
 environment work holds one lock, so slots are stepped by one request at a time.
+
+The server is set up as every catallax server is (:func:`catallax.node.serving.start_server`:
+health for the server and ``catallax.v1.Environment``, reflection, keepalive, 16 MiB
+message limits, a graceful stop that reports ``NOT_SERVING`` first); plain TCP on
+loopback by default, TLS when :func:`start_server` is given server credentials
+(``catallax node env --tls-cert --tls-key``).
 """
 
 from __future__ import annotations
@@ -46,7 +52,6 @@ import hashlib
 import importlib
 import json
 import logging
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,8 +61,6 @@ from typing import Any
 import grpc
 import gymnasium as gym
 import numpy as np
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from catallax.exchange.crypto import Ed25519PrivateKey, key_fingerprint, public_key_bytes
 from catallax.node.errors import (
@@ -75,13 +78,21 @@ from catallax.node.errors import (
     WireError,
     WrongMessage,
 )
+from catallax.node.serving import (
+    DEFAULT_GRACE,
+    MAX_MESSAGE_BYTES,
+    Server,
+    Service,
+    run_until_signal,
+)
+from catallax.node.serving import start_server as start_shared_server
 from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import space_to_proto, tensor_from_proto, tensor_to_proto
 from catallax.v1 import common_pb2, environment_pb2, environment_pb2_grpc
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
-    "SERVER_OPTIONS",
+    "SERVICE_NAME",
     "STATUS",
     "EnvironmentServicer",
     "NodeServer",
@@ -92,19 +103,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("catallax.node.env")
-
-#: The largest message the node sends or receives: 16 MiB.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-#: Channel options of the server: message size limits and keepalive.
-SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-    ("grpc.http2.max_ping_strikes", 2),
-)
 
 #: Each refusal's status code; the most specific class listed wins (see :func:`status_of`).
 STATUS: dict[type[BaseException], grpc.StatusCode] = {
@@ -402,21 +400,27 @@ def _log(rpc: str, signer: str, code: grpc.StatusCode, start: float, error: str 
 
 # --- the server ------------------------------------------------------------------------
 
+#: The full proto name of the Environment service.
+SERVICE_NAME = environment_pb2.DESCRIPTOR.services_by_name["Environment"].full_name
+
 
 @dataclass
 class NodeServer:
-    """A started server: its port, the servicer, and how to stop it."""
+    """A started node: the shared :class:`~catallax.node.serving.Server`, its port, the
+    servicer, and how to stop it."""
 
-    server: grpc.aio.Server
+    server: Server
     port: int
     servicer: EnvironmentServicer
-    health: health.aio.HealthServicer
 
-    async def stop(self, grace: float | None = 5.0) -> None:
+    @property
+    def health(self) -> Any:
+        """The server's health servicer (``grpc_health.v1.health.aio.HealthServicer``)."""
+        return self.server.health
+
+    async def stop(self, grace: float | None = DEFAULT_GRACE) -> None:
         """Report NOT_SERVING, let running calls finish for ``grace`` seconds, close the book."""
-        await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        self.servicer.book.close()
 
 
 async def start_server(
@@ -429,9 +433,17 @@ async def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     memory: int = 0,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> NodeServer:
     """Make ``slots`` instances of ``env_id``, open the book in ``data_dir``, and start a
-    ``grpc.aio`` server with the Environment, health and reflection services."""
+    server (:func:`catallax.node.serving.start_server`: health, reflection, keepalive,
+    message limits) with the Environment service; TLS when given ``credentials``
+    (``grpc.ssl_server_credentials``), plain TCP otherwise.
+
+    Raises:
+        OptionError: bad ``slots`` or ``memory``, an environment that cannot be made, a
+            data folder that cannot be created, or an address that cannot be bound.
+    """
     if slots < 1:
         raise OptionError(f"--slots: expected at least 1, got {slots}")
     if memory < 0:
@@ -443,43 +455,38 @@ async def start_server(
     except OSError as exc:
         raise OptionError(f"--data-dir {folder}: cannot create it ({exc.strerror})") from exc
     book = SequenceBook(folder / "env-sequences.sqlite")
-    servicer = EnvironmentServicer(env_id, envs, key, exchange_keys, book)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    environment_pb2_grpc.add_EnvironmentServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    service = environment_pb2.DESCRIPTOR.services_by_name["Environment"].full_name
-    reflection.enable_server_reflection(
-        (service, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    except RuntimeError as exc:
+        servicer = EnvironmentServicer(env_id, envs, key, exchange_keys, book)
+        service = Service(
+            SERVICE_NAME,
+            lambda s: environment_pb2_grpc.add_EnvironmentServicer_to_server(servicer, s),
+        )
+        try:
+            server, bound = await start_shared_server(
+                [service], host, port, credentials=credentials
+            )
+        except RuntimeError as exc:
+            raise OptionError(f"cannot listen on {host}:{port} ({exc})") from exc
+    except BaseException:
         book.close()
-        raise OptionError(f"cannot listen on {host}:{port} ({exc})") from exc
-    await server.start()
-    serving = health_pb2.HealthCheckResponse.SERVING
-    await health_servicer.set("", serving)
-    await health_servicer.set(service, serving)
+        raise
+    server.on_stop(book.close)
     log.info(
-        "event=start env_id=%s slots=%d host=%s port=%d node=%s exchanges=%d",
+        "event=start env_id=%s slots=%d host=%s port=%d node=%s exchanges=%d tls=%s",
         env_id, slots, host, bound, key_fingerprint(servicer.public_key), len(servicer.allowed),
+        credentials is not None,
     )  # fmt: skip
-    return NodeServer(server, bound, servicer, health_servicer)
+    return NodeServer(server, bound, servicer)
 
 
-async def serve(*, grace: float = 5.0, **options: Any) -> int:
+async def serve(*, grace: float = DEFAULT_GRACE, **options: Any) -> int:
     """Run a node until SIGTERM or SIGINT, then stop gracefully; returns the exit status.
 
     Prints ``listening on HOST:PORT`` on stdout (flushed) once the server accepts calls.
+    ``options`` are those of :func:`start_server`.
     """
     node = await start_server(**options)
     print(f"listening on {options.get('host', '127.0.0.1')}:{node.port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await run_until_signal(node.server, grace)
     log.info("event=stop grace_s=%g", grace)
-    await node.stop(grace)
     return 0
