@@ -13,6 +13,7 @@ port = 50051                     # 0 picks a free port
 [tasks.chain]                    # one table per deep-market task
 env = "127.0.0.1:50052"          # the environment node serving it
 env_key = "env.pem.pub"          # that node's public key (PEM)
+# env_ca = "env-ca.pem"          # dial the node with TLS, trusting this CA (PEM; plain otherwise)
 auction = "vickrey"              # first-price, vickrey or vickrey-nonconserving
 allowance = 10.0                 # credits per member and episode slot, given once
 allowance_budget = 100000.0      # credits the task may ever give away in allowances
@@ -63,6 +64,7 @@ class TaskConfig:
     name: str
     env: str
     env_key: Path
+    env_ca: Path | None = None
     auction: str = AuctionKind.VICKREY.value
     allowance: float = 10.0
     allowance_budget: float = 100_000.0
@@ -111,7 +113,7 @@ class ExchangeConfig:
 
 _EXCHANGE_KEYS = {"origin", "key", "data_dir", "host", "port", "tls_cert", "tls_key"}
 _TASK_FIELDS = {f.name: f for f in fields(TaskConfig) if f.name != "name"}
-_PATHS = {"key", "data_dir", "tls_cert", "tls_key", "env_key"}
+_PATHS = {"key", "data_dir", "tls_cert", "tls_key", "env_key", "env_ca"}
 
 
 def load_config(
@@ -212,7 +214,7 @@ def _task(name: str, table: Any, base: Path, bad) -> TaskConfig:
     for key, value in table.items():
         where = f"tasks.{name}.{key}"
         default = _TASK_FIELDS[key].default
-        if key in ("env", "env_key", "auction"):
+        if key in ("env", "env_key", "env_ca", "auction"):
             if not isinstance(value, str) or not value:
                 raise bad(where, f"expected a non-empty string, got {value!r}")
             values[key] = _path(base, value) if key in _PATHS else value
