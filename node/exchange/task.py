@@ -45,7 +45,7 @@ from catallax.exchange.ledger import Account, AccountKind, Ledger, Opening, Tran
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
 from catallax.exchange.transfers import FlowKind
-from catallax.node.env.client import EnvironmentClient
+from catallax.node.env.client import EnvironmentClient, ca_credentials
 from catallax.node.errors import (
     BudgetExhausted,
     DuplicateBids,
@@ -168,7 +168,13 @@ class DeepTask:
         self.cfg = cfg
         self.name = cfg.name
         self.ctx = ctx
-        self.env = EnvironmentClient(cfg.env, ctx.key, env_key, timeout=cfg.env_timeout_ms / 1000)
+        self.env = EnvironmentClient(
+            cfg.env,
+            ctx.key,
+            env_key,
+            timeout=cfg.env_timeout_ms / 1000,
+            credentials=ca_credentials(cfg.env_ca),
+        )
         self.history = history
         self.rules_json = json.dumps(cfg.rules(), sort_keys=True, separators=(",", ":"))
         self.rules = hashlib.sha256(self.rules_json.encode()).digest()
