@@ -71,6 +71,10 @@ class RemoteMembers:
         self._owner.extend([ident] * members)
         return ident
 
+    def owner_of(self, member: int) -> Identity:
+        """The identity of a market member number."""
+        return self._owner[member]
+
     def drop_last(self, ident: Identity) -> None:
         """Undo :meth:`add` of the newest identity (its admission was not committed)."""
         if self._owner[-ident.members :] and self._owner[-1] is ident:
