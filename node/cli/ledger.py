@@ -13,6 +13,10 @@ without one they trust the key stored in the ledger, say so on stderr, and still
 if the ledger agrees with itself. ``verify --since FILE`` proves that the log extends a
 checkpoint kept earlier (``checkpoint`` prints it), so that a rollback or a fork fails;
 ``consistency`` prints and checks the proof between two sizes.
+
+``serve`` offers the folder read-only over gRPC (:mod:`catallax.node.ledger_service`) to
+monitors and :func:`catallax.node.ledger_client.verify_remote`, beside an exchange that
+writes it, until SIGTERM.
 """
 
 from __future__ import annotations
@@ -408,3 +412,48 @@ def proof(
             "checkpoint": note,
         }
         _print(json.dumps(result, indent=2))
+
+
+@app.command("serve")
+def serve(
+    folder: _Dir,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port; 0 picks a free one.")] = 0,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds running calls get on SIGTERM.")
+    ] = 5.0,
+) -> int:
+    """Serve the ledger folder read-only over gRPC (the catallax.v1.Ledger service).
+
+    The whole log is verified first (a damaged ledger prints FAILED and exits 1). Then
+    prints `listening on HOST:PORT` on stdout and serves checkpoints, entries, proofs and
+    Tail (with health and reflection) beside any exchange writing the folder, until
+    SIGTERM or SIGINT.
+    """
+    import asyncio
+
+    from catallax.node.ledger_service import serve_ledger
+    from catallax.node.serving import run_until_signal
+
+    if not folder.is_dir():
+        fail(f"{folder}: no such ledger folder")
+    if not 0 <= port <= 65535:
+        fail(f"--port: expected 0 .. 65535, got {port}")
+    if grace < 0:
+        fail(f"--grace: expected 0 or more seconds, got {grace}")
+
+    async def run() -> None:
+        try:
+            server, bound = await serve_ledger(folder, host, port)
+        except RuntimeError as exc:
+            fail(f"cannot listen on {host}:{port} ({one_line(str(exc))})")
+        print(f"listening on {host}:{bound}", flush=True)
+        await run_until_signal(server, grace)
+
+    try:
+        asyncio.run(run())
+    except CorruptLedger as exc:
+        raise _failed(exc) from exc
+    except LedgerStateError as exc:
+        fail(str(exc))
+    return 0
