@@ -371,14 +371,33 @@ def test_a_network_over_tls_trades_and_refuses_plain_text(tmp_path):
     audit(tmp_path / "exchange", Path(f"{ex_key}.pub"))
 
 
-def test_tls_options_must_come_in_pairs(tmp_path):
-    key = new_key(tmp_path / "node.pem")
-    cert, _ = self_signed(tmp_path / "tls")
-    done = cli("node", "env", CHAIN, "--key", str(key), "--exchange-key", f"{key}.pub",
-               "--data-dir", str(tmp_path / "d"), "--tls-cert", str(cert))  # fmt: skip
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (("cert",), "TLS needs both a certificate and its key"),
+        (("cert", "missing"), "TLS: cannot read"),
+        (("junk", "key"), "no PEM certificate in it"),
+        (("cert", "junk"), "no unencrypted PEM private key in it"),
+        (("cert", "other-key"), "is not the key of the certificate in"),
+    ],
+)
+def test_bad_tls_files_are_one_line_and_exit_2(tmp_path, files, message):
+    node_key = new_key(tmp_path / "node.pem")
+    cert, key = self_signed(tmp_path / "tls")
+    _, other_key = self_signed(tmp_path / "tls", "other")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a PEM file\n")
+    paths = {"cert": cert, "key": key, "other-key": other_key, "junk": junk,
+             "missing": tmp_path / "missing.pem"}  # fmt: skip
+    tls = ["--tls-cert", str(paths[files[0]])]
+    if len(files) > 1:
+        tls += ["--tls-key", str(paths[files[1]])]
+    done = cli("node", "env", CHAIN, "--key", str(node_key), "--exchange-key",
+               f"{node_key}.pub", "--data-dir", str(tmp_path / "d"), *tls)  # fmt: skip
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
-    assert lines[0] == "catallax: error: TLS needs both a certificate and its key"
+    assert lines[0].startswith("catallax: error: TLS") and message in lines[0], lines[0]
+    assert not (tmp_path / "d").exists()  # refused before anything was made
 
 
 # --- catallax ledger serve ----------------------------------------------------------------
