@@ -141,8 +141,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
             body = open_envelope(request, "Registration")
             who = key_fingerprint(bytes(request.public_key))
             task = self._place(body)
+            # one channel per task: a key registering on several tasks at once (one
+            # sequencer, several sessions) must not race its own numbers
             await asyncio.to_thread(
-                self.ctx.book.accept, bytes(request.public_key), body, "register"
+                self.ctx.book.accept, bytes(request.public_key), body, f"register/{task.name}"
             )
             ident = await task.register(bytes(request.public_key), int(body.members))
             market = task.market

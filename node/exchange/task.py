@@ -66,7 +66,15 @@ from catallax.node.errors import (
 from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.remote import Identity, RemoteMembers
 from catallax.node.exchange.restore import TaskHistory, special_accounts
-from catallax.node.wire import Envelope, SequenceBook, Sequencer, now_ms, scoped, seal
+from catallax.node.wire import (
+    MAX_SEQUENCE,
+    Envelope,
+    SequenceBook,
+    Sequencer,
+    now_ms,
+    scoped,
+    seal,
+)
 from catallax.node.wire.convert import (
     bids_from_proto,
     checkpoint_to_proto,
@@ -194,7 +202,8 @@ class DeepTask:
         self.observation_space: gym.Space | None = None
         self.action_space: gym.Space | None = None
         self.allowance_given = history.allowances
-        self._pending: list[tuple[Identity, asyncio.Future]] = []
+        #: Registrations waiting for the round loop: (key, members, the reply's future).
+        self._pending: list[tuple[bytes, int, asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._open: _Open | None = None
         self._seq_cache: dict[bytes, int] = {}
@@ -292,35 +301,35 @@ class DeepTask:
         known = self.identity(public_key)
         if known is not None:
             return known
+        key = bytes(public_key)
+        for queued, _, fut in self._pending:  # registering again while queued: join it
+            if queued == key:
+                return await asyncio.shield(fut)
         if not 1 <= members <= self.cfg.max_members:
             raise Malformed(
                 f"members: expected 1 .. {self.cfg.max_members} on task {self.name}, got {members}"
             )
         if self.market is None:
             raise TaskPaused(f"task {self.name} is {self.state}; register again shortly")
-        pending = sum(i.members for i, _ in self._pending)
-        need = (members + pending) * self.allowance_units
-        if need > self.budget_left:
+        queued_units = sum(n for _, n, _ in self._pending) * self.allowance_units
+        left = self.budget_left - queued_units
+        if members * self.allowance_units > left:
             raise BudgetExhausted(
-                f"task {self.name}: its allowance budget has {self.budget_left} units left, "
-                f"{members} new members need {members * self.allowance_units}"
+                f"task {self.name}: its allowance budget has {max(left, 0)} units left "
+                f"(after the admissions queued), {members} new members need "
+                f"{members * self.allowance_units}"
             )
-        for ident, fut in self._pending:
-            if ident.public_key == bytes(public_key):
-                return await asyncio.shield(fut)
-        ident = Identity(bytes(public_key), "", [], -1)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        ident.members_wanted = members  # type: ignore[attr-defined]
-        self._pending.append((ident, fut))
+        self._pending.append((key, members, fut))
         self._wake.set()
         return await asyncio.shield(fut)
 
     def _admit_pending(self) -> None:
         """Commit and apply the queued admissions (in the round loop)."""
         pending, self._pending = self._pending, []
-        for placeholder, fut in pending:
+        for key, members, fut in pending:
             try:
-                ident = self._admit(placeholder.public_key, placeholder.members_wanted)
+                ident = self._admit(key, members)
             except Exception as exc:  # the registration fails; the task goes on
                 log.warning("task=%s event=admission_failed error=%s", self.name, exc)
                 if not fut.done():
@@ -374,6 +383,8 @@ class DeepTask:
     def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
         """Refuse a replayed or stale body of this task's channel (in memory; the numbers
         become durable with the round, before anything acts on them)."""
+        if not 1 <= sequence <= MAX_SEQUENCE:  # the book could not record it
+            raise Malformed(f"sequence: expected 1 .. 2**63-1, got {sequence}")
         key = scoped(public_key, self.name)
         last = self._seq_cache.get(key)
         if last is None:
@@ -559,8 +570,13 @@ class DeepTask:
             self.env.step(slots, decision.actions[slots]),
             asyncio.to_thread(self.ctx.book.check_many, book_items),
         )
-        if any(err is not None for err in refused):  # only if two writers share the book
-            raise NodeError(f"the sequence book refused an accepted bid: {refused}")
+        # Every offer passed the replay and window checks when it arrived, so the book
+        # may now refuse one without harm: Replayed when a later message of its signer
+        # (a new session's Hello) is on disk already, Stale when the round outlasted the
+        # window after its timestamp; neither number can ever be accepted again.
+        wrong = [e for e in refused if e is not None and not isinstance(e, Replayed | Stale)]
+        if wrong:  # only if two writers share the book
+            raise NodeError(f"the sequence book refused an accepted bid: {wrong}")
         next_obs, rewards, terminated, truncated, _ = step
         if greedy:
             return await self._greedy_step(obs, slots, next_obs, rewards, terminated | truncated)
