@@ -197,7 +197,10 @@ def test_sigterm_mid_trading_exits_0_not_serving_first_and_the_ledger_audits(tmp
         traders=[("adaptive", {}), ("adaptive", {})],
     )  # fmt: skip
     try:
-        before = wait_task(net.exchange.address, "chain", lambda i: i.rounds >= 8, timeout=120)
+        before = wait_task(  # both admitted: no allowance round can come after SIGTERM
+            net.exchange.address, "chain", lambda i: i.rounds >= 8 and i.identities == 2,
+            timeout=120,
+        )  # fmt: skip
         assert before.state == "training"
         watch = HealthWatch(net.exchange.address, net.exchange.popen)
         watch.start()
