@@ -45,6 +45,8 @@ exception a caller would naturally catch::
             ├── FutureRound        a bid for a round that is not open yet
             ├── RulesChanged       bids accepting other rules than the task's now
             ├── DuplicateBids      a second Bids for one round
+            ├── HelloMissing       a Trade stream that does not begin with Hello
+            │                      (also a WrongMessage)
             ├── BudgetExhausted    the task's allowance budget cannot endow a newcomer
             ├── Superseded         a session replaced by a newer one of the same identity
             └── TaskPaused         the task cannot serve now (its environment node is
@@ -64,6 +66,7 @@ __all__ = [
     "CliError",
     "DuplicateBids",
     "FutureRound",
+    "HelloMissing",
     "KeyFileError",
     "NotRegistered",
     "NotYourMember",
@@ -230,6 +233,10 @@ class RulesChanged(WireError):
 
 class DuplicateBids(WireError):
     """A second Bids message for a round already bid in."""
+
+
+class HelloMissing(WrongMessage):
+    """A Trade stream whose first message is not a Hello (a session begins with one)."""
 
 
 class BudgetExhausted(WireError):

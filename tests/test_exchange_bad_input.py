@@ -49,8 +49,10 @@ MEMBER_UNITS = int(ALLOWANCE * SLOTS * UNITS_PER_CREDIT)
 #: How long a test waits for anything the exchange should do soon (seconds; generous,
 #: the machine is shared).
 PATIENCE = 60.0
-#: Over 16 MiB, the servers' message limit.
+#: Over 16 MiB, the servers' message limit ...
 OVERSIZED = 16 * 1024 * 1024 + 1024
+#: ... which gRPC itself enforces, with these details.
+GRPC_TOO_LARGE = "SERVER: Received message larger than max"
 
 Code = grpc.StatusCode
 #: The tests' channel may send more than a server accepts (to see it refused).
@@ -201,19 +203,20 @@ async def network(folder: Path, *, tasks: tuple[str, ...] = (TASK,), **task: Any
 class Trader:
     """A trader key that seals what the tests tell it to (bad messages included)."""
 
-    def __init__(self, net: Net, key: crypto.Ed25519PrivateKey | None = None) -> None:
+    def __init__(self, net: Net) -> None:
         self.net = net
-        self.key = key or crypto.generate_private_key()
+        self.key = crypto.generate_private_key()
         self.public_key = crypto.public_key_bytes(self.key)
         self.sequencer = Sequencer(self.public_key)
         self.accounts: list[str] = []
 
-    def seal(self, body: Any, *, key: crypto.Ed25519PrivateKey | None = None, **fields: Any):
-        """``body`` stamped (unless ``sequence`` / ``timestamp_ms`` are given) and signed."""
+    def seal(self, body: Any, **fields: Any) -> common_pb2.Envelope:
+        """``body`` stamped, then ``fields`` set (any, ``sequence`` and ``timestamp_ms``
+        included), then signed."""
         self.sequencer.stamp(body)
         for name, value in fields.items():
             setattr(body, name, value)
-        return seal(key or self.key, type(body), body)
+        return seal(self.key, type(body), body)
 
     def registration(self, members: int = 1, **fields: Any) -> common_pb2.Envelope:
         body = exchange_pb2.Registration(exchange=ORIGIN, task=TASK, members=members)
@@ -290,6 +293,23 @@ def _flip(data: bytes, at: int = -1) -> bytes:
     return bytes(b)
 
 
+def _with(envelope: common_pb2.Envelope, **fields: Any) -> common_pb2.Envelope:
+    """A copy of ``envelope`` with some fields replaced."""
+    out = common_pb2.Envelope()
+    out.CopyFrom(envelope)
+    for name, value in fields.items():
+        setattr(out, name, value)
+    return out
+
+
+def _signed(key: crypto.Ed25519PrivateKey, message: str, body: bytes) -> common_pb2.Envelope:
+    """An envelope of ``body`` bytes as they are, correctly signed as ``message``."""
+    return common_pb2.Envelope(
+        body=body, public_key=crypto.public_key_bytes(key),
+        signature=crypto.sign(key, message, body), message=message,
+    )  # fmt: skip
+
+
 # --- Register ---------------------------------------------------------------------------
 
 
@@ -305,11 +325,12 @@ async def test_first_registration_grants_the_allowance_once(tmp_path):
         assert net.task.budget_left == left - 3 * MEMBER_UNITS
         after = net.snapshot()
         assert after[0] > size and set(after[1]) - set(balances) >= set(first.accounts)
-        again = await trader.register(members=3)  # a new sequence number: not a replay
-        assert list(again.accounts) == list(first.accounts)
-        assert list(again.balances) == [MEMBER_UNITS] * 3
-        assert net.snapshot() == after
-        assert net.task.budget_left == left - 3 * MEMBER_UNITS
+        for members in (3, 1, 4):  # new sequence numbers: not replays; any member count
+            again = await trader.register(members=members)
+            assert list(again.accounts) == list(first.accounts)
+            assert list(again.balances) == [MEMBER_UNITS] * 3
+            assert net.snapshot() == after
+            assert net.task.budget_left == left - 3 * MEMBER_UNITS
 
 
 async def test_register_refusals_write_nothing(tmp_path):
@@ -317,33 +338,38 @@ async def test_register_refusals_write_nothing(tmp_path):
     async with network(tmp_path, max_members=4) as net:
         trader = Trader(net)
         good = trader.registration()
-        cases: list[tuple[str, common_pb2.Envelope, grpc.StatusCode]] = [
-            ("body byte flipped", _with(good, body=_flip(good.body)), Code.UNAUTHENTICATED),
+        # (case, envelope, status, what the details begin with)
+        cases: list[tuple[str, common_pb2.Envelope, grpc.StatusCode, str]] = [
+            ("body byte flipped", _with(good, body=_flip(good.body)), Code.UNAUTHENTICATED,
+             "BadSignature"),
             ("signature byte flipped", _with(good, signature=_flip(good.signature, 3)),
-             Code.UNAUTHENTICATED),
-            ("no signature", _with(good, signature=b""), Code.UNAUTHENTICATED),
+             Code.UNAUTHENTICATED, "BadSignature"),
+            ("no signature", _with(good, signature=b""), Code.UNAUTHENTICATED,
+             "MissingSignature"),
             ("another key's signature", _with(good, public_key=Trader(net).public_key),
-             Code.UNAUTHENTICATED),
-            ("unknown task", trader.registration(task="nowhere"), Code.NOT_FOUND),
+             Code.UNAUTHENTICATED, "BadSignature"),
+            ("unknown task", trader.registration(task="nowhere"), Code.NOT_FOUND, "UnknownTask"),
             ("another exchange", trader.registration(exchange="elsewhere"),
-             Code.INVALID_ARGUMENT),
+             Code.INVALID_ARGUMENT, "WrongPlace"),
             ("ten minutes old", trader.registration(timestamp_ms=now_ms() - 600_000),
-             Code.OUT_OF_RANGE),
-            ("a sequence of 0", trader.registration(sequence=0), Code.INVALID_ARGUMENT),
+             Code.OUT_OF_RANGE, "Stale"),
+            ("a sequence of 0", trader.registration(sequence=0), Code.INVALID_ARGUMENT,
+             "Malformed: sequence"),
             ("more members than max_members", trader.registration(members=5),
-             Code.INVALID_ARGUMENT),
-            ("no members", trader.registration(members=0), Code.INVALID_ARGUMENT),
+             Code.INVALID_ARGUMENT, "Malformed: members"),
+            ("no members", trader.registration(members=0), Code.INVALID_ARGUMENT,
+             "Malformed: members"),
             ("garbage body", _signed(trader.key, "Registration", b"\xff" * 16),
-             Code.INVALID_ARGUMENT),
-            ("another message", trader.hello(), Code.INVALID_ARGUMENT),
+             Code.INVALID_ARGUMENT, "Malformed: Registration: the body does not parse"),
+            ("another message", trader.hello(), Code.INVALID_ARGUMENT, "WrongMessage"),
             ("oversized", _signed(trader.key, "Registration", b"\x00" * OVERSIZED),
-             Code.RESOURCE_EXHAUSTED),
+             Code.RESOURCE_EXHAUSTED, GRPC_TOO_LARGE),
         ]  # fmt: skip
         before = net.snapshot()
         left = net.task.budget_left
-        for what, envelope, code in cases:
+        for what, envelope, code, why in cases:
             got, details = await _refused(net.stub.Register(envelope, timeout=PATIENCE))
-            assert got == code, (what, got, details)
+            assert (got, details.startswith(why)) == (code, True), (what, got, details)
             assert net.snapshot() == before, what
             assert net.task.budget_left == left, what
             assert net.task.identity(trader.public_key) is None, what
@@ -413,23 +439,6 @@ async def test_a_spent_allowance_budget_is_resource_exhausted(tmp_path):
         assert code == Code.RESOURCE_EXHAUSTED
 
 
-def _with(envelope: common_pb2.Envelope, **fields: Any) -> common_pb2.Envelope:
-    """A copy of ``envelope`` with some fields replaced."""
-    out = common_pb2.Envelope()
-    out.CopyFrom(envelope)
-    for name, value in fields.items():
-        setattr(out, name, value)
-    return out
-
-
-def _signed(key: crypto.Ed25519PrivateKey, message: str, body: bytes) -> common_pb2.Envelope:
-    """An envelope of ``body`` bytes as they are, correctly signed as ``message``."""
-    return common_pb2.Envelope(
-        body=body, public_key=crypto.public_key_bytes(key),
-        signature=crypto.sign(key, message, body), message=message,
-    )  # fmt: skip
-
-
 # --- Trade: the Hello -------------------------------------------------------------------
 
 
@@ -438,32 +447,34 @@ async def test_hello_refusals_open_no_session(tmp_path):
         trader, stranger = Trader(net), Trader(net)
         await trader.register()
         good = trader.hello()
-        cases: list[tuple[str, Trader, common_pb2.Envelope, grpc.StatusCode]] = [
-            ("unregistered key", stranger, stranger.hello(), Code.PERMISSION_DENIED),
-            ("body byte flipped", trader, _with(good, body=_flip(good.body)),
-             Code.UNAUTHENTICATED),
-            ("signature byte flipped", trader, _with(good, signature=_flip(good.signature, 7)),
-             Code.UNAUTHENTICATED),
-            ("no signature", trader, _with(good, signature=b""), Code.UNAUTHENTICATED),
-            ("unknown task", trader, trader.hello(task="nowhere"), Code.NOT_FOUND),
-            ("another exchange", trader, trader.hello(exchange="elsewhere"),
-             Code.INVALID_ARGUMENT),
-            ("ten minutes old", trader, trader.hello(timestamp_ms=now_ms() - 600_000),
-             Code.OUT_OF_RANGE),
-            ("garbage body", trader, _signed(trader.key, "Hello", b"\xff" * 16),
-             Code.INVALID_ARGUMENT),
-            ("Bids first", trader, trader.bids(0), Code.FAILED_PRECONDITION),
-            ("a sequence beyond 2**63-1", trader, trader.hello(sequence=2**63),
-             Code.INVALID_ARGUMENT),
-            ("oversized", trader, _signed(trader.key, "Hello", b"\x00" * OVERSIZED),
-             Code.RESOURCE_EXHAUSTED),
+        # (case, envelope, status, what the details begin with)
+        cases: list[tuple[str, common_pb2.Envelope, grpc.StatusCode, str]] = [
+            ("unregistered key", stranger.hello(), Code.PERMISSION_DENIED, "NotRegistered"),
+            ("body byte flipped", _with(good, body=_flip(good.body)), Code.UNAUTHENTICATED,
+             "BadSignature"),
+            ("signature byte flipped", _with(good, signature=_flip(good.signature, 7)),
+             Code.UNAUTHENTICATED, "BadSignature"),
+            ("no signature", _with(good, signature=b""), Code.UNAUTHENTICATED,
+             "MissingSignature"),
+            ("unknown task", trader.hello(task="nowhere"), Code.NOT_FOUND, "UnknownTask"),
+            ("another exchange", trader.hello(exchange="elsewhere"), Code.INVALID_ARGUMENT,
+             "WrongPlace"),
+            ("ten minutes old", trader.hello(timestamp_ms=now_ms() - 600_000),
+             Code.OUT_OF_RANGE, "Stale"),
+            ("garbage body", _signed(trader.key, "Hello", b"\xff" * 16), Code.INVALID_ARGUMENT,
+             "Malformed: Hello: the body does not parse"),
+            ("Bids first", trader.bids(0), Code.FAILED_PRECONDITION, "HelloMissing"),
+            ("a sequence beyond 2**63-1", trader.hello(sequence=2**63), Code.INVALID_ARGUMENT,
+             "Malformed: sequence"),
+            ("oversized", _signed(trader.key, "Hello", b"\x00" * OVERSIZED),
+             Code.RESOURCE_EXHAUSTED, GRPC_TOO_LARGE),
         ]  # fmt: skip
         before = net.snapshot()
-        for what, _, envelope, code in cases:
+        for what, envelope, code, why in cases:
             call = net.stub.Trade(timeout=PATIENCE)
             await call.write(envelope)
-            got = await Stream(call).status()
-            assert got == code, (what, got, await call.details())
+            got, details = await Stream(call).status(), await call.details()
+            assert (got, details.startswith(why)) == (code, True), (what, got, details)
             assert net.snapshot() == before, what
             assert not net.task.sessions, what
             assert net.task.rounds == 0, what
@@ -499,8 +510,9 @@ async def test_a_replayed_hello_is_refused_and_the_live_session_goes_on(tmp_path
 WINNING = [(0, 0, UNITS_PER_CREDIT, 1)]
 
 
-def _bad_bids() -> list[tuple[str, Callable[[Trader, Trader, int], Any], grpc.StatusCode]]:
-    """``(case, make(trader, other, round) -> envelope, status)`` for bad Bids."""
+def _bad_bids() -> list[tuple[str, Callable[[Trader, Trader, int], Any], grpc.StatusCode, str]]:
+    """``(case, make(trader, other, round) -> envelope, status, what the details begin
+    with)`` for bad Bids."""
 
     def flipped(field_: str, at: int) -> Callable:
         def make(t: Trader, _o: Trader, r: int):
@@ -521,46 +533,53 @@ def _bad_bids() -> list[tuple[str, Callable[[Trader, Trader, int], Any], grpc.St
         return make
 
     tensor = common_pb2.Value(tensor=tensor_to_proto(np.array([1], dtype=np.int64)))
+    stale = now_ms() - 600_000
     return [
-        ("body byte flipped", flipped("body", -1), Code.UNAUTHENTICATED),
-        ("signature byte flipped", flipped("signature", 5), Code.UNAUTHENTICATED),
+        ("body byte flipped", flipped("body", -1), Code.UNAUTHENTICATED, "BadSignature"),
+        ("signature byte flipped", flipped("signature", 5), Code.UNAUTHENTICATED,
+         "BadSignature"),
         ("no signature", lambda t, o, r: _with(t.bids(r, WINNING), signature=b""),
-         Code.UNAUTHENTICATED),
+         Code.UNAUTHENTICATED, "MissingSignature"),
         ("signed by another registered key", lambda t, o, r: o.bids(r, WINNING),
-         Code.PERMISSION_DENIED),
-        ("a member the identity does not have", one(member=1), Code.PERMISSION_DENIED),
+         Code.PERMISSION_DENIED, "NotYourMember"),
+        ("a member the identity does not have", one(member=1), Code.PERMISSION_DENIED,
+         "NotYourMember"),
         ("another task", lambda t, o, r: t.bids(r, WINNING, task="other"),
-         Code.INVALID_ARGUMENT),
+         Code.INVALID_ARGUMENT, "WrongPlace"),
         ("another exchange", lambda t, o, r: t.bids(r, WINNING, exchange="elsewhere"),
-         Code.INVALID_ARGUMENT),
-        ("a future round", lambda t, o, r: t.bids(r + 1, WINNING), Code.OUT_OF_RANGE),
-        ("ten minutes old", lambda t, o, r: t.bids(r, WINNING, timestamp_ms=now_ms() - 600_000),
-         Code.OUT_OF_RANGE),
+         Code.INVALID_ARGUMENT, "WrongPlace"),
+        ("a future round", lambda t, o, r: t.bids(r + 1, WINNING), Code.OUT_OF_RANGE,
+         "FutureRound"),
+        ("ten minutes old", lambda t, o, r: t.bids(r, WINNING, timestamp_ms=stale),
+         Code.OUT_OF_RANGE, "Stale"),
         ("wrong rules digest", lambda t, o, r: t.bids(r, WINNING, rules=b"\x01" * 32),
-         Code.FAILED_PRECONDITION),
+         Code.FAILED_PRECONDITION, "RulesChanged"),
         ("no rules digest", lambda t, o, r: t.bids(r, WINNING, rules=b""),
-         Code.FAILED_PRECONDITION),
-        ("a negative amount", one(amount=-1), Code.INVALID_ARGUMENT),
-        ("an action outside Discrete(2)", one(action=2), Code.INVALID_ARGUMENT),
-        ("a negative action", one(action=-1), Code.INVALID_ARGUMENT),
-        ("a tensor action", one(action=tensor), Code.INVALID_ARGUMENT),
-        ("no action", one(action=None), Code.INVALID_ARGUMENT),
-        ("an unknown slot", one(slot=SLOTS), Code.INVALID_ARGUMENT),
+         Code.FAILED_PRECONDITION, "RulesChanged"),
+        ("a negative amount", one(amount=-1), Code.INVALID_ARGUMENT,
+         "Malformed: bids: bid 0 has a negative amount"),
+        ("an action outside Discrete(2)", one(action=2), Code.INVALID_ARGUMENT, "OutsideSpace"),
+        ("a negative action", one(action=-1), Code.INVALID_ARGUMENT, "OutsideSpace"),
+        ("a tensor action", one(action=tensor), Code.INVALID_ARGUMENT, "OutsideSpace"),
+        ("no action", one(action=None), Code.INVALID_ARGUMENT, "Malformed: bids: bid 0 has no"),
+        ("an unknown slot", one(slot=SLOTS), Code.INVALID_ARGUMENT, "UnknownSlot"),
         ("two bids for one member and slot",
          lambda t, o, r: t.bids(r, [*WINNING, (0, 0, 2 * UNITS_PER_CREDIT, 0)]),
-         Code.INVALID_ARGUMENT),
+         Code.INVALID_ARGUMENT, "Malformed: two bids"),
         ("garbage body", lambda t, o, r: _signed(t.key, "Bids", b"\xff" * 16),
-         Code.INVALID_ARGUMENT),
-        ("another message", lambda t, o, r: t.hello(), Code.INVALID_ARGUMENT),
+         Code.INVALID_ARGUMENT, "Malformed: Bids: the body does not parse"),
+        ("another message", lambda t, o, r: t.hello(), Code.INVALID_ARGUMENT, "WrongMessage"),
         ("a sequence beyond 2**63-1", lambda t, o, r: t.bids(r, WINNING, sequence=2**63),
-         Code.INVALID_ARGUMENT),
+         Code.INVALID_ARGUMENT, "Malformed: sequence"),
         ("oversized", lambda t, o, r: _signed(t.key, "Bids", b"\x00" * OVERSIZED),
-         Code.RESOURCE_EXHAUSTED),
+         Code.RESOURCE_EXHAUSTED, GRPC_TOO_LARGE),
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "make", "code"), _bad_bids(), ids=[c[0] for c in _bad_bids()])
-async def test_bad_bids_end_the_session_and_are_never_charged(tmp_path, case, make, code):
+@pytest.mark.parametrize(
+    ("case", "make", "code", "why"), _bad_bids(), ids=[c[0] for c in _bad_bids()]
+)
+async def test_bad_bids_end_the_session_and_are_never_charged(tmp_path, case, make, code, why):
     async with network(tmp_path) as net:
         trader, other = Trader(net), Trader(net)
         await trader.register()
@@ -570,8 +589,8 @@ async def test_bad_bids_end_the_session_and_are_never_charged(tmp_path, case, ma
         size, balances = net.snapshot()
         envelope = make(trader, other, request.round)
         await stream.call.write(envelope)
-        got = await stream.status()
-        assert got == code, (case, got, await stream.call.details())
+        got, details = await stream.status(), await stream.call.details()
+        assert (got, details.startswith(why)) == (code, True), (case, got, details)
         # the round goes on without the offender and settles with nothing of it
         await net.settled(request.round)
         assert not net.task.state.startswith("paused"), net.task.state
@@ -700,7 +719,7 @@ async def test_two_tasks_one_key(tmp_path):
         for envelope in (late, early):  # the later number first
             body = open_envelope(await net.stub.Register(envelope, timeout=PATIENCE), "Registered")
             assert list(body.balances) == [MEMBER_UNITS]
-        trader.accounts = [a for a in net.task.identity(trader.public_key).accounts]
+        trader.accounts = list(net.task.identity(trader.public_key).accounts)
         stream = await trader.trade()
         request = await stream.read("BidRequest")
         size = net.ledger.size
@@ -804,11 +823,48 @@ async def test_the_budget_counts_admissions_still_queued(tmp_path):
         stream.call.cancel()
 
 
+async def test_a_registration_while_the_environment_node_is_down_is_admitted(tmp_path):
+    """Admissions need only the ledger: a task paused because its environment node is
+    unreachable still admits a newcomer (it does not wait for the node to return)."""
+    async with network(tmp_path, env_timeout_ms=2000) as net:
+        trader, newcomer = Trader(net), Trader(net)
+        await trader.register()
+        stream = await trader.trade()
+        request = await stream.read("BidRequest")
+        await net.envs.pop(TASK).stop(0)
+        await stream.call.write(trader.bids(request.round, []))
+        await _until(lambda: net.task.state.startswith("paused"), "the task to pause")
+        size = net.ledger.size
+        reply = await newcomer.register()
+        assert list(reply.balances) == [MEMBER_UNITS]
+        assert net.ledger.size > size
+        assert net.task.state.startswith("paused"), net.task.state
+        stream.call.cancel()
+
+
+async def test_balances_of_unknown_accounts_or_too_many_are_refused(tmp_path):
+    async with network(tmp_path) as net:
+        trader = Trader(net)
+        await trader.register()
+        reply = await net.stub.Balances(
+            exchange_pb2.BalancesRequest(accounts=trader.accounts), timeout=PATIENCE
+        )
+        assert list(reply.balances) == [MEMBER_UNITS]
+        for accounts, code in (
+            ([*trader.accounts, f"{TASK}.nobody.0"], Code.NOT_FOUND),
+            (trader.accounts * 4097, Code.INVALID_ARGUMENT),
+        ):
+            request = exchange_pb2.BalancesRequest(accounts=accounts)
+            got, details = await _refused(net.stub.Balances(request, timeout=PATIENCE))
+            assert got == code, details
+
+
 # --- the trader runner's bids -----------------------------------------------------------
 
 
 class _FixedBids:
-    """A population of three members whose bids are given (credits, one row a member)."""
+    """A population whose bids are given (credits; a row per member, a column per slot)
+    and whose members act ``member % 2``."""
 
     def __init__(self, bids: np.ndarray) -> None:
         self._bids = np.asarray(bids, dtype=np.float64)
@@ -823,15 +879,12 @@ class _FixedBids:
 
 def test_the_trader_runner_drops_nan_inf_and_negative_bids_and_holds_huge_ones():
     """NaN and infinite bids have no wire form (amounts are int64 units): the runner
-    sends them, and negative ones, as no bid, and holds every bid to the member's
+    drops them, and negative ones, as "no bid", and holds every bid to the member's
     balance, so a huge bid leaves as the whole balance."""
-    raw = np.array(
-        [[np.nan, 1.5], [np.inf, -np.inf], [-2.0, 1e300]], dtype=np.float64
-    )  # members x slots
-    session = TraderSession(
-        "127.0.0.1:1", TASK, crypto.generate_private_key(), lambda o, a: _FixedBids(raw)
-    )
-    session.population = _FixedBids(raw)
+    raw = np.array([[np.nan, 1.5], [np.inf, -np.inf], [-2.0, 1e300]])  # members x slots
+    pop = _FixedBids(raw)
+    session = TraderSession("127.0.0.1:1", TASK, crypto.generate_private_key(), lambda o, a: pop)
+    session.population = pop
     session.origin, session.rules = ORIGIN, b"\x07" * 32
     balances = [5 * UNITS_PER_CREDIT, 7 * UNITS_PER_CREDIT, 9 * UNITS_PER_CREDIT]
     session.stats.balances = balances
@@ -843,7 +896,7 @@ def test_the_trader_runner_drops_nan_inf_and_negative_bids_and_holds_huge_ones()
     assert (body.exchange, body.task, body.round, body.rules) == (ORIGIN, TASK, 4, b"\x07" * 32)
     got = [(b.member, b.slot, b.amount, b.action.discrete) for b in body.bids]
     assert got == [(0, 5, int(1.5 * UNITS_PER_CREDIT), 0), (2, 5, balances[2], 0)]
-    assert all(0 <= b.amount <= balances[b.member] for b in body.bids)
     # and what it sends, the exchange reads back unchanged
     envelope = seal(session.key, "Bids", body)
     assert open_envelope(envelope, "Bids").bids == body.bids
+    session._book.close()

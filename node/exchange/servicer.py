@@ -48,6 +48,7 @@ from catallax.node.errors import (
     BudgetExhausted,
     DuplicateBids,
     FutureRound,
+    HelloMissing,
     Malformed,
     NotRegistered,
     NotYourMember,
@@ -56,7 +57,6 @@ from catallax.node.errors import (
     TaskPaused,
     UnknownTask,
     WireError,
-    WrongMessage,
     WrongPlace,
 )
 from catallax.node.exchange.task import DeepTask, ExchangeContext, Session
@@ -76,6 +76,7 @@ STATUS: dict[type[BaseException], grpc.StatusCode] = {
     NotYourMember: grpc.StatusCode.PERMISSION_DENIED,
     WrongPlace: grpc.StatusCode.INVALID_ARGUMENT,
     FutureRound: grpc.StatusCode.OUT_OF_RANGE,
+    HelloMissing: grpc.StatusCode.FAILED_PRECONDITION,
     RulesChanged: grpc.StatusCode.FAILED_PRECONDITION,
     DuplicateBids: grpc.StatusCode.ALREADY_EXISTS,
     BudgetExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -94,13 +95,6 @@ def status_of(exc: BaseException) -> grpc.StatusCode:
 
 def _details(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-class _HelloMissing(WrongMessage):
-    pass
-
-
-STATUS[_HelloMissing] = grpc.StatusCode.FAILED_PRECONDITION
 
 
 class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
@@ -196,7 +190,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
             if first is None:
                 return
             if first.message != "Hello":
-                raise _HelloMissing(f"a Trade stream begins with Hello, not {first.message!r}")
+                raise HelloMissing(f"a Trade stream begins with Hello, not {first.message!r}")
             hello = open_envelope(first, "Hello")
             key = bytes(first.public_key)
             who = key_fingerprint(key)

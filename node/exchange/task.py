@@ -465,6 +465,7 @@ class DeepTask:
         obs = None
         while not self._stopping:
             try:
+                self._admit_pending()  # needs only the ledger: also while paused
                 if obs is None:
                     await self._connect()
                     obs = await self._reset(list(range(self.slots)), first=self.rounds == 0)
