@@ -28,10 +28,15 @@ import asyncio
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from catallax.node.errors import OptionError
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -42,6 +47,7 @@ __all__ = [
     "Service",
     "channel_options",
     "run_until_signal",
+    "server_credentials",
     "server_options",
     "start_server",
 ]
@@ -137,6 +143,36 @@ class Server:
     async def wait_for_termination(self) -> None:
         """Until the server has stopped."""
         await self.grpc.wait_for_termination()
+
+
+def server_credentials(cert: Path | None, key: Path | None) -> grpc.ServerCredentials | None:
+    """TLS credentials from a PEM certificate chain and its private key, or None (plain TCP)
+    when neither is given. Used by the exchange (``tls_cert``/``tls_key``) and by
+    ``catallax node env --tls-cert --tls-key``.
+
+    Raises:
+        OptionError: only one of the two is given, a file cannot be read, it holds no PEM
+            certificate or key, or the key is not the first certificate's.
+    """
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise OptionError("TLS needs both a certificate and its key")
+    try:
+        chain, private = Path(cert).read_bytes(), Path(key).read_bytes()
+    except OSError as exc:
+        raise OptionError(f"TLS: cannot read {exc.filename}: {exc.strerror}") from None
+    try:
+        first = x509.load_pem_x509_certificates(chain)[0]
+    except ValueError:
+        raise OptionError(f"TLS: {cert}: no PEM certificate in it") from None
+    try:
+        loaded = serialization.load_pem_private_key(private, password=None)
+    except (ValueError, TypeError):
+        raise OptionError(f"TLS: {key}: no unencrypted PEM private key in it") from None
+    if loaded.public_key() != first.public_key():
+        raise OptionError(f"TLS: {key} is not the key of the certificate in {cert}")
+    return grpc.ssl_server_credentials([(private, chain)])
 
 
 async def start_server(

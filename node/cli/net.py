@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,18 @@ from catallax.node.cli._common import fail, out
 
 Address = Annotated[str, typer.Argument(help="The node's HOST:PORT.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the answer.")]
+Ca = Annotated[Path | None, typer.Option("--ca", help="Connect with TLS, trusting this CA (PEM).")]
+
+
+def _channel(target: str, ca: Path | None):
+    import grpc
+
+    if ca is None:
+        return grpc.insecure_channel(target)
+    try:
+        return grpc.secure_channel(target, grpc.ssl_channel_credentials(ca.read_bytes()))
+    except OSError as exc:
+        fail(f"--ca {str(ca)!r}: {exc.strerror}")
 
 
 def _address(address: str) -> str:
@@ -27,13 +40,14 @@ def health(
         str, typer.Option("--service", help="A service name; empty: the whole server.")
     ] = "",
     timeout: Timeout = 5.0,
+    ca: Ca = None,
 ) -> int:
     """Ask a node's gRPC health service: prints SERVING (exit 0) or why not (exit 1)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     target = _address(address)
-    with grpc.insecure_channel(target) as channel:
+    with _channel(target, ca) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -49,6 +63,7 @@ def tasks(
     address: Address,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     timeout: Timeout = 5.0,
+    ca: Ca = None,
 ) -> int:
     """List the tasks of an exchange: rules, state, rounds, traders, returns."""
     import grpc
@@ -58,7 +73,7 @@ def tasks(
     from catallax.v1 import exchange_pb2, exchange_pb2_grpc
 
     target = _address(address)
-    with grpc.insecure_channel(target) as channel:
+    with _channel(target, ca) as channel:
         stub = exchange_pb2_grpc.ExchangeStub(channel)
         try:
             reply = stub.ListTasks(exchange_pb2.ListTasksRequest(), timeout=timeout)

@@ -59,8 +59,8 @@ def env(
     """
     from catallax.node.env.server import serve
     from catallax.node.errors import NodeError
-    from catallax.node.exchange.server import server_credentials
     from catallax.node.keys import load_private_key, load_public_key
+    from catallax.node.serving import server_credentials
 
     if not 0 <= port <= 65535:
         fail(f"--port: expected 0 .. 65535, got {port}")
@@ -138,8 +138,8 @@ def exchange(
     overrides = {
         "port": port,
         "host": host,
-        "data_dir": str(data_dir) if data_dir else None,
-        "key": str(key) if key else None,
+        "data_dir": str(data_dir.resolve()) if data_dir else None,
+        "key": str(key.resolve()) if key else None,
         "tls_cert": str(tls_cert.resolve()) if tls_cert else None,
         "tls_key": str(tls_key.resolve()) if tls_key else None,
     }

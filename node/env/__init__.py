@@ -6,8 +6,9 @@
   verifies every reply (the exchange node uses it).
 """
 
-from catallax.node.env.client import EnvironmentClient, RemoteSpec
+from catallax.node.env.client import EnvironmentClient, RemoteSpec, ca_credentials
 from catallax.node.env.server import (
+    SERVICE_NAME,
     STATUS,
     EnvironmentServicer,
     NodeServer,
@@ -18,6 +19,7 @@ from catallax.node.env.server import (
 )
 
 __all__ = [
+    "SERVICE_NAME",
     "EnvironmentServicer",
     "NodeServer",
     "STATUS",
@@ -27,4 +29,5 @@ __all__ = [
     "status_of",
     "EnvironmentClient",
     "RemoteSpec",
+    "ca_credentials",
 ]

@@ -17,10 +17,6 @@ import logging
 import signal
 from pathlib import Path
 
-import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from catallax.exchange.crypto import key_fingerprint
 from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
 from catallax.node.errors import NodeError, OptionError
@@ -31,11 +27,11 @@ from catallax.node.exchange.task import DeepTask, ExchangeContext
 from catallax.node.keys import load_private_key, load_public_key
 from catallax.node.ledger_service import SERVICE_NAME as LEDGER_SERVICE
 from catallax.node.ledger_service import LedgerServicer, LedgerSource
-from catallax.node.serving import Server, Service, start_server
+from catallax.node.serving import Server, Service, server_credentials, start_server
 from catallax.node.wire import SequenceBook
 from catallax.v1 import exchange_pb2, exchange_pb2_grpc, ledger_pb2_grpc
 
-__all__ = ["EXCHANGE_SERVICE", "SEQUENCE_FILE", "ExchangeNode", "serve", "server_credentials"]
+__all__ = ["EXCHANGE_SERVICE", "SEQUENCE_FILE", "ExchangeNode", "serve"]
 
 log = logging.getLogger("catallax.node.exchange")
 
@@ -43,36 +39,6 @@ log = logging.getLogger("catallax.node.exchange")
 EXCHANGE_SERVICE = exchange_pb2.DESCRIPTOR.services_by_name["Exchange"].full_name
 #: The exchange's sequence book, inside its data folder.
 SEQUENCE_FILE = "exchange-sequences.sqlite"
-
-
-def server_credentials(cert: Path | None, key: Path | None) -> grpc.ServerCredentials | None:
-    """TLS credentials from a PEM certificate chain and its private key, or None (plain TCP)
-    when neither is given. Used by the exchange (``tls_cert``/``tls_key``) and by
-    ``catallax node env --tls-cert --tls-key``.
-
-    Raises:
-        OptionError: only one of the two is given, a file cannot be read, it holds no PEM
-            certificate or key, or the key is not the first certificate's.
-    """
-    if cert is None and key is None:
-        return None
-    if cert is None or key is None:
-        raise OptionError("TLS needs both a certificate and its key")
-    try:
-        chain, private = Path(cert).read_bytes(), Path(key).read_bytes()
-    except OSError as exc:
-        raise OptionError(f"TLS: cannot read {exc.filename}: {exc.strerror}") from None
-    try:
-        first = x509.load_pem_x509_certificates(chain)[0]
-    except ValueError:
-        raise OptionError(f"TLS: {cert}: no PEM certificate in it") from None
-    try:
-        loaded = serialization.load_pem_private_key(private, password=None)
-    except (ValueError, TypeError):
-        raise OptionError(f"TLS: {key}: no unencrypted PEM private key in it") from None
-    if loaded.public_key() != first.public_key():
-        raise OptionError(f"TLS: {key} is not the key of the certificate in {cert}")
-    return grpc.ssl_server_credentials([(private, chain)])
 
 
 class ExchangeNode:

@@ -25,7 +25,9 @@ def list_tasks(address: str, timeout: float = 5.0) -> exchange_pb2.ListTasksRepl
         try:
             return stub.ListTasks(exchange_pb2.ListTasksRequest(), timeout=timeout)
         except grpc.RpcError as exc:
-            raise CallFailed(f"{address}: ListTasks: {exc.code().name}: {exc.details()}") from exc
+            raise CallFailed(
+                f"{address}: ListTasks: {exc.code().name}: {exc.details()}", code=exc.code()
+            ) from exc
 
 
 def task_info(address: str, task: str, timeout: float = 5.0) -> exchange_pb2.TaskInfo:
