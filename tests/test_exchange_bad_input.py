@@ -634,25 +634,25 @@ async def test_bids_for_a_past_round_are_late_not_an_error(tmp_path):
 
 @pytest.mark.parametrize("again", ["the same envelope", "a second Bids"])
 async def test_a_second_bids_in_a_round_is_already_exists(tmp_path, again):
-    """Only the first Bids of a round counts: its envelope is the debit's evidence."""
-    async with network(tmp_path) as net:
-        trader = Trader(net)
-        await trader.register()
-        stream = await trader.trade()
-        request = await stream.read("BidRequest")
+    """A second Bids ends the session, and nothing of the offender counts in the round
+    still open (another trader has not answered yet), not even its valid first Bids."""
+    async with network(tmp_path, min_traders=2) as net:
+        a, b, sa, sb, r = await _two_in_round_zero(net)
         size = net.ledger.size
-        first = trader.bids(request.round, WINNING)
-        await stream.call.write(first)
-        second = first if again == "the same envelope" else trader.bids(
-            request.round, [(0, 0, 5 * UNITS_PER_CREDIT, 0)]
+        first = a.bids(r, WINNING)
+        await sa.call.write(first)
+        await _until(lambda: a.public_key in net.task._open.offers, "the offer")
+        second = first if again == "the same envelope" else a.bids(
+            r, [(0, 0, 5 * UNITS_PER_CREDIT, 0)]
         )  # fmt: skip
-        await stream.call.write(second)
-        assert await stream.status() == Code.ALREADY_EXISTS
+        await sa.call.write(second)
+        assert await sa.status() == Code.ALREADY_EXISTS
         cls = "Replayed" if again == "the same envelope" else "DuplicateBids"
-        assert (await stream.call.details()).startswith(cls)
-        await net.settled(request.round)
-        debits = net.debits_since(size, trader.accounts)
-        assert [(d.amount, d.evidence.data) for d in debits] == [(UNITS_PER_CREDIT, first.body)]
+        assert (await sa.call.details()).startswith(cls)
+        await sb.call.write(b.bids(r, []))
+        await net.settled(r)
+        assert net.debits_since(size, a.accounts) == []
+        sb.call.cancel()
 
 
 async def _two_in_round_zero(net: Net) -> tuple[Trader, Trader, Stream, Stream, int]:

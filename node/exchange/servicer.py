@@ -28,7 +28,8 @@ A message larger than the server's limit (16 MiB) is refused by gRPC itself with
 ``RESOURCE_EXHAUSTED``. Bids are not an error when late (for a round already closed):
 they are not counted, and the stream goes on. Over-wealth bids are capped by the
 market at ``balance // slots`` units, as in process; NaN and infinite bids cannot be
-sent (amounts are int64 units; the trader runner drops them as "no bid").
+sent (amounts are int64 units; the trader runner drops them as "no bid"). A session
+refused for cause ends, and its bids are withdrawn from the round if it is still open.
 """
 
 from __future__ import annotations
@@ -228,6 +229,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
                 task.offer(session, envelope, body)
             session.close(_StreamEnded("the trader closed its stream"))
         except WireError as exc:
+            task.withdraw(session)  # nothing of a session refused for cause counts
             session.close(exc)
         except asyncio.CancelledError:
             raise

@@ -380,6 +380,18 @@ class DeepTask:
             if not open_.waiting:
                 open_.done.set()
 
+    def withdraw(self, session: Session) -> None:
+        """Drop the open round's bids of ``session``'s identity (its session was refused
+        for cause: nothing of an offender counts, not even a valid earlier bid)."""
+        open_ = self._open
+        if open_ is None:
+            return
+        key = session.identity.public_key
+        open_.offers.pop(key, None)
+        open_.waiting.discard(key)
+        if not open_.waiting:
+            open_.done.set()
+
     def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
         """Refuse a replayed or stale body of this task's channel (in memory; the numbers
         become durable with the round, before anything acts on them)."""
