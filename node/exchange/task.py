@@ -598,7 +598,7 @@ class DeepTask:
         value = market.settlement(decision, rewards, terminated, truncated, next_obs)
         market.apply(value)  # the journal commits it to the ledger first
         for e in np.flatnonzero(decision.winner >= 0).tolist():
-            owner = self.remote._owner[int(market.accounts.member[decision.winner[e]])]
+            owner = self.remote.owner_of(int(market.accounts.member[decision.winner[e]]))
             self._owned[e][owner.public_key] = self._evidence[owner.public_key]
         done = np.flatnonzero(ended).tolist()
         for e in done:
@@ -707,7 +707,7 @@ class DeepTask:
         raise LedgerMismatch(f"no identity holds account {account!r}")
 
     def _evidence_for(self, market: DeepMarket, row: int, kind: FlowKind, slot: int):
-        owner = self.remote._owner[int(market.accounts.member[row])]
+        owner = self.remote.owner_of(int(market.accounts.member[row]))
         if kind is FlowKind.ROYALTY:
             ev = self._owned[slot].get(owner.public_key) if 0 <= slot < len(self._owned) else None
             if ev is None:
