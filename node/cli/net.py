@@ -89,14 +89,14 @@ def tasks(
         return 0
     title = f"{reply.exchange} (key {key_fingerprint(bytes(reply.public_key))}) at {target}"
     table = Table(title=title)
-    for col in ("task", "state", "auction", "slots", "rounds", "episodes", "mean return",
-                "traders", "identities", "allowance left"):  # fmt: skip
-        table.add_column(col)
+    for col in ("task", "state", "auction", "slots", "rounds", "episodes", "return",
+                "traders", "identities", "budget left"):  # fmt: skip
+        table.add_column(col, overflow="fold")
     for t in reply.tasks:
         table.add_row(
             t.name, t.state, t.auction, str(t.slots), str(t.rounds), str(t.episodes),
             f"{t.mean_return:.3f}", str(t.sessions), str(t.identities),
             f"{t.allowance_left / 1e6:g}",
         )  # fmt: skip
-    out.print(table)
+    out.print(table, width=max(out.width, 120))
     return 0
