@@ -76,6 +76,9 @@ class FlowKind(IntEnum):
     value (seller to buyer when that value is negative)."""
     TRADE = 9
     """A payment for goods in a wide-market clearing."""
+    ROYALTY_TAX = 10
+    """The ``1 − γ`` share of a royalty, to the treasury (settled at the episode end,
+    with the royalty, rounds after the purchase it belongs to)."""
 
     @property
     def ledger(self) -> str:

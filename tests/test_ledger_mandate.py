@@ -98,11 +98,17 @@ def test_a_purchase_its_tax_and_what_owning_entails_commit(s: Setup) -> None:
         _t("c", s.a0, "issuer", 300, "cost", 3, ev),  # costs and rent: bounded by balance
         _t("r", s.a0, "treasury", 5, "rent", 3, ev),
     ])  # fmt: skip
-    # A royalty is settled at the episode's end, rounds later, on the purchase's bids.
-    s.ledger.commit_round([_t("y", s.a0, s.a1, 40, "royalty", 9, ev)])
+    # A royalty and its tax are settled at the episode's end, rounds later, on the
+    # purchase's bids; they do not count against its ceiling (spent in full above).
+    s.ledger.commit_round([
+        _t("y", s.a0, s.a1, 40, "royalty", 9, ev),
+        _t("yt", s.a0, "treasury", 4, "royalty_tax", 9, ev),
+    ])  # fmt: skip
     report = s.ledger.audit()
-    assert report.balances[s.a0] == 1000 - 100 - 300 - 5 - 40
+    assert report.balances[s.a0] == 1000 - 100 - 300 - 5 - 40 - 4
     assert report.balances[s.a1] == 1040
+    # A plain tax is the sale's: only in the purchase's round, within its ceiling.
+    _refused(s, [_t("t9", s.a0, "treasury", 1, "tax", 9, ev)], "for round 3, not 9")
 
 
 def test_purchases_beyond_the_ceiling_are_refused_across_transfers(s: Setup) -> None:
@@ -126,6 +132,7 @@ def test_a_mandate_pays_for_nothing_it_does_not_name(s: Setup) -> None:
         (_t("b", s.a0, "issuer", 1, "bid", 4, ev), "for round 3, not 4"),
         (_t("c", s.a0, "issuer", 1, "cost", 2, ev), "for round 3, not 2"),
         (_t("y", s.a0, s.a1, 1, "royalty", 2, ev), "for round 3, not 2"),  # before the purchase
+        (_t("yt", s.a0, "treasury", 1, "royalty_tax", 2, ev), "for round 3, not 2"),
         (_t("t", s.a0, s.a1, 1, "trade", 3, ev), "cannot authorise a trade"),
         (Transfer("b", s.a0, "issuer", 1, "bid", "other", 3, ev), "task 'chain', not 'other'"),
     ]

@@ -20,6 +20,7 @@ import pytest
 
 import catallax.exchange.envs as envs
 from catallax.exchange.deep import DeepMarket, greedy_policy, train
+from catallax.exchange.ledger import Transfer, open_ledger
 from catallax.node.exchange.watch import wait_task
 from catallax.node.localnet import start_deep_network
 from catallax.traders import AdaptiveBidders
@@ -79,3 +80,30 @@ def test_adaptive_traders_in_separate_processes_learn_chain_within_1_5x(tmp_path
     )  # fmt: skip
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert audit.stdout.startswith("ok:")
+
+
+def test_several_traders_with_royalties_settle_every_round(tmp_path):
+    """Royalties (and their tax) are settled at episode ends, rounds after the purchases
+    they belong to, on those purchases' signed bids: no round is ever refused."""
+    net = start_deep_network(
+        tmp_path, CHAIN, slots=2, task="chain", seed=1,
+        rules={**RULES, "rounds": 300, "eval_episodes": 2, "min_traders": 4,
+               "bid_deadline_ms": 5000},
+        traders=[("adaptive", {}) for _ in range(4)],
+    )  # fmt: skip
+    try:
+        info = wait_task(net.exchange.address, "chain", lambda i: i.state == "done", timeout=240)
+        assert info.rounds == 300 and info.identities == 4
+    finally:
+        net.stop()
+    log = net.exchange.log.read_text()
+    assert "event=round_failed" not in log and "paused" not in log, log[-2000:]
+    audit = subprocess.run(
+        [sys.executable, "-m", "catallax.node.cli", "ledger", "audit", str(net.ledger_dir),
+         "--key", str(net.exchange_pub)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    with open_ledger(net.ledger_dir) as ledger:
+        kinds = {e.kind.value for _, e in ledger.entries() if isinstance(e, Transfer)}
+    assert {"royalty", "royalty_tax", "bid", "tax"} <= kinds, kinds

@@ -122,7 +122,7 @@ def close_chain(
             unpaid += due - pay
             share = round(pay * discount) if discount < 1 else pay
             move(buyer, seller if seller >= 0 else ISSUER, share, FlowKind.ROYALTY)
-            move(buyer, TREASURY, pay - share, FlowKind.TAX)
+            move(buyer, TREASURY, pay - share, FlowKind.ROYALTY_TAX)
             return share
         if due < 0:
             owed = round(-due * discount) if discount < 1 else -due

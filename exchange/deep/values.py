@@ -93,7 +93,8 @@ class StepReport:
         royalties: royalties moved at episode ends (to sellers and the world).
         to_world: what buyers paid the world as the original owner (to the issuer).
         rent: rent levied on owners (to the treasury).
-        tax: the ``1 − γ`` share of payments to sellers (to the treasury).
+        tax: the ``1 − γ`` share of payments to sellers, royalties included (to the
+            treasury).
         deaths: traders removed at the wealth floor in this step.
         ended: ``(E,)`` episodes that ended in this step.
     """
@@ -120,7 +121,7 @@ class StepReport:
     minted = property(lambda self: self._sum(FlowKind.MINT))
     royalties = property(lambda self: self._sum(FlowKind.ROYALTY))
     rent = property(lambda self: self._sum(FlowKind.RENT))
-    tax = property(lambda self: self._sum(FlowKind.TAX))
+    tax = property(lambda self: self._sum(FlowKind.TAX) + self._sum(FlowKind.ROYALTY_TAX))
 
     @property
     def to_world(self) -> float:

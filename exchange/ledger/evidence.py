@@ -26,7 +26,8 @@ of its bids, in units). It authorises, for those accounts only,
   the round's transfers);
 - the consequences of owning what it bought, under the task's rules (the rules'
   digest is part of the signed bid): ``cost`` and ``rent`` in that round, and a
-  ``royalty`` in that round or a later one (it is settled when the episode ends).
+  ``royalty`` and its ``royalty_tax`` in that round or a later one (they are settled
+  when the episode ends).
 
 Their amounts are bounded by the payer's balance (no trader account may go below zero),
 not by the mandate: recomputing a rent or a cost needs the market's state. The ledger
@@ -104,9 +105,11 @@ class Authorization:
 
 
 #: Transfer kinds a mandate can authorise: what a purchase costs and entails.
-MANDATE_KINDS = frozenset({"bid", "tax", "cost", "rent", "royalty"})
+MANDATE_KINDS = frozenset({"bid", "tax", "cost", "rent", "royalty", "royalty_tax"})
 #: The kinds that count against a mandate's ceilings.
 CEILING_KINDS = frozenset({"bid", "tax"})
+#: The kinds a mandate also authorises in later rounds (settled at the episode end).
+LATE_KINDS = frozenset({"royalty", "royalty_tax"})
 
 
 @dataclass(frozen=True, slots=True)

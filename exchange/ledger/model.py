@@ -70,6 +70,8 @@ class TransferKind(StrEnum):
     """A negative reward: the owner pays the issuer for the state its action reached."""
     ROYALTY = "royalty"
     """A buyer pays its seller a share of the value its ownership realised."""
+    ROYALTY_TAX = "royalty_tax"
+    """The ``1 − γ`` share of a royalty, paid to the treasury with it."""
 
 
 def _name(field: str, value: object, pattern: re.Pattern[str] = _NAME) -> str:

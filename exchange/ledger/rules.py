@@ -7,7 +7,8 @@
   transfer (id, payee, at least this amount, kind) for this exchange, task and round;
   or be a :class:`~catallax.exchange.ledger.evidence.Mandate` (a signed bid message)
   naming the payer on this exchange and task, for a kind it allows in this round
-  (a royalty: this round or a later one), with bids and taxes within its ceiling.
+  (a royalty and its tax: this round or a later one), with bids and taxes within its
+  ceiling.
   One exception: an issuer whose registered key is the exchange's own key signs its
   debits with the checkpoint that covers them (the exchange signs every entry's tree
   head), so they need no evidence of their own. An account without a key (a keyless
@@ -22,6 +23,7 @@ from catallax.exchange.crypto import CryptoError, MissingSignature, key_fingerpr
 from catallax.exchange.ledger.errors import BadEvidence, InvalidAmount, MissingEvidence, Overdraft
 from catallax.exchange.ledger.evidence import (
     CEILING_KINDS,
+    LATE_KINDS,
     MANDATE_KINDS,
     Authorization,
     Mandate,
@@ -138,7 +140,7 @@ def _check_mandate(
         )
     if kind not in MANDATE_KINDS:
         raise BadEvidence(f"transfer {transfer.id!r}: signed bids cannot authorise a {kind}")
-    late_ok = kind == "royalty"
+    late_ok = kind in LATE_KINDS
     if transfer.round != mandate.round and not (late_ok and transfer.round > mandate.round):
         raise BadEvidence(
             f"transfer {transfer.id!r}: the signed bids are for round {mandate.round}, "

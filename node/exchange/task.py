@@ -708,7 +708,7 @@ class DeepTask:
 
     def _evidence_for(self, market: DeepMarket, row: int, kind: FlowKind, slot: int):
         owner = self.remote.owner_of(int(market.accounts.member[row]))
-        if kind is FlowKind.ROYALTY:
+        if kind in (FlowKind.ROYALTY, FlowKind.ROYALTY_TAX):
             ev = self._owned[slot].get(owner.public_key) if 0 <= slot < len(self._owned) else None
             if ev is None:
                 ev = self._evidence.get(owner.public_key)
