@@ -8,9 +8,9 @@ Measured in one run, for each trader count of ``--traders``:
    ``warmup_rounds`` rounds are settled, ``TaskInfo.rounds`` is sampled every
    ``interval`` seconds for ``measure_seconds`` (or ``measure_rounds`` rounds). The bid
    deadline is large, so a round ends when every trader has answered. Rounds/s and the
-   mean round latency come from the whole window. The exchange exposes no per-round
-   timing, so its p50/p99 are those of the mean round time of sub-windows of at least
-   ``window_rounds`` rounds (smoother than per-round percentiles). Also: each
+   mean round latency come from the whole window; p50/p99 are per round, from the
+   exchange's own wall time of each round of the window (``TaskInfo.recent_round_ms``,
+   its last 1,024 rounds). Also: each
    process's CPU time per round (Linux ``/proc``), the environment node's own Step
    handling time (its log), and, from the ledger, the rows a round commits, their
    size and the signed bids they carry.
@@ -171,6 +171,7 @@ class Observed:
     rounds: int
     seconds: float
     windows: list[float]  # mean seconds per round of each sub-window
+    per_round: list[float]  # the exchange's own seconds per round (its last <= 1024)
     cpu: dict[str, float]  # CPU seconds per round: exchange, env node, traders (all)
     env_step: float  # the environment node's own Step handling, median
     rows: float  # ledger rows
@@ -191,11 +192,14 @@ def sample_rounds(args: Args, address: str, n: int, procs: dict[str, list[Proc]]
     with grpc.insecure_channel(address) as channel:
         stub = exchange_pb2_grpc.ExchangeStub(channel)
 
+        recent: list[list[float]] = []
+
         def now() -> tuple[float, int]:
             reply = stub.ListTasks(exchange_pb2.ListTasksRequest(), timeout=30)
             info = next(t for t in reply.tasks if t.name == TASK)
             if info.sessions != n:
                 raise RuntimeError(f"{info.sessions} of {n} traders connected during the window")
+            recent.append([v / 1000 for v in info.recent_round_ms])
             return time.perf_counter(), int(info.rounds)
 
         def cpu() -> dict[str, float]:
@@ -209,7 +213,10 @@ def sample_rounds(args: Args, address: str, n: int, procs: dict[str, list[Proc]]
             time.sleep(args.interval)  # the sampling clock, not a synchronisation
             samples.append(now())
         cpu1 = cpu()
-    return samples, {k: cpu1[k] - cpu0[k] for k in procs}
+    # The exchange's own wall time of each round of the window (its last <= 1024).
+    count = min(samples[-1][1] - samples[0][1], len(recent[-1]))
+    per_round = recent[-1][len(recent[-1]) - count :]
+    return samples, {k: cpu1[k] - cpu0[k] for k in procs}, per_round
 
 
 def windows_of(samples: list[tuple[float, int]], min_rounds: int) -> list[float]:
@@ -265,7 +272,7 @@ def measure_network(args: Args, folder: Path, n: int) -> Observed:
         path = net.ledger_dir / LEDGER_FILE
         *_, first = ledger_rows(path)
         groups = {"exchange": [net.exchange], "env node": [net.env], "traders": net.traders}
-        samples, cpu = sample_rounds(args, address, n, groups)  # type: ignore[arg-type]
+        samples, cpu, per_round = sample_rounds(args, address, n, groups)  # type: ignore[arg-type]
         rows, size, evidence, body, entries = ledger_rows(path, first)
     finally:
         net.stop()
@@ -275,7 +282,7 @@ def measure_network(args: Args, folder: Path, n: int) -> Observed:
     steps = re.findall(r"rpc=Step .* ms=([\d.]+)", (folder / "logs" / "env.log").read_text())
     log = (folder / "logs" / "exchange.log").read_text(errors="replace")
     return Observed(
-        n, r1 - r0, t1 - t0, windows_of(samples, args.window_rounds),
+        n, r1 - r0, t1 - t0, windows_of(samples, args.window_rounds), per_round,
         {k: v / (r1 - r0) for k, v in cpu.items()}, statistics.median(map(float, steps)) / 1000,
         rows, size, evidence, body, entries, log.count("event=round_failed"),
     )  # fmt: skip
@@ -642,11 +649,17 @@ def profile_exchange(args: Args, folder: Path, n: int) -> None:
 
 def report(args: Args, seen: Observed, times: list[tuple], cpu: float, sizes: tuple) -> None:
     n, w, (envelope, signed) = seen.traders, seen.windows, sizes
-    spread = f"p50 {ms(statistics.median(w))}, p99 {ms(percentile(w, 0.99))}" if w else "no p50"
+    own = seen.per_round
+    spread = (
+        f"p50 {ms(statistics.median(own))}, p99 {ms(percentile(own, 0.99))} per round (the "
+        f"exchange's own timing of its last {len(own)} rounds)"
+        if own
+        else "no per-round times"
+    )
     print(
         f"{many(n)}: exchange {1 / seen.latency:,.1f} rounds/s over {seen.rounds} rounds in "
-        f"{seen.seconds:.1f} s; round latency mean {ms(seen.latency)}, {spread} (of {len(w)} "
-        f"windows of >= {args.window_rounds} rounds, sampled every {args.interval:g} s); "
+        f"{seen.seconds:.1f} s; round latency mean {ms(seen.latency)}, {spread}; "
+        f"{len(w)} windows of >= {args.window_rounds} rounds sampled every {args.interval:g} s; "
         f"{seen.rows:.1f} ledger rows of {seen.row_bytes:.0f} bytes per round; "
         f"{seen.failed} failed rounds"
     )

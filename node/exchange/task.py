@@ -90,6 +90,8 @@ log = logging.getLogger("catallax.node.exchange")
 
 #: Training episodes whose returns make the mean a task reports.
 RECENT_EPISODES = 100
+#: Rounds whose wall times a task reports (``TaskInfo.recent_round_ms``).
+RECENT_ROUNDS = 1024
 
 
 class LedgerMismatch(NodeError):
@@ -793,6 +795,8 @@ class DeepTask:
             msg.action_space.CopyFrom(space_to_proto(self.action_space))
         if self.state == "done":
             msg.greedy_returns.extend(self.greedy_returns)
+        recent = list(self.round_seconds)[-RECENT_ROUNDS:]
+        msg.recent_round_ms.extend(1000.0 * t for t in recent)
         return msg
 
 
