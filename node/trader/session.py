@@ -35,7 +35,7 @@ from catallax.exchange.money import UNITS_PER_CREDIT
 from catallax.exchange.protocols import Bidders, Learner, Mortal
 from catallax.node.errors import NodeError, Unanswered, WireError
 from catallax.node.serving import channel_options
-from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
+from catallax.node.wire import MemoryBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import (
     outcomes_from_proto,
     space_from_proto,
@@ -128,9 +128,10 @@ class TraderSession:
         self.stats = SessionStats()
         self.origin = ""
         self.rules = b""
-        self._book = SequenceBook(":memory:")
+        self._book = MemoryBook()
         self._stopping = False
         self._call: Any = None
+        self._learns = False
         self.connected = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -194,6 +195,7 @@ class TraderSession:
                 obs_space = space_from_proto(info.observation_space)
                 act_space = space_from_proto(info.action_space)
                 self.population = self.make_population(obs_space, act_space)
+                self._learns = isinstance(self.population, Learner)  # protocol checks are slow
             await self._register(stub)
             self.stats.connects += 1
             await self._trade(stub)
@@ -318,7 +320,7 @@ class TraderSession:
         self.stats.results += 1
         self.stats.last_round = int(result.round)
         self.stats.balances = list(result.balances)
-        if result.HasField("outcomes") and isinstance(pop, Learner):
+        if result.HasField("outcomes") and self._learns:
             pop.learn(outcomes_from_proto(result.outcomes))
         if result.retired and isinstance(pop, Mortal):
             pop.retire(np.asarray(result.retired, dtype=np.int64))

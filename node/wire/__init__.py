@@ -13,6 +13,7 @@ from catallax.node.wire.envelope import Envelope, message_class, open_envelope, 
 from catallax.node.wire.sequence import (
     DEFAULT_WINDOW_MS,
     MAX_SEQUENCE,
+    MemoryBook,
     SequenceBook,
     Sequencer,
     now_ms,
@@ -29,6 +30,7 @@ __all__ = [
     # sequence numbers
     "DEFAULT_WINDOW_MS",
     "MAX_SEQUENCE",
+    "MemoryBook",
     "SequenceBook",
     "Sequencer",
     "now_ms",

@@ -36,6 +36,7 @@ from catallax.node.errors import Malformed, Replayed, SequenceFileError, Stale, 
 __all__ = [
     "DEFAULT_WINDOW_MS",
     "MAX_SEQUENCE",
+    "MemoryBook",
     "SequenceBook",
     "Sequencer",
     "now_ms",
@@ -262,6 +263,43 @@ class SequenceBook:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class MemoryBook:
+    """A :class:`SequenceBook` that forgets: the same checks, a dict instead of SQLite.
+
+    For a receiver that needs no persistence, such as a trader checking the messages of
+    the exchange it talks to (a replay after its restart can only name rounds long
+    closed, which the exchange no longer counts). Not thread-safe.
+    """
+
+    def __init__(self, *, window_ms: int = DEFAULT_WINDOW_MS, clock: Callable[[], int] = now_ms):
+        self.window_ms = window_ms
+        self._clock = clock
+        self._last: dict[bytes, int] = {}
+
+    def accept(self, public_key: bytes, body: Message, scope: str = "") -> None:
+        """Refuse a body whose sequence is not above the last one of its signer in
+        ``scope`` (:class:`Replayed`) or whose timestamp is outside the window (:class:`Stale`)."""
+        sequence, timestamp_ms = body.sequence, body.timestamp_ms
+        if not 1 <= sequence <= MAX_SEQUENCE:
+            raise Malformed(f"sequence: expected 1 .. 2**63-1, got {sequence}")
+        now = self._clock()
+        if abs(timestamp_ms - now) > self.window_ms:
+            raise Stale(
+                f"timestamp {timestamp_ms} ms is {(timestamp_ms - now) / 1000:+.1f} s from "
+                f"this clock; the window is ±{self.window_ms / 1000:g} s"
+            )
+        key = scoped(public_key, scope)
+        last = self._last.get(key, 0)
+        if sequence <= last:
+            raise Replayed(
+                f"sequence {sequence} is not above {last}, the last one accepted from this signer"
+            )
+        self._last[key] = sequence
+
+    def close(self) -> None:
+        """Nothing to close (the same interface as :class:`SequenceBook`)."""
 
 
 class Sequencer:
