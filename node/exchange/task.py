@@ -76,7 +76,6 @@ from catallax.node.wire import (
     seal,
 )
 from catallax.node.wire.convert import (
-    bids_from_proto,
     checkpoint_to_proto,
     outcomes_to_proto,
     space_to_proto,
@@ -444,31 +443,51 @@ class DeepTask:
             )
         if ident.public_key in open_.offers:
             raise DuplicateBids(f"this identity already bid in round {open_.round}")
-        batch = bids_from_proto(body)
-        members, slots, actions = batch.members, batch.slots, batch.actions
-        if len(members) and (members.min() < 0 or members.max() >= ident.members):
-            bad = int(members[(members < 0) | (members >= ident.members)][0])
-            raise NotYourMember(f"a bid for member {bad}; this identity has {ident.members}")
-        if len(slots) and (slots.min() < 0 or slots.max() >= self.slots):
-            raise UnknownSlot(f"a bid for slot {int(slots.max())}; the task has {self.slots}")
-        if actions.ndim != 1 or actions.dtype.kind not in "iu":
-            raise OutsideSpace(f"actions must be Discrete indices, got {actions.dtype}")
-        if len(actions) and (actions.min() < 0 or actions.max() >= self.n_actions):
-            raise OutsideSpace(
-                f"an action outside Discrete({self.n_actions}): "
-                f"{int(actions[(actions < 0) | (actions >= self.n_actions)][0])}"
-            )
-        pairs = members * self.slots + slots
-        if len(np.unique(pairs)) != len(pairs):
-            raise Malformed("two bids for one member and one slot")
+        members, slots, amounts, actions = self._checked_bids(body, ident)
         open_.offers[ident.public_key] = _Offer(
             envelope, ident.public_key, body.sequence, body.timestamp_ms,
-            members, slots, batch.amounts, actions.astype(np.int64),
+            members, slots, amounts, actions,
         )  # fmt: skip
         open_.waiting.discard(ident.public_key)
         if not open_.waiting:
             open_.done.set()
         return True
+
+    def _checked_bids(self, body: exchange_pb2.Bids, ident: Identity) -> tuple[np.ndarray, ...]:
+        """Members, slots, amounts and actions of ``body``, each bid checked (one pass in
+        Python: a round's messages hold a few bids each, where numpy costs more)."""
+        n_members, n_slots, n_actions = ident.members, self.slots, self.n_actions
+        members, slots, amounts, actions = [], [], [], []
+        seen: set[int] = set()
+        for k, bid in enumerate(body.bids):
+            if bid.amount < 0:
+                raise Malformed(f"bids: bid {k} has a negative amount ({bid.amount} units)")
+            which = bid.action.WhichOneof("kind")
+            if which is None:
+                raise Malformed(f"bids: bid {k} has no action")
+            if which != "discrete":
+                raise OutsideSpace(f"bid {k}: actions must be Discrete indices, got a {which}")
+            m, e, a = bid.member, bid.slot, bid.action.discrete
+            if m >= n_members:
+                raise NotYourMember(f"a bid for member {m}; this identity has {n_members}")
+            if e >= n_slots:
+                raise UnknownSlot(f"a bid for slot {e}; the task has {n_slots}")
+            if not 0 <= a < n_actions:
+                raise OutsideSpace(f"an action outside Discrete({n_actions}): {a}")
+            pair = m * n_slots + e
+            if pair in seen:
+                raise Malformed("two bids for one member and one slot")
+            seen.add(pair)
+            members.append(m)
+            slots.append(e)
+            amounts.append(bid.amount)
+            actions.append(a)
+        return (
+            np.array(members, dtype=np.int64),
+            np.array(slots, dtype=np.int64),
+            np.array(amounts, dtype=np.int64),
+            np.array(actions, dtype=np.int64),
+        )
 
     # -- the round loop -----------------------------------------------------------------
 
