@@ -318,7 +318,8 @@ def test_exported_names():
 
     assert set(wire.__all__) == {
         "Envelope", "message_class", "open_envelope", "receive", "seal",
-        "DEFAULT_WINDOW_MS", "MAX_SEQUENCE", "MemoryBook", "SequenceBook", "Sequencer", "now_ms", "scoped",
+        "DEFAULT_WINDOW_MS", "MAX_SEQUENCE", "MemoryBook", "SequenceBook", "Sequencer",
+        "now_ms", "scoped",
     }  # fmt: skip
     for name in wire.__all__:
         assert hasattr(wire, name)
