@@ -34,7 +34,7 @@ from catallax.node.keys import save_private_key
 from catallax.node.serving import channel_options
 from catallax.node.trader.session import TraderSession
 from catallax.node.wire import Sequencer, now_ms, open_envelope, scoped, seal
-from catallax.node.wire.convert import tensor_to_proto
+from catallax.node.wire.convert import tensor_from_proto, tensor_to_proto
 from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
 
 pytestmark = pytest.mark.timeout(240)
@@ -900,3 +900,34 @@ def test_the_trader_runner_drops_nan_inf_and_negative_bids_and_holds_huge_ones()
     envelope = seal(session.key, "Bids", body)
     assert open_envelope(envelope, "Bids").bids == body.bids
     session._book.close()
+
+
+async def test_a_royalty_is_paid_on_the_bids_of_the_purchase_it_settles(tmp_path):
+    """Member 1 buys slot 0 in round 0; from round 1 only member 0 bids (and buys it
+    from member 1, then from itself). At the episode's end member 1 pays the royalty of
+    its round-0 purchase: its evidence is round 0's Bids, the only one naming member 1;
+    the round settles and the ledger audits."""
+    async with network(tmp_path, royalty=0.9) as net:
+        trader = Trader(net)
+        await trader.register(members=2)
+        stream = await trader.trade()
+        request = await stream.read("BidRequest")
+        size = net.ledger.size
+        first = trader.bids(request.round, [(1, 0, UNITS_PER_CREDIT, 1)])
+        await stream.call.write(first)
+        ended = False
+        for _ in range(12):
+            await stream.read("RoundResult")
+            request = await stream.read("BidRequest")
+            if int(tensor_from_proto(request.obs)[0]) == 0:  # slot 0 began a new episode
+                ended = True
+                break
+            await stream.call.write(trader.bids(request.round, [(0, 0, 2 * UNITS_PER_CREDIT, 1)]))
+        assert ended, "slot 0's episode did not end"
+        royalties = [
+            d for d in net.debits_since(size, trader.accounts[1:]) if d.kind.value == "royalty"
+        ]
+        assert royalties and all(d.evidence.data == first.body for d in royalties), royalties
+        assert not net.task.state.startswith("paused"), net.task.state
+        net.ledger.audit()
+        stream.call.cancel()

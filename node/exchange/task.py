@@ -209,7 +209,9 @@ class DeepTask:
         self._open: _Open | None = None
         self._seq_cache: dict[bytes, int] = {}
         self._evidence: dict[bytes, SignedEnvelope] = {}
-        self._owned: list[dict[bytes, SignedEnvelope]] = []
+        # Per slot, for the episode under way: each buyer row -> the signed bids of its
+        # latest purchase there (the evidence of the royalties settled at the episode end).
+        self._owned: list[dict[int, SignedEnvelope]] = []
         self._stopping = False
         self._running: asyncio.Task | None = None
         self.on_round: list[Callable[[DeepTask], None]] = []
@@ -619,8 +621,9 @@ class DeepTask:
         value = market.settlement(decision, rewards, terminated, truncated, next_obs)
         market.apply(value)  # the journal commits it to the ledger first
         for e in np.flatnonzero(decision.winner >= 0).tolist():
-            owner = self.remote.owner_of(int(market.accounts.member[decision.winner[e]]))
-            self._owned[e][owner.public_key] = self._evidence[owner.public_key]
+            row = int(decision.winner[e])
+            owner = self.remote.owner_of(int(market.accounts.member[row]))
+            self._owned[e][row] = self._evidence[owner.public_key]
         done = np.flatnonzero(ended).tolist()
         for e in done:
             self._owned[e] = {}
@@ -730,7 +733,7 @@ class DeepTask:
     def _evidence_for(self, market: DeepMarket, row: int, kind: FlowKind, slot: int):
         owner = self.remote.owner_of(int(market.accounts.member[row]))
         if kind in (FlowKind.ROYALTY, FlowKind.ROYALTY_TAX):
-            ev = self._owned[slot].get(owner.public_key) if 0 <= slot < len(self._owned) else None
+            ev = self._owned[slot].get(row) if 0 <= slot < len(self._owned) else None
             if ev is None:
                 ev = self._evidence.get(owner.public_key)
         else:
