@@ -139,6 +139,7 @@ def test_demo_runs_a_network_that_learns_chain_and_audits(tmp_path):
         "exchange.log",
         "trader-0.log",
         "trader-1.log",
+        "trader-2.log",
     }
     audit = catallax("ledger", "audit", str(folder / "exchange"), "--key",
                      str(folder / "keys" / "exchange.pem.pub"))  # fmt: skip
