@@ -2,6 +2,8 @@
 
 - :mod:`~catallax.node.exchange.config`: the TOML configuration.
 - :mod:`~catallax.node.exchange.task`: one task's round loop, registration, sessions.
+- :mod:`~catallax.node.exchange.journal`: a task's values committed to the ledger, each
+  round with its evidence, off the event loop.
 - :mod:`~catallax.node.exchange.remote`: remote identities as the market's population.
 - :mod:`~catallax.node.exchange.restore`: what the ledger says on (re)start.
 - :mod:`~catallax.node.exchange.servicer`: the ``Exchange`` service and its statuses.

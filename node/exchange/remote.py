@@ -62,14 +62,23 @@ class RemoteMembers:
     def size(self) -> int:
         return len(self._owner)
 
-    def add(self, public_key: bytes, members: int) -> Identity:
-        """A new identity with ``members`` members, numbered after everyone else's."""
+    def add(self, public_key: bytes, members: int, *, publish: bool = True) -> Identity:
+        """A new identity with ``members`` members, numbered after everyone else's.
+
+        With ``publish=False`` it holds its members (so that the market can admit them)
+        but is not yet found by key: :meth:`publish` it once its admission is committed.
+        """
         key = bytes(public_key)
         accounts = [member_account(self.task, key, k) for k in range(members)]
         ident = Identity(key, identity_name(key), accounts, self.size)
-        self.identities[key] = ident
+        if publish:
+            self.identities[key] = ident
         self._owner.extend([ident] * members)
         return ident
+
+    def publish(self, ident: Identity) -> None:
+        """Make an identity added with ``publish=False`` known by its key."""
+        self.identities[ident.public_key] = ident
 
     def owner_of(self, member: int) -> Identity:
         """The identity of a market member number."""

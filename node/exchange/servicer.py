@@ -167,14 +167,15 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
         ledger = self.ctx.ledger
         if len(request.accounts) > 4096:
             await self._fail(context, "Balances", Malformed("at most 4096 accounts per call"))
-        unknown = [a for a in request.accounts if ledger.account(a) is None]
-        if unknown:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"UnknownAccount: {unknown[0]!r}")
-        return exchange_pb2.BalancesReply(
-            accounts=list(request.accounts),
-            balances=[ledger.balance(a) for a in request.accounts],
-            checkpoint=checkpoint_to_proto(ledger.checkpoint),
-        )
+        async with self.ctx.ledger_lock:  # between commits: balances and checkpoint agree
+            unknown = [a for a in request.accounts if ledger.account(a) is None]
+            if not unknown:
+                return exchange_pb2.BalancesReply(
+                    accounts=list(request.accounts),
+                    balances=[ledger.balance(a) for a in request.accounts],
+                    checkpoint=checkpoint_to_proto(ledger.checkpoint),
+                )
+        await context.abort(grpc.StatusCode.NOT_FOUND, f"UnknownAccount: {unknown[0]!r}")
 
     # -- Trade ------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ happen in its round loop (:meth:`DeepTask.run`), one round at a time:
    transaction, while the environment node steps the winners' actions;
 4. the auction (``DeepMarket.decide``: bids capped by ledger balances), the settlement,
    its commit to the ledger as one round with every trader debit carrying the payer's
-   signed ``Bids`` as evidence (a royalty: the ``Bids`` of the purchase it settles),
-   the balances of the round checked against the ledger, then ``apply``;
+   signed ``Bids`` as evidence (a royalty: the ``Bids`` of the purchase it settles) and
+   the round's balances checked against the ledger (:mod:`.journal`, in a worker
+   thread, one commit at a time for the exchange), then ``apply``;
 5. ended episodes are reset, and each session is sent its ``RoundResult``: every
    slot's award, its own members' outcomes, their balances and the new checkpoint.
 
@@ -40,11 +41,10 @@ import gymnasium as gym
 import numpy as np
 
 from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
-from catallax.exchange.deep import Admission, DeepMarket, Settlement
-from catallax.exchange.ledger import Account, AccountKind, Ledger, Opening, Transfer
+from catallax.exchange.deep import DeepMarket, Settlement
+from catallax.exchange.ledger import Ledger
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
-from catallax.exchange.transfers import FlowKind
 from catallax.node.env.client import EnvironmentClient, ca_credentials
 from catallax.node.errors import (
     BudgetExhausted,
@@ -64,6 +64,7 @@ from catallax.node.errors import (
     WrongPlace,
 )
 from catallax.node.exchange.config import TaskConfig
+from catallax.node.exchange.journal import LedgerMismatch, TaskJournal
 from catallax.node.exchange.remote import Identity, RemoteMembers
 from catallax.node.exchange.restore import TaskHistory, special_accounts
 from catallax.node.wire import (
@@ -93,10 +94,6 @@ RECENT_EPISODES = 100
 RECENT_ROUNDS = 1024
 
 
-class LedgerMismatch(NodeError):
-    """The ledger's balances and the market's differ after a commit (they never should)."""
-
-
 @dataclass
 class ExchangeContext:
     """What every task of one exchange shares: its name, key, ledger and sequence book."""
@@ -106,6 +103,8 @@ class ExchangeContext:
     ledger: Ledger
     book: SequenceBook
     sequencer: Sequencer = field(init=False)
+    #: One commit at a time: the tasks share the ledger (commits run in worker threads).
+    ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.public_key = public_key_bytes(self.key)
@@ -189,6 +188,9 @@ class DeepTask:
         self.rules = hashlib.sha256(self.rules_json.encode()).digest()
         self.issuer_id, self.treasury_id = special_accounts(self.name)
         self.remote = RemoteMembers(self.name)
+        self.journal = TaskJournal(
+            self.name, ctx.ledger, ctx.public_key, self.remote, ctx.ledger_lock
+        )
         self.sessions: dict[bytes, Session] = {}
         self.state = "starting"
         self.round = history.last_round + 1
@@ -208,10 +210,6 @@ class DeepTask:
         self._wake = asyncio.Event()
         self._open: _Open | None = None
         self._seq_cache: dict[bytes, int] = {}
-        self._evidence: dict[bytes, SignedEnvelope] = {}
-        # Per slot, for the episode under way: each buyer row -> the signed bids of its
-        # latest purchase there (the evidence of the royalties settled at the episode end).
-        self._owned: list[dict[int, SignedEnvelope]] = []
         self._stopping = False
         self._running: asyncio.Task | None = None
         self.on_round: list[Callable[[DeepTask], None]] = []
@@ -263,7 +261,7 @@ class DeepTask:
             floor=cfg.floor * e,
             royalty=cfg.royalty,
             seed=cfg.seed,
-            journal=self._journal,
+            journal=None,  # the task commits each value itself, off the loop
         )
         ledger = self.ctx.ledger
         ids, members, balances = [], [], []
@@ -279,7 +277,7 @@ class DeepTask:
             ids, np.zeros(len(ids), np.int64), np.asarray(members, np.int64),
             np.asarray(balances, np.int64), issuer=issuer, treasury=treasury,
         )  # fmt: skip
-        self._owned = [{} for _ in range(e)]
+        self.journal.new_episodes(e)
 
     async def _reset(self, slots: list[int], first: bool = False) -> np.ndarray:
         seeds = None
@@ -327,12 +325,12 @@ class DeepTask:
         self._wake.set()
         return await asyncio.shield(fut)
 
-    def _admit_pending(self) -> None:
+    async def _admit_pending(self) -> None:
         """Commit and apply the queued admissions (in the round loop)."""
         pending, self._pending = self._pending, []
         for key, members, fut in pending:
             try:
-                ident = self._admit(key, members)
+                ident = await self._admit(key, members)
             except Exception as exc:  # the registration fails; the task goes on
                 log.warning("task=%s event=admission_failed error=%s", self.name, exc)
                 if not fut.done():
@@ -341,7 +339,7 @@ class DeepTask:
                 if not fut.done():
                     fut.set_result(ident)
 
-    def _admit(self, public_key: bytes, members: int) -> Identity:
+    async def _admit(self, public_key: bytes, members: int) -> Identity:
         market = self.market
         assert market is not None
         known = self.identity(public_key)
@@ -349,13 +347,15 @@ class DeepTask:
             return known
         if members * self.allowance_units > self.budget_left:
             raise BudgetExhausted(f"task {self.name}: the allowance budget is spent")
-        ident = self.remote.add(public_key, members)
+        ident = self.remote.add(public_key, members, publish=False)
         try:
             value = market.admission(0, range(ident.first, ident.first + members), ident.accounts)
+            await self.journal.commit(market, value, self.round)
             market.apply(value)
         except BaseException:
             self.remote.drop_last(ident)
             raise
+        self.remote.publish(ident)  # known by key (Hello, bids) once it is on the ledger
         self.allowance_given += members * self.allowance_units
         log.info("task=%s event=registered identity=%s members=%d", self.name, ident.name, members)
         return ident
@@ -500,18 +500,18 @@ class DeepTask:
         obs = None
         while not self._stopping:
             try:
-                self._admit_pending()  # needs only the ledger: also while paused
+                await self._admit_pending()  # needs only the ledger: also while paused
                 if obs is None:
                     await self._connect()
                     obs = await self._reset(list(range(self.slots)), first=self.rounds == 0)
-                    self._owned = [{} for _ in range(self.slots)]
+                    self.journal.new_episodes(self.slots)
                     self._running_return = np.zeros(self.slots)
                     if self._done_training():
                         self._start_evaluation()
                     else:
                         self._set_state("training")
                     backoff = 0.2
-                self._admit_pending()
+                await self._admit_pending()
                 if self.state == "done" or not self._ready():
                     if self.state not in ("done",):
                         self._set_state("waiting")
@@ -588,13 +588,13 @@ class DeepTask:
         assert market is not None
         bids = np.full((market.size, self.slots), np.nan)
         actions = np.zeros((market.size, self.slots), dtype=np.int64)
-        self._evidence = {}
+        self.journal.bids = {}
         for o in offers:
             ident = self.remote.identities[o.key]
             rows = [market.accounts.index[ident.accounts[m]] for m in o.members.tolist()]
             bids[rows, o.slots] = o.amounts / UNITS_PER_CREDIT
             actions[rows, o.slots] = o.actions
-            self._evidence[o.key] = SignedEnvelope(
+            self.journal.bids[o.key] = SignedEnvelope(
                 "Bids", bytes(o.envelope.body), o.key, bytes(o.envelope.signature)
             )
         decision = market.decide(obs, bids, actions)
@@ -619,14 +619,11 @@ class DeepTask:
         ended = terminated | truncated
         self._running_return += rewards
         value = market.settlement(decision, rewards, terminated, truncated, next_obs)
-        market.apply(value)  # the journal commits it to the ledger first
-        for e in np.flatnonzero(decision.winner >= 0).tolist():
-            row = int(decision.winner[e])
-            owner = self.remote.owner_of(int(market.accounts.member[row]))
-            self._owned[e][row] = self._evidence[owner.public_key]
+        await self.journal.commit(market, value, self.round)  # the ledger first, then
+        market.apply(value)  # the market
         done = np.flatnonzero(ended).tolist()
+        self.journal.bought(market, decision.winner, done)
         for e in done:
-            self._owned[e] = {}
             self.returns.append(float(self._running_return[e]))
             self.recent.append(float(self._running_return[e]))
             self._running_return[e] = 0.0
@@ -677,91 +674,6 @@ class DeepTask:
         for hook in self.on_round:
             hook(self)
         return obs
-
-    # -- the ledger ---------------------------------------------------------------------
-
-    def _journal(self, market: DeepMarket, value: Settlement | Admission) -> None:
-        """Commit ``value`` to the ledger as one round (the market's journal)."""
-        ledger = self.ctx.ledger
-        entries: list = []
-        if ledger.account(self.issuer_id) is None:
-            issuer = Account(self.issuer_id, AccountKind.ISSUER, self.ctx.public_key)
-            entries.append(Opening(issuer))
-            entries.append(Opening(Account(self.treasury_id, AccountKind.TREASURY)))
-        first = value.first_row if isinstance(value, Admission) else market.size
-        new = value.ids if isinstance(value, Admission) else ()
-        ident = None
-        if isinstance(value, Admission) and new:
-            ident = self.remote.identities[self._key_of_account(new[0])]
-            for account in new:
-                entries.append(Opening(Account(account, AccountKind.TRADER, ident.public_key)))
-
-        def name(handle: int) -> str:
-            if handle >= first:
-                return new[handle - first]
-            if handle >= 0:
-                return market.accounts.ids[handle]
-            acc = market.account_id(handle)
-            return self.issuer_id if acc == "issuer" else self.treasury_id
-
-        slots = value.transfers.slot.tolist()
-        for k, (payer, payee, amount, kind, _) in enumerate(value.transfers.rows()):
-            if ident is not None:
-                tid = _join_id(self.name, ident, k)
-            elif isinstance(value, Admission):
-                tid = f"{self.name}.{self.round}.endow.{k}"
-            else:
-                tid = f"{self.name}.{self.round}.{k}"
-            evidence = None
-            if payer >= 0:
-                evidence = self._evidence_for(market, payer, kind, slots[k])
-            entries.append(
-                Transfer(
-                    id=tid, payer=name(payer), payee=name(payee), amount=amount,
-                    kind=kind.ledger, task=self.name, round=self.round, evidence=evidence,
-                )
-            )  # fmt: skip
-        ledger.commit_round(entries)
-        self._check_balances(market, value, name)
-
-    def _key_of_account(self, account: str) -> bytes:
-        for key, ident in self.remote.identities.items():
-            if account in ident.accounts:
-                return key
-        raise LedgerMismatch(f"no identity holds account {account!r}")
-
-    def _evidence_for(self, market: DeepMarket, row: int, kind: FlowKind, slot: int):
-        owner = self.remote.owner_of(int(market.accounts.member[row]))
-        if kind in (FlowKind.ROYALTY, FlowKind.ROYALTY_TAX):
-            ev = self._owned[slot].get(row) if 0 <= slot < len(self._owned) else None
-            if ev is None:
-                ev = self._evidence.get(owner.public_key)
-        else:
-            ev = self._evidence.get(owner.public_key)
-        if ev is None:
-            raise LedgerMismatch(
-                f"a {kind.ledger} debit of {market.accounts.ids[row]!r} without its signed bids"
-            )
-        return ev
-
-    def _check_balances(self, market: DeepMarket, value, name) -> None:
-        ledger = self.ctx.ledger
-        t = value.transfers
-        rows = {int(h) for h in (*t.payer.tolist(), *t.payee.tolist()) if h >= 0}
-        if isinstance(value, Settlement):
-            after = value.balances
-        else:
-            n = value.first_row + len(value.ids)
-            base = np.zeros(n, dtype=np.int64)
-            base[: len(market.accounts.balance)] = market.accounts.balance
-            after, _ = t.effect(base, 3)
-        for row in rows:
-            account = name(row)
-            if ledger.balance(account) != int(after[row]):
-                raise LedgerMismatch(
-                    f"account {account!r}: the ledger holds {ledger.balance(account)} units, "
-                    f"the market {int(after[row])}"
-                )
 
     # -- results --------------------------------------------------------------------------
 
