@@ -641,7 +641,7 @@ async def test_a_second_bids_in_a_round_is_already_exists(tmp_path, again):
         size = net.ledger.size
         first = a.bids(r, WINNING)
         await sa.call.write(first)
-        await _until(lambda: a.public_key in net.task._open.offers, "the offer")
+        await _until(lambda: a.public_key in net.task.bidding.open.offers, "the offer")
         second = first if again == "the same envelope" else a.bids(
             r, [(0, 0, 5 * UNITS_PER_CREDIT, 0)]
         )  # fmt: skip
@@ -675,7 +675,7 @@ async def test_a_bid_that_grows_stale_while_the_round_waits_still_counts(tmp_pat
         stamp = now_ms() - 29_000
         bids = a.bids(r, WINNING, timestamp_ms=stamp)
         await sa.call.write(bids)
-        await _until(lambda: a.public_key in net.task._open.offers, "the offer")
+        await _until(lambda: a.public_key in net.task.bidding.open.offers, "the offer")
         await _until(lambda: now_ms() - stamp > net.node.ctx.book.window_ms + 500, "the clock")
         await sb.call.write(b.bids(r, []))
         assert (await sa.read("RoundResult")).round == r
@@ -695,7 +695,7 @@ async def test_a_trader_reconnecting_after_its_bid_does_not_break_the_round(tmp_
         size = net.ledger.size
         bids = a.bids(r, WINNING)
         await sa.call.write(bids)
-        await _until(lambda: a.public_key in net.task._open.offers, "the offer")
+        await _until(lambda: a.public_key in net.task.bidding.open.offers, "the offer")
         again = await a.trade()
         assert await sa.status() == Code.ABORTED
         await sb.call.write(b.bids(r, []))
@@ -813,7 +813,7 @@ async def test_the_budget_counts_admissions_still_queued(tmp_path):
         await _until(lambda: net.task._pending, "the registration to be queued")
         code, details = await _refused(net.stub.Register(second.registration(), timeout=PATIENCE))
         assert code == Code.RESOURCE_EXHAUSTED, details
-        assert net.task._open is not None and net.task._open.round == request.round
+        assert net.task.bidding.open is not None and net.task.bidding.open.round == request.round
         assert net.snapshot() == (size, balances)
         await stream.call.write(trader.bids(request.round, []))
         reply = open_envelope(await queued, "Registered")

@@ -2,6 +2,8 @@
 
 - :mod:`~catallax.node.exchange.config`: the TOML configuration.
 - :mod:`~catallax.node.exchange.task`: one task's round loop, registration, sessions.
+- :mod:`~catallax.node.exchange.bidding`: sessions, the open round, the checks of
+  each ``Bids`` as it arrives.
 - :mod:`~catallax.node.exchange.journal`: a task's values committed to the ledger, each
   round with its evidence, off the event loop.
 - :mod:`~catallax.node.exchange.remote`: remote identities as the market's population.

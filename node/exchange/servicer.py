@@ -60,7 +60,8 @@ from catallax.node.errors import (
     WireError,
     WrongPlace,
 )
-from catallax.node.exchange.task import DeepTask, ExchangeContext, Session
+from catallax.node.exchange.bidding import Session
+from catallax.node.exchange.task import DeepTask, ExchangeContext
 from catallax.node.wire import open_envelope
 from catallax.node.wire.convert import checkpoint_to_proto
 from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc

@@ -48,27 +48,20 @@ from catallax.exchange.protocols import Outcomes
 from catallax.node.env.client import EnvironmentClient, ca_credentials
 from catallax.node.errors import (
     BudgetExhausted,
-    DuplicateBids,
-    FutureRound,
     Malformed,
     NodeError,
-    NotYourMember,
-    OutsideSpace,
     Replayed,
-    RulesChanged,
     Stale,
     Superseded,
     TaskPaused,
-    UnknownSlot,
     WireError,
-    WrongPlace,
 )
+from catallax.node.exchange.bidding import Bidding, Session
 from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.journal import LedgerMismatch, TaskJournal
 from catallax.node.exchange.remote import Identity, RemoteMembers
 from catallax.node.exchange.restore import TaskHistory, special_accounts
 from catallax.node.wire import (
-    MAX_SEQUENCE,
     Envelope,
     SequenceBook,
     Sequencer,
@@ -113,54 +106,6 @@ class ExchangeContext:
     def seal(self, body) -> Envelope:
         """``body`` stamped with the exchange's next sequence number and signed."""
         return seal(self.key, type(body), self.sequencer.stamp(body))
-
-
-class Session:
-    """One connected trader on one task: the messages waiting to be sent to it."""
-
-    def __init__(self, ident: Identity, peer: str) -> None:
-        self.identity = ident
-        self.peer = peer
-        self.outbox: asyncio.Queue[Envelope | BaseException] = asyncio.Queue()
-        self.closed = False
-
-    def send(self, envelope: Envelope) -> None:
-        if not self.closed:
-            self.outbox.put_nowait(envelope)
-
-    def close(self, error: BaseException) -> None:
-        """End the session: its stream ends with ``error``'s status."""
-        if not self.closed:
-            self.closed = True
-            self.outbox.put_nowait(error)
-
-
-@dataclass
-class _Offer:
-    """One identity's checked bids for the open round."""
-
-    envelope: Envelope
-    key: bytes
-    sequence: int
-    timestamp_ms: int
-    members: np.ndarray
-    slots: np.ndarray
-    amounts: np.ndarray
-    actions: np.ndarray
-
-
-@dataclass
-class _Open:
-    """The round whose bids are being collected."""
-
-    round: int
-    waiting: set[bytes]
-    done: asyncio.Event
-    offers: dict[bytes, _Offer] = field(default_factory=dict)
-
-
-def _join_id(task: str, ident: Identity, k: int) -> str:
-    return f"{task}.join.{ident.name}.{k}"
 
 
 class DeepTask:
@@ -208,8 +153,7 @@ class DeepTask:
         #: Registrations waiting for the round loop: (key, members, the reply's future).
         self._pending: list[tuple[bytes, int, asyncio.Future]] = []
         self._wake = asyncio.Event()
-        self._open: _Open | None = None
-        self._seq_cache: dict[bytes, int] = {}
+        self.bidding = Bidding(self.name, ctx.origin, ctx.book)
         self._stopping = False
         self._running: asyncio.Task | None = None
         self.on_round: list[Callable[[DeepTask], None]] = []
@@ -377,119 +321,23 @@ class DeepTask:
         if self.sessions.get(session.identity.public_key) is session:
             del self.sessions[session.identity.public_key]
             log.info("task=%s event=session_closed identity=%s", self.name, session.identity.name)
-        open_ = self._open
-        if open_ is not None:
-            open_.waiting.discard(session.identity.public_key)
-            if not open_.waiting:
-                open_.done.set()
+        self.bidding.left(session.identity.public_key)
 
     def withdraw(self, session: Session) -> None:
-        """Drop the open round's bids of ``session``'s identity (its session was refused
-        for cause: nothing of an offender counts, not even a valid earlier bid)."""
-        open_ = self._open
-        if open_ is None:
-            return
-        key = session.identity.public_key
-        open_.offers.pop(key, None)
-        open_.waiting.discard(key)
-        if not open_.waiting:
-            open_.done.set()
+        """Drop the open round's bids of ``session``'s identity (refused for cause)."""
+        self.bidding.withdraw(session.identity.public_key)
 
     def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
-        """Refuse a replayed or stale body of this task's channel (in memory; the numbers
-        become durable with the round, before anything acts on them)."""
-        if not 1 <= sequence <= MAX_SEQUENCE:  # the book could not record it
-            raise Malformed(f"sequence: expected 1 .. 2**63-1, got {sequence}")
-        key = scoped(public_key, self.name)
-        last = self._seq_cache.get(key)
-        if last is None:
-            got = self.ctx.book.last(key)
-            last = 0 if got is None else got[0]
-        if sequence <= last:
-            raise Replayed(
-                f"sequence {sequence} is not above {last}, the last one accepted from this signer"
-            )
-        now = now_ms()
-        window = self.ctx.book.window_ms
-        if abs(timestamp_ms - now) > window:
-            raise Stale(
-                f"timestamp {timestamp_ms} ms is {(timestamp_ms - now) / 1000:+.1f} s from "
-                f"this clock; the window is ±{window / 1000:g} s"
-            )
-        self._seq_cache[key] = sequence
+        """Refuse a replayed or stale body of this task's channel (:class:`.Bidding`)."""
+        self.bidding.check_sequence(public_key, sequence, timestamp_ms)
 
     def offer(self, session: Session, envelope: Envelope, body: exchange_pb2.Bids) -> bool:
-        """Take a signed, verified ``Bids`` of ``session``'s identity for the open round.
-
-        Returns False for bids of a round already closed (they arrived late and are
-        not counted). Raises the refusal otherwise (see the module docstring).
-        """
-        ident = session.identity
-        if bytes(envelope.public_key) != ident.public_key:
-            raise NotYourMember("the bids are signed by another key than this session's")
-        if body.exchange != self.ctx.origin:
-            raise WrongPlace(f"bids for exchange {body.exchange!r}, this is {self.ctx.origin!r}")
-        if body.task != self.name:
-            raise WrongPlace(f"bids for task {body.task!r} on the session of task {self.name!r}")
-        self.check_sequence(envelope.public_key, body.sequence, body.timestamp_ms)
-        open_ = self._open
-        current = open_.round if open_ is not None else self.round
-        if body.round > current:
-            raise FutureRound(f"bids for round {body.round}; round {current} is the latest")
-        if open_ is None or body.round < open_.round:
-            return False
-        if bytes(body.rules) != self.rules:
-            raise RulesChanged(
-                f"the bids accept rules {bytes(body.rules).hex()[:16]}..., task {self.name} "
-                f"has {self.rules.hex()[:16]}... (read ListTasks)"
-            )
-        if ident.public_key in open_.offers:
-            raise DuplicateBids(f"this identity already bid in round {open_.round}")
-        members, slots, amounts, actions = self._checked_bids(body, ident)
-        open_.offers[ident.public_key] = _Offer(
-            envelope, ident.public_key, body.sequence, body.timestamp_ms,
-            members, slots, amounts, actions,
+        """Take a signed, verified ``Bids`` of ``session``'s identity for the open round
+        (:meth:`.Bidding.offer`); False for a late one."""
+        return self.bidding.offer(
+            session.identity, envelope, body, current=self.round, rules=self.rules,
+            slots=self.slots, n_actions=self.n_actions,
         )  # fmt: skip
-        open_.waiting.discard(ident.public_key)
-        if not open_.waiting:
-            open_.done.set()
-        return True
-
-    def _checked_bids(self, body: exchange_pb2.Bids, ident: Identity) -> tuple[np.ndarray, ...]:
-        """Members, slots, amounts and actions of ``body``, each bid checked (one pass in
-        Python: a round's messages hold a few bids each, where numpy costs more)."""
-        n_members, n_slots, n_actions = ident.members, self.slots, self.n_actions
-        members, slots, amounts, actions = [], [], [], []
-        seen: set[int] = set()
-        for k, bid in enumerate(body.bids):
-            if bid.amount < 0:
-                raise Malformed(f"bids: bid {k} has a negative amount ({bid.amount} units)")
-            which = bid.action.WhichOneof("kind")
-            if which is None:
-                raise Malformed(f"bids: bid {k} has no action")
-            if which != "discrete":
-                raise OutsideSpace(f"bid {k}: actions must be Discrete indices, got a {which}")
-            m, e, a = bid.member, bid.slot, bid.action.discrete
-            if m >= n_members:
-                raise NotYourMember(f"a bid for member {m}; this identity has {n_members}")
-            if e >= n_slots:
-                raise UnknownSlot(f"a bid for slot {e}; the task has {n_slots}")
-            if not 0 <= a < n_actions:
-                raise OutsideSpace(f"an action outside Discrete({n_actions}): {a}")
-            pair = m * n_slots + e
-            if pair in seen:
-                raise Malformed("two bids for one member and one slot")
-            seen.add(pair)
-            members.append(m)
-            slots.append(e)
-            amounts.append(bid.amount)
-            actions.append(a)
-        return (
-            np.array(members, dtype=np.int64),
-            np.array(slots, dtype=np.int64),
-            np.array(amounts, dtype=np.int64),
-            np.array(actions, dtype=np.int64),
-        )
 
     # -- the round loop -----------------------------------------------------------------
 
@@ -576,14 +424,12 @@ class DeepTask:
             obs=tensor_to_proto(np.asarray(obs)), deadline_ms=deadline, greedy=greedy,
         )  # fmt: skip
         envelope = self.ctx.seal(request)
-        open_ = _Open(r, {s.identity.public_key for s in sessions}, asyncio.Event())
-        self._open = open_
+        open_ = self.bidding.open_round(r, {s.identity.public_key for s in sessions})
         for s in sessions:
             s.send(envelope)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(open_.done.wait(), self.cfg.bid_deadline_ms / 1000)
-        self._open = None
-        offers = list(open_.offers.values())
+        offers = self.bidding.close_round()
         market = self.market
         assert market is not None
         bids = np.full((market.size, self.slots), np.nan)
