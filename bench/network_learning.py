@@ -1,0 +1,315 @@
+"""Does the market learn over the network as it does in process, with the same budget?
+
+For each environment and seed (independent runs), the in-process market of
+``bench/learning.py`` (adaptive bidders, Vickrey, two clones, γ = 0.99, exact greedy
+evaluation from the transition table after every step in which an episode finished) is
+trained first, to find ``x``: the finished episodes from which its greedy return stays
+>= 95 % of the optimum until the end of the learning benchmark's budget. Then the same
+settings run over the network on loopback (an environment node, an exchange node with
+its SQLite ledger, one ``catallax trader run adaptive`` process) for ``ceil(1.5 x)``
+training episodes, and the exchange's greedy evaluation plays ``eval`` episodes over
+the network (every episode started is reported, ``TaskInfo.greedy_returns``). Printed
+per environment:
+
+* ``network/in-process episodes ratio <env>``: the episodes the network trained for
+  over the in-process ``x``, per seed and in the mean;
+* ``networked greedy/optimal <env>``: the mean greedy return over every networked
+  evaluation episode of every seed, over the exact optimum (goal >= 0.95), with the
+  standard error and the count on the line before it.
+
+Environments: ``catallax/Chain-v0`` (1 slot, royalty 0.9) and ``FrozenLake-v1`` (8
+slots, royalty 0, the learning benchmark's FrozenLake settings and budget). Every
+networked ledger is audited (``catallax ledger audit``). Timings go to the output too:
+FrozenLake over the network takes minutes (about 6 rounds per finished episode).
+
+One difference is built into the network and shows on FrozenLake: a member that goes
+bankrupt (below the floor) is removed for good, because the network has no births; in
+process ``train`` and ``bench/learning.py`` enumerate a new clone for each one. A
+primitive that loses a clone has no twin left to set the Vickrey price at its own bid,
+so its bids fall below Q*. The bankrupt members of both sides are printed per seed.
+Measured in process with the network's rules (bids in whole units, no replacement):
+FrozenLake seed 1 kept 4 of its 8 members and ended at 73 % of optimal after 3765
+episodes; with replacement it ended at 99.5 %.
+
+Run: ``python bench/network_learning.py`` (``--quick``: Chain only, one seed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from _common import parse_args
+from learning import TABULAR, Curve, train_market
+from learning import Args as LearningArgs
+
+import catallax.exchange.envs as envs
+from catallax.node.exchange.watch import wait_task
+from catallax.node.localnet import catallax_command, start_deep_network
+
+
+@dataclass
+class Args:
+    """The in-process market against the same market over the network."""
+
+    seeds: int = 3
+    """independent seeds per environment (0 .. seeds - 1)"""
+    margin: float = 1.5
+    """the network trains for ceil(margin × x) episodes, x measured in process"""
+    threshold: float = 0.95
+    """fraction of the optimal return that counts as learnt"""
+    chain_eval: int = 4
+    """greedy evaluation episodes over the network per Chain seed (deterministic)"""
+    frozenlake_eval: int = 400
+    """greedy evaluation episodes over the network per FrozenLake seed (8 slots share them)"""
+    bid_deadline_ms: int = 5000
+    """how long a round waits for bids (generous: the machine is shared)"""
+    run_timeout: float = 1800.0
+    """seconds one networked run may take before it is reported as timed out"""
+    quick: bool = False
+    """smoke test: Chain only, one seed"""
+
+
+@dataclass
+class Setting:
+    """One environment as the learning benchmark runs it."""
+
+    env_id: str
+    slots: int
+    budget: int
+    royalty: float
+    eval_episodes: int
+
+    @property
+    def short(self) -> str:
+        return self.env_id.split("/")[-1]
+
+
+@dataclass
+class Run:
+    """One seed: what the in-process market needed and what the network then did."""
+
+    seed: int
+    needed: int = 0
+    learnt: bool = False
+    in_process_s: float = 0.0
+    at_margin: float = math.nan
+    dips: float = 0.0
+    deaths: int = 0
+    episodes: int = 0
+    rounds: int = 0
+    greedy: list[float] = field(default_factory=list)
+    network_s: float = 0.0
+    audit: str = ""
+    removed: int = 0
+    members: int = 0
+    failure: str = ""
+
+
+def settings(args: Args) -> list[Setting]:
+    learning = LearningArgs()
+    chain = Setting("catallax/Chain-v0", TABULAR["catallax/Chain-v0"][1],
+                    TABULAR["catallax/Chain-v0"][0], learning.royalty, args.chain_eval)  # fmt: skip
+    lake = Setting("FrozenLake-v1", TABULAR["FrozenLake-v1"][1], TABULAR["FrozenLake-v1"][0],
+                   learning.frozenlake_royalty, args.frozenlake_eval)  # fmt: skip
+    return [chain] if args.quick else [chain, lake]
+
+
+def in_process(s: Setting, run: Run, target: float, optimum: float, margin: float) -> int:
+    """Measure ``run.needed``: the episodes from which the in-process market stays >=
+    ``target`` until the end of the budget (bench/learning.py's measurement: its market,
+    loop, exact evaluation and budget). The same run then goes on to ``margin`` times the
+    budget, so that its exact greedy return at the network's episode count, and how often
+    it was below ``target`` between ``needed`` and that count, are known too (the same
+    training, only longer: its curve up to the budget is unchanged). Returns the episodes
+    the network is to train."""
+    make = partial(gym.make, s.env_id)
+    env = make()
+    model, horizon = envs.transition_model(env), envs.episode_horizon(env)
+    longer = math.ceil(margin * s.budget)
+    market, curve = train_market(
+        make, model, horizon, longer, s.slots, LearningArgs(), run.seed, royalty=s.royalty
+    )
+    episodes, returns = np.asarray(curve.episodes), np.asarray(curve.returns)
+    cut = int(np.searchsorted(episodes, s.budget)) + 1  # the points of a run of `budget`
+    prefix = Curve(curve.episodes[:cut], curve.returns[:cut])
+    run.needed, run.learnt = prefix.reached(target, s.budget)
+    allowed = math.ceil(margin * run.needed)
+    at = min(int(np.searchsorted(episodes, allowed)), len(returns) - 1)
+    run.at_margin = float(returns[at] / optimum)
+    window = (episodes >= run.needed) & (episodes <= allowed)
+    run.dips = float(np.mean(returns[window] < target)) if window.any() else 0.0
+    run.deaths = int(market.deaths)
+    return allowed
+
+
+def audit(folder: Path, key: Path) -> str:
+    """``catallax ledger audit``'s first line ("ok: ..." or the error)."""
+    done = subprocess.run(
+        [*catallax_command(), "ledger", "audit", str(folder), "--key", str(key)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    text = (done.stdout or done.stderr).strip().splitlines()
+    line = text[0] if text else f"exit status {done.returncode}"
+    return line if done.returncode == 0 else f"FAILED: {line}"
+
+
+def removed_members(folder: Path, floor_units: int) -> tuple[int, int]:
+    """Trader accounts of the ledger in ``folder`` below the floor (removed as bankrupt:
+    a live member is never below it after a round) and all trader accounts."""
+    done = subprocess.run(
+        [*catallax_command(), "ledger", "balances", str(folder), "--json"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    traders = [a for a in json.loads(done.stdout)["accounts"] if a["kind"] == "trader"]
+    return sum(a["balance"] < floor_units for a in traders), len(traders)
+
+
+def networked(s: Setting, run: Run, episodes: int, args: Args, folder: Path) -> None:
+    """Train ``episodes`` episodes over the network, evaluate greedily, audit the ledger."""
+    learning = LearningArgs()
+    rules = {
+        "auction": "vickrey", "allowance": learning.allowance, "discount": learning.discount,
+        "floor": learning.floor, "royalty": s.royalty, "rent": 0.0, "episodes": episodes,
+        "eval_episodes": s.eval_episodes, "bid_deadline_ms": args.bid_deadline_ms,
+    }  # fmt: skip
+    started = time.perf_counter()
+    net = start_deep_network(
+        folder, s.env_id, slots=s.slots, task="bench", seed=run.seed, rules=rules,
+        traders=[("adaptive", {"optimism": learning.optimism, "decay": learning.decay,
+                               "lr_min": learning.lr_min})],
+    )  # fmt: skip
+    try:
+        info = wait_task(net.exchange.address, "bench", lambda i: i.state == "done",
+                         timeout=args.run_timeout, interval=0.5)  # fmt: skip
+        run.episodes, run.rounds = int(info.episodes), int(info.rounds)
+        run.greedy = [float(g) for g in info.greedy_returns]
+        if len(run.greedy) != s.eval_episodes:
+            run.failure = f"{len(run.greedy)} evaluation episodes reported, not {s.eval_episodes}"
+    except TimeoutError as exc:
+        run.failure = f"timed out: {exc}"
+    finally:
+        net.stop()
+        run.network_s = time.perf_counter() - started
+    run.audit = audit(net.ledger_dir, net.exchange_pub)
+    floor_units = round(learning.floor * s.slots * 1_000_000)
+    run.removed, run.members = removed_members(net.ledger_dir, floor_units)
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and its standard error (0 for fewer than two values)."""
+    x = np.asarray(values, dtype=np.float64)
+    if not x.size:
+        return math.nan, math.nan
+    se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+    return float(x.mean()), se
+
+
+def report(s: Setting, runs: list[Run], optimum: float, args: Args) -> bool:
+    """Print the environment's lines; return whether its goal held."""
+    name = s.short
+    print(
+        f"{name}: optimal {optimum:.3f}; in-process episodes to {100 * args.threshold:.0f}% "
+        f"(budget {s.budget}, {s.slots} parallel, royalty {s.royalty:g}), per seed: "
+        + " ".join(f"{r.needed}" + ("(never)" if not r.learnt else "") for r in runs)
+    )
+    needed = float(np.mean([r.needed for r in runs]))
+    trained = float(np.mean([r.episodes for r in runs]))
+    ratio = trained / max(needed, 1.0)
+    print(
+        f"network/in-process episodes ratio {name}: {ratio:.2f} (network {trained:.1f}, "
+        f"in-process {needed:.1f} episodes, mean of {len(runs)} seeds; the network trains "
+        f"ceil({args.margin:g} x); per seed "
+        + " ".join(f"{r.episodes}/{r.needed}" for r in runs)
+        + ")"
+    )
+    pooled = [g for r in runs for g in r.greedy]
+    mean, se = mean_se(pooled)
+    per_seed = " ".join(f"{mean_se(r.greedy)[0] / optimum:.3f}" for r in runs)
+    print(
+        f"{name}: networked greedy return {mean:.3f} ± {se:.3f} (standard error) over "
+        f"{len(pooled)} episodes ({len(runs)} seeds, every episode started reported); "
+        f"optimal {optimum:.3f}; greedy/optimal per seed {per_seed}"
+    )
+    print(f"networked greedy/optimal {name}: {mean / optimum:.3f} (goal >= {args.threshold:g})")
+    print(
+        f"{name}: in process, exact greedy/optimal at the network's episode count, per seed: "
+        + " ".join(f"{r.at_margin:.3f}" for r in runs)
+        + f"; share of its evaluations below {100 * args.threshold:.0f}% between x and that "
+        "count: " + " ".join(f"{r.dips:.2f}" for r in runs)
+    )
+    rounds = sum(r.rounds for r in runs)
+    net_s = sum(r.network_s for r in runs)
+    print(
+        f"{name}: time in process {sum(r.in_process_s for r in runs):.1f} s; over the network "
+        f"{net_s:.1f} s for {rounds} rounds ({rounds / max(net_s, 1e-9):.0f} rounds/s, "
+        "start-up, evaluation and stop included)"
+    )
+    print(
+        f"{name}: bankrupt members per seed, in process (each replaced by a new clone) / "
+        "over the network (removed for good, of all members): "
+        + " ".join(f"{r.deaths}/{r.removed} of {r.members}" for r in runs)
+    )
+    for r in runs:
+        if r.failure:
+            print(f"{name}: seed {r.seed}: {r.failure}")
+    audits = [r.audit for r in runs]
+    ok_audits = sum(a.startswith("ok:") for a in audits)
+    print(f"{name}: ledger audit ok on {ok_audits} of {len(runs)} networked runs")
+    for a in audits:
+        if not a.startswith("ok:"):
+            print(f"{name}: ledger audit {a}")
+    sys.stdout.flush()
+    return (
+        mean / optimum >= args.threshold
+        and ok_audits == len(runs)
+        and not any(r.failure for r in runs)
+    )
+
+
+def main(args: Args) -> None:
+    """Measure every environment and print its lines."""
+    if args.quick:
+        args.seeds = 1
+    started = time.perf_counter()
+    print(
+        f"setup: {args.seeds} seeds per environment, each independent; in process: "
+        "bench/learning.py's market and exact evaluation; network: environment node, "
+        "exchange node (SQLite ledger), one adaptive trader process, on loopback"
+    )
+    goals = []
+    with tempfile.TemporaryDirectory(prefix="catallax-netlearn-") as tmp:
+        for s in settings(args):
+            env = gym.make(s.env_id)
+            model, horizon = envs.transition_model(env), envs.episode_horizon(env)
+            optimum = envs.optimal_return(model, horizon)
+            runs = []
+            for seed in range(args.seeds):
+                t = time.perf_counter()
+                run = Run(seed)
+                allowed = in_process(s, run, args.threshold * optimum, optimum, args.margin)
+                run.in_process_s = time.perf_counter() - t
+                networked(s, run, allowed, args, Path(tmp) / f"{s.short}-{seed}")
+                runs.append(run)
+                print(
+                    f"{s.short} seed {seed}: in process {run.needed} episodes; network "
+                    f"{run.episodes} episodes, {run.rounds} rounds in {run.network_s:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            goals.append((s.short, report(s, runs, optimum, args)))
+    print("goals: " + "; ".join(f"{n} {'met' if ok else 'NOT met'}" for n, ok in goals))
+    print(f"time: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main(parse_args(Args))
