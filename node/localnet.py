@@ -203,6 +203,15 @@ class DeepNetwork(Network):
     def exchange_pub(self) -> Path:
         return self.folder / "keys" / "exchange.pem.pub"
 
+    def audit(self, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        """``catallax ledger audit`` of the exchange's ledger against its public key, as a
+        user runs it (a subprocess; text output)."""
+        return subprocess.run(
+            [*catallax_command(), "ledger", "audit", str(self.ledger_dir),
+             "--key", str(self.exchange_pub)],
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
     def start_trader(
         self,
         plugin: str,

@@ -11,8 +11,6 @@ over the network (every episode it started is reported). The ledger audits.
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -73,11 +71,7 @@ def test_adaptive_traders_in_separate_processes_learn_chain_within_1_5x(tmp_path
         assert np.mean(returns) >= 0.95 * optimum, (returns, optimum, needed, allowed)
     finally:
         net.stop()
-    audit = subprocess.run(
-        [sys.executable, "-m", "catallax.node.cli", "ledger", "audit", str(net.ledger_dir),
-         "--key", str(net.exchange_pub)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    audit = net.audit()
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert audit.stdout.startswith("ok:")
 
@@ -98,11 +92,7 @@ def test_several_traders_with_royalties_settle_every_round(tmp_path):
         net.stop()
     log = net.exchange.log.read_text()
     assert "event=round_failed" not in log and "paused" not in log, log[-2000:]
-    audit = subprocess.run(
-        [sys.executable, "-m", "catallax.node.cli", "ledger", "audit", str(net.ledger_dir),
-         "--key", str(net.exchange_pub)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    audit = net.audit()
     assert audit.returncode == 0, audit.stdout + audit.stderr
     with open_ledger(net.ledger_dir) as ledger:
         kinds = {e.kind.value for _, e in ledger.entries() if isinstance(e, Transfer)}

@@ -33,8 +33,6 @@ solves the maze; each one's ledger must audit.
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -103,11 +101,7 @@ def episodes_in_process(seed: int, budget: int) -> int:
 
 
 def audit(net) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "catallax.node.cli", "ledger", "audit", str(net.ledger_dir),
-         "--key", str(net.exchange_pub)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = net.audit()
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok:")
 

@@ -37,12 +37,12 @@ from catallax.node.errors import (
     OutsideSpace,
     Replayed,
     RulesChanged,
-    Stale,
     UnknownSlot,
     WrongPlace,
 )
 from catallax.node.exchange.remote import Identity
 from catallax.node.wire import MAX_SEQUENCE, Envelope, SequenceBook, now_ms, scoped
+from catallax.node.wire.sequence import check_window
 from catallax.v1 import exchange_pb2
 
 __all__ = ["Bidding", "Offer", "OpenRound", "Session"]
@@ -147,13 +147,7 @@ class Bidding:
             raise Replayed(
                 f"sequence {sequence} is not above {last}, the last one accepted from this signer"
             )
-        now = now_ms()
-        window = self.book.window_ms
-        if abs(timestamp_ms - now) > window:
-            raise Stale(
-                f"timestamp {timestamp_ms} ms is {(timestamp_ms - now) / 1000:+.1f} s from "
-                f"this clock; the window is ±{window / 1000:g} s"
-            )
+        check_window(timestamp_ms, now_ms(), self.book.window_ms)
         self._last[key] = sequence
 
     def offer(

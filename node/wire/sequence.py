@@ -39,6 +39,7 @@ __all__ = [
     "MemoryBook",
     "SequenceBook",
     "Sequencer",
+    "check_window",
     "now_ms",
     "scoped",
 ]
@@ -66,6 +67,15 @@ def scoped(public_key: bytes, scope: str = "") -> bytes:
     """The book's key of a signer within a scope (the bare key when ``scope`` is empty)."""
     key = bytes(public_key)
     return key if not scope else key + b"\x00" + scope.encode()
+
+
+def check_window(timestamp_ms: int, now: int, window_ms: int) -> None:
+    """:class:`Stale` unless ``timestamp_ms`` lies within ``window_ms`` of ``now``."""
+    if abs(timestamp_ms - now) > window_ms:
+        raise Stale(
+            f"timestamp {timestamp_ms} ms is {(timestamp_ms - now) / 1000:+.1f} s from "
+            f"this clock; the window is ±{window_ms / 1000:g} s"
+        )
 
 
 def now_ms() -> int:
@@ -134,12 +144,7 @@ class SequenceBook:
         """
         if not 1 <= sequence <= MAX_SEQUENCE:
             raise Malformed(f"sequence: expected 1 .. 2**63-1, got {sequence}")
-        now = self._clock()
-        if abs(timestamp_ms - now) > self.window_ms:
-            raise Stale(
-                f"timestamp {timestamp_ms} ms is {(timestamp_ms - now) / 1000:+.1f} s from "
-                f"this clock; the window is ±{self.window_ms / 1000:g} s"
-            )
+        check_window(timestamp_ms, self._clock(), self.window_ms)
         key = bytes(public_key)
         with self._lock:
             db = self._db
@@ -284,12 +289,7 @@ class MemoryBook:
         sequence, timestamp_ms = body.sequence, body.timestamp_ms
         if not 1 <= sequence <= MAX_SEQUENCE:
             raise Malformed(f"sequence: expected 1 .. 2**63-1, got {sequence}")
-        now = self._clock()
-        if abs(timestamp_ms - now) > self.window_ms:
-            raise Stale(
-                f"timestamp {timestamp_ms} ms is {(timestamp_ms - now) / 1000:+.1f} s from "
-                f"this clock; the window is ±{self.window_ms / 1000:g} s"
-            )
+        check_window(timestamp_ms, self._clock(), self.window_ms)
         key = scoped(public_key, scope)
         last = self._last.get(key, 0)
         if sequence <= last:
