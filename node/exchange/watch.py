@@ -17,6 +17,9 @@ from catallax.v1 import exchange_pb2, exchange_pb2_grpc
 
 __all__ = ["list_tasks", "task_info", "wait_task"]
 
+#: Statuses after which ``wait_task`` asks again (the exchange is busy or restarting).
+_RETRY = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE})
+
 
 def list_tasks(address: str, timeout: float = 5.0) -> exchange_pb2.ListTasksReply:
     """The exchange's ``ListTasks`` reply; :class:`CallFailed` if it does not answer."""
@@ -47,10 +50,18 @@ def wait_task(
     interval: float = 0.2,
     on_info: Callable[[exchange_pb2.TaskInfo], None] | None = None,
 ) -> exchange_pb2.TaskInfo:
-    """Ask until ``until(info)``; :class:`TimeoutError` (with the last state) otherwise."""
+    """Ask until ``until(info)``; :class:`TimeoutError` (with the last state) otherwise.
+    A call that times out or finds the exchange unavailable is asked again until
+    ``timeout``; any other refusal is raised."""
     deadline = time.monotonic() + timeout
     while True:
-        info = task_info(address, task)
+        try:
+            info = task_info(address, task)
+        except CallFailed as exc:  # a busy or restarting exchange: ask again, in time
+            if exc.code not in _RETRY or time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
+            continue
         if on_info is not None:
             on_info(info)
         if until(info):
