@@ -35,7 +35,8 @@ __all__ = ["LedgerMismatch", "LedgerRecorder"]
 
 
 class LedgerMismatch(NodeError):
-    """The ledger's balances and the market's differ (they never should)."""
+    """The ledger's balances and the market's differ (they never should), or a market's
+    debit has no evidence to carry (``catallax train --ledger`` and the exchange node)."""
 
 
 class LedgerRecorder:

@@ -118,12 +118,15 @@ STATUS: dict[type[BaseException], grpc.StatusCode] = {
 }
 
 
-def status_of(exc: BaseException) -> grpc.StatusCode:
-    """The status code for a refusal: the entry of :data:`STATUS` nearest in ``exc``'s MRO;
-    anything else (the environment failing) is ``INTERNAL``."""
+def status_of(
+    exc: BaseException, table: dict[type[BaseException], grpc.StatusCode] | None = None
+) -> grpc.StatusCode:
+    """The status code for a refusal: the entry of ``table`` (default :data:`STATUS`)
+    nearest in ``exc``'s MRO; anything else (the environment failing) is ``INTERNAL``."""
+    table = STATUS if table is None else table
     for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
+        if cls in table:
+            return table[cls]
     return grpc.StatusCode.INTERNAL
 
 

@@ -32,18 +32,13 @@ from catallax.exchange.crypto import SignedEnvelope
 from catallax.exchange.deep import Admission, DeepMarket, Settlement
 from catallax.exchange.ledger import Account, AccountKind, Entry, Ledger, Opening, Transfer
 from catallax.exchange.transfers import FlowKind, special_slots
-from catallax.node.errors import NodeError
 from catallax.node.exchange.remote import RemoteMembers
 from catallax.node.exchange.restore import special_accounts
+from catallax.node.recording import LedgerMismatch
 
 __all__ = ["LedgerMismatch", "TaskJournal"]
 
 _LATE = (FlowKind.ROYALTY, FlowKind.ROYALTY_TAX)
-
-
-class LedgerMismatch(NodeError):
-    """The ledger's balances and the market's differ after a commit (they never should),
-    or a trader debit has no signed bids to carry."""
 
 
 class TaskJournal:

@@ -45,6 +45,7 @@ import grpc
 from catallax.exchange.crypto import key_fingerprint
 from catallax.exchange.ledger import LedgerError
 from catallax.node.env.server import STATUS as _ENV_STATUS
+from catallax.node.env.server import status_of as _status_in
 from catallax.node.errors import (
     BudgetExhausted,
     DuplicateBids,
@@ -89,10 +90,7 @@ STATUS: dict[type[BaseException], grpc.StatusCode] = {
 
 def status_of(exc: BaseException) -> grpc.StatusCode:
     """The status of a refusal (nearest class in :data:`STATUS`), else ``INTERNAL``."""
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return grpc.StatusCode.INTERNAL
+    return _status_in(exc, STATUS)
 
 
 def _details(exc: BaseException) -> str:
