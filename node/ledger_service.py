@@ -26,7 +26,8 @@ what                                          status
 ============================================  =====================
 a request that can never be right: ``start    ``INVALID_ARGUMENT``
 > end``, ``index >= tree_size``, ``tree_size
-== 0``, ``first == 0``, ``first > second``
+== 0``, ``first == 0``, ``first > second``;
+bytes that do not parse as the request
 a size or index beyond the log as it is now   ``OUT_OF_RANGE``
 (may succeed later): ``start >= size`` (non-
 empty range), ``tree_size``/``second`` >

@@ -12,6 +12,11 @@ name and the ``add_XServicer_to_server`` call); it adds
 - keepalive (a ping every :data:`KEEPALIVE_MS` on an idle connection, pings from
   clients accepted every :data:`MIN_PING_INTERVAL_MS`) and a message size limit
   (:data:`MAX_MESSAGE_BYTES` both ways);
+- a request (or a frame of a request stream) whose bytes do not parse as the method's
+  message is refused with ``INVALID_ARGUMENT`` and the details ``Malformed: ...``
+  (gRPC alone would answer ``UNKNOWN``); in a stream handler the request iterator
+  raises :class:`~catallax.node.errors.Malformed`, so a servicer that maps its
+  refusals itself (the exchange's ``Trade``) answers it as its other malformed input;
 - a plain port on loopback by default, TLS when given ``credentials``
   (``grpc.ssl_server_credentials``).
 
@@ -25,6 +30,8 @@ SIGTERM or SIGINT and then stops so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +43,7 @@ from cryptography.hazmat.primitives import serialization
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from catallax.node.errors import OptionError
+from catallax.node.errors import Malformed, OptionError
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -188,7 +195,9 @@ async def start_server(
     ``port`` 0 picks a free port; the bound port is returned with the :class:`Server`.
     Must be called on the event loop that will run the server.
     """
-    server = grpc.aio.server(options=server_options(max_message_bytes))
+    server = grpc.aio.server(
+        options=server_options(max_message_bytes), interceptors=[_RefuseUndecodable()]
+    )
     for service in services:
         service.add(server)
     health_servicer = health.aio.HealthServicer()
@@ -206,6 +215,134 @@ async def start_server(
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return Server(server, health_servicer, names, bound), bound
+
+
+# --- requests that do not parse -------------------------------------------------------
+
+
+class _Undecodable:
+    """What a request deserializer hands on instead of raising (gRPC would answer a
+    raising deserializer with ``UNKNOWN``)."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _lenient(deserializer: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    def parse(data: bytes) -> object:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # DecodeError, or anything else the bytes provoke
+            return _Undecodable(f"the request does not parse ({exc})")
+
+    return parse
+
+
+async def _refuse(context: grpc.aio.ServicerContext, why: str) -> None:
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Malformed: {why}")
+
+
+class _Requests:
+    """A request stream whose undecodable frames raise :class:`Malformed`."""
+
+    def __init__(self, requests) -> None:
+        self._requests = requests.__aiter__()
+        self.refused: Malformed | None = None
+
+    def __aiter__(self) -> _Requests:
+        return self
+
+    async def __anext__(self) -> object:
+        request = await self._requests.__anext__()
+        if isinstance(request, _Undecodable):
+            self.refused = Malformed(request.why)
+            raise self.refused
+        return request
+
+
+def _unary_request(behavior: Callable) -> Callable | None:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def replies(request, context):
+            if isinstance(request, _Undecodable):
+                await _refuse(context, request.why)
+            async with contextlib.aclosing(behavior(request, context)) as inner:
+                async for reply in inner:
+                    yield reply
+
+        return replies
+    if inspect.iscoroutinefunction(behavior):
+
+        async def reply(request, context):
+            if isinstance(request, _Undecodable):
+                await _refuse(context, request.why)
+            return await behavior(request, context)
+
+        return reply
+    return None
+
+
+def _stream_request(behavior: Callable) -> Callable | None:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def replies(request_iterator, context):
+            requests = _Requests(request_iterator)
+            try:
+                async with contextlib.aclosing(behavior(requests, context)) as inner:
+                    async for reply in inner:
+                        yield reply
+            except Malformed as exc:
+                if exc is not requests.refused:
+                    raise
+                await _refuse(context, str(exc))
+
+        return replies
+    if inspect.iscoroutinefunction(behavior):
+
+        async def reply(request_iterator, context):
+            requests = _Requests(request_iterator)
+            try:
+                return await behavior(requests, context)
+            except Malformed as exc:
+                if exc is not requests.refused:
+                    raise
+                await _refuse(context, str(exc))
+
+        return reply
+    return None
+
+
+class _RefuseUndecodable(grpc.aio.ServerInterceptor):
+    """Every handler with a request deserializer, wrapped so that bytes which do not
+    parse are ``INVALID_ARGUMENT`` (``Malformed: ...``), never ``UNKNOWN``."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        wrapped = self._wrapped.get(handler)
+        if wrapped is None:
+            wrapped = self._wrapped[handler] = _wrap(handler)
+        return wrapped
+
+
+def _wrap(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    if handler.request_streaming:
+        field = "stream_stream" if handler.response_streaming else "stream_unary"
+        behavior = _stream_request(getattr(handler, field))
+    else:
+        field = "unary_stream" if handler.response_streaming else "unary_unary"
+        behavior = _unary_request(getattr(handler, field))
+    if behavior is None:  # a synchronous handler: left as it is
+        return handler
+    return handler._replace(
+        request_deserializer=_lenient(handler.request_deserializer), **{field: behavior}
+    )
 
 
 async def run_until_signal(server: Server, grace: float | None = DEFAULT_GRACE) -> None:

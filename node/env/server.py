@@ -27,8 +27,9 @@ missing or bad signature                ``UNAUTHENTICATED``
 signer not in the allow-list            ``PERMISSION_DENIED``
 replayed sequence (``Replayed``)        ``ALREADY_EXISTS``
 stale timestamp (``Stale``)             ``OUT_OF_RANGE``
-unknown slot, action outside space,
-malformed body, wrong message name      ``INVALID_ARGUMENT``
+bytes that do not parse, unknown slot,
+action outside space, malformed body,
+wrong message name                      ``INVALID_ARGUMENT``
 step in an ended slot (``SlotEnded``)   ``FAILED_PRECONDITION``
 no time left before the deadline        ``DEADLINE_EXCEEDED``
 the environment itself fails            ``INTERNAL``

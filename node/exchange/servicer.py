@@ -13,7 +13,8 @@ another key than the session's
 replayed sequence; a second Bids in a round     ``ALREADY_EXISTS``
 stale timestamp; a bid for a future round       ``OUT_OF_RANGE``
 unknown task                                    ``NOT_FOUND``
-malformed body, wrong message, another          ``INVALID_ARGUMENT``
+bytes that do not parse (a request, a frame),   ``INVALID_ARGUMENT``
+malformed body, wrong message, another
 exchange or task, unknown slot, an action
 outside the action space, a negative amount
 bids accepting rules the task no longer has;    ``FAILED_PRECONDITION``
