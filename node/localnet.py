@@ -194,6 +194,7 @@ class DeepNetwork(Network):
     env: Proc | None = None
     exchange: Proc | None = None
     traders: list[Proc] = field(default_factory=list)
+    _argv: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ledger_dir(self) -> Path:
@@ -202,6 +203,26 @@ class DeepNetwork(Network):
     @property
     def exchange_pub(self) -> Path:
         return self.folder / "keys" / "exchange.pem.pub"
+
+    def restart(self, name: str, *, kill: bool = True) -> Proc:
+        """Stop the ``"env"`` or ``"exchange"`` node (SIGKILL with ``kill``, else SIGTERM)
+        and start it again with the same arguments on the same port, so that whoever
+        dials it finds it where it was."""
+        old = self.env if name == "env" else self.exchange
+        if old is None or name not in ("env", "exchange"):
+            raise ValueError(f"no {name!r} node in this network")
+        if kill:
+            old.kill()
+        else:
+            old.stop()
+        argv = [*self._argv[name], "--port", str(old.port)]
+        proc = launch(name, argv, old.log)
+        self.procs[self.procs.index(old)] = proc
+        if name == "env":
+            self.env = proc
+        else:
+            self.exchange = proc
+        return proc
 
     def audit(self, timeout: float = 120.0) -> subprocess.CompletedProcess:
         """``catallax ledger audit`` of the exchange's ledger against its public key, as a
@@ -256,6 +277,7 @@ def start_deep_network(
         argv = ["node", "env", env_id, "--key", str(env_key), "--slots", str(slots),
                 "--exchange-key", str(ex_key) + ".pub", "--data-dir", str(folder / "env"),
                 "--memory", str(memory)]  # fmt: skip
+        net._argv["env"] = argv
         net.env = net.add(launch("env", argv, folder / "logs" / "env.log"))
         table = {
             "env": net.env.address,
@@ -272,6 +294,7 @@ def start_deep_network(
             },
         )  # fmt: skip
         argv = ["node", "exchange", "--config", str(net.config)]
+        net._argv["exchange"] = argv
         net.exchange = net.add(launch("exchange", argv, folder / "logs" / "exchange.log"))
         for i, (plugin, options) in enumerate(traders):
             net.start_trader(plugin, seed=seed + 1000 * i, options=options)

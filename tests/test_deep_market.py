@@ -17,6 +17,7 @@ from catallax.exchange import (
     MoneyError,
     Outcomes,
     RewardError,
+    StaleValue,
     UnknownTrader,
     as_bidders,
 )
@@ -339,3 +340,26 @@ def test_with_royalties_sellers_get_a_quote_at_the_sale_and_the_settlement_at_th
     # At the end: trader 1 realised 0.2, so trader 0's royalty is γλ·0.2 = 0.05.
     assert rows == [(0, True, pytest.approx(0.3)), (0, False, pytest.approx(0.2)), (1, False, 0.0)]
     assert m.total() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_new_episodes_forgets_owners_and_royalty_chains_and_moves_no_money():
+    """After an outside reset (a lost environment) nobody owns a slot, the royalty
+    chains of the cut episodes are dropped uncharged, no balance changes, and a decision
+    made before is stale; the next step's winner pays nobody for the fresh state."""
+    pop = Table([[3.0, 3.0], [2.0, 2.0]], [0, 0])
+    m = DeepMarket(pop, n_actions=1, n_envs=2, discount=0.9, royalty=0.5, allowance=10.0)
+    d = m.act(np.array([0, 1]))
+    m.settle(d, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool))
+    assert (m.owner >= 0).all() and all(m.book.chains)
+    before, total, stale = m.accounts.balance.copy(), m.total(), m.act(np.array([0, 1]))
+    m.new_episodes()
+    assert (m.owner == -1).all() and not any(m.book.chains)
+    np.testing.assert_array_equal(m.accounts.balance, before)
+    assert m.total() == total == 0
+    with pytest.raises(StaleValue):
+        m.settle(stale, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool))
+    d = m.act(np.array([0, 1]))
+    s = m.settlement(d, np.zeros(2), np.zeros(2, bool), np.zeros(2, bool))
+    # Only the buyers pay (to the issuer or treasury): no trader is paid for a sale.
+    got = s.balances - m.accounts.balance
+    assert (got <= 0).all() and got.sum() < 0

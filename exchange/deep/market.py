@@ -149,10 +149,7 @@ class DeepMarket(Membership, ForwardPass):
         self.deaths = 0
         self.steps = 0
         self.version = 0
-        e = self.n_envs
-        self.owner = np.full(e, -1, dtype=np.int64)
-        self.owners = Owners(self.owner, None, np.zeros(e, np.int64), np.zeros(e), np.zeros(e))
-        self.book = RoyaltyBook(e) if self.royalty > 0 else None
+        self._clear_episodes()
         self._bid_buffer: np.ndarray | None = None
         self._layout_cache: list = []
         self._layout_size: tuple = ()
@@ -234,6 +231,20 @@ class DeepMarket(Membership, ForwardPass):
                 slot=slot,
             )
         return compute_settlement(self, decision, rewards, ended, pay_by)
+
+    def new_episodes(self) -> None:
+        """Every episode slot begins anew outside the market's steps (its environment
+        was reset because it was lost, for example when an environment node failed):
+        nobody owns a slot, and royalty chains of the episodes cut short are dropped,
+        never charged. No money moves; values computed before are stale."""
+        self._clear_episodes()
+        self.version += 1
+
+    def _clear_episodes(self) -> None:
+        e = self.n_envs
+        self.owner = np.full(e, -1, dtype=np.int64)
+        self.owners = Owners(self.owner, None, np.zeros(e, np.int64), np.zeros(e), np.zeros(e))
+        self.book = RoyaltyBook(e) if self.royalty > 0 else None
 
     def apply(self, value: Settlement | Admission) -> None:
         """Apply a settlement or an admission computed for the current state.

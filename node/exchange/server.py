@@ -17,6 +17,8 @@ import logging
 import signal
 from pathlib import Path
 
+from grpc_health.v1 import health_pb2
+
 from catallax.exchange.crypto import key_fingerprint
 from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
 from catallax.node.errors import NodeError, OptionError
@@ -31,12 +33,22 @@ from catallax.node.serving import Server, Service, server_credentials, start_ser
 from catallax.node.wire import SequenceBook
 from catallax.v1 import exchange_pb2, exchange_pb2_grpc, ledger_pb2_grpc
 
-__all__ = ["EXCHANGE_SERVICE", "SEQUENCE_FILE", "ExchangeNode", "serve"]
+__all__ = ["EXCHANGE_SERVICE", "SEQUENCE_FILE", "ExchangeNode", "serve", "task_health_name"]
 
 log = logging.getLogger("catallax.node.exchange")
 
 #: The full proto name of the Exchange service.
 EXCHANGE_SERVICE = exchange_pb2.DESCRIPTOR.services_by_name["Exchange"].full_name
+
+
+def task_health_name(task: str) -> str:
+    """The health-checking service name of one task: SERVING while it serves rounds
+    (or has served them all), NOT_SERVING while it starts or is paused (``catallax
+    health HOST:PORT --service catallax.v1.Exchange/NAME``; why is in ``catallax
+    tasks`` and the log)."""
+    return f"{EXCHANGE_SERVICE}/{task}"
+
+
 #: The exchange's sequence book, inside its data folder.
 SEQUENCE_FILE = "exchange-sequences.sqlite"
 
@@ -51,6 +63,8 @@ class ExchangeNode:
         self.tasks: dict[str, DeepTask] = {}
         self._loops: list[asyncio.Task] = []
         self._closers: list = []
+        self._stopping = False
+        self._health_updates: set[asyncio.Future] = set()
 
     @classmethod
     async def start(cls, cfg: ExchangeConfig) -> ExchangeNode:
@@ -113,6 +127,8 @@ class ExchangeNode:
         except RuntimeError as exc:
             raise OptionError(f"cannot listen on {cfg.host}:{cfg.port} ({exc})") from None
         for task in self.tasks.values():
+            await self._report_health(task)
+            task.on_state.append(self._health_changed)
             self._loops.append(asyncio.ensure_future(task.run()))
         log.info(
             "event=start origin=%s host=%s port=%d key=%s tasks=%s ledger_size=%d tls=%s",
@@ -120,12 +136,25 @@ class ExchangeNode:
             ",".join(self.tasks), ledger.size, creds is not None,
         )  # fmt: skip
 
+    async def _report_health(self, task: DeepTask) -> None:
+        if self.server is None or self._stopping:
+            return
+        serving = health_pb2.HealthCheckResponse
+        status = serving.SERVING if task.healthy else serving.NOT_SERVING
+        await self.server.health.set(task_health_name(task.name), status)
+
+    def _health_changed(self, task: DeepTask) -> None:
+        fut = asyncio.ensure_future(self._report_health(task))
+        self._health_updates.add(fut)
+        fut.add_done_callback(self._health_updates.discard)
+
     @property
     def address(self) -> str:
         return f"{self.cfg.host}:{self.port}"
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop: NOT_SERVING, every task finishes its round, sessions end, then close."""
+        self._stopping = True
         if self.server is not None:
             await self.server.health.enter_graceful_shutdown()
         for task in self.tasks.values():

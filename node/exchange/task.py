@@ -157,6 +157,8 @@ class DeepTask:
         self._stopping = False
         self._running: asyncio.Task | None = None
         self.on_round: list[Callable[[DeepTask], None]] = []
+        #: Called with the task after each change of :attr:`state` (health, logs).
+        self.on_state: list[Callable[[DeepTask], None]] = []
         self.round_seconds: deque[float] = deque(maxlen=10_000)
         self._running_return = np.zeros(0)
         self._eval_quota = 0
@@ -352,6 +354,10 @@ class DeepTask:
                 if obs is None:
                     await self._connect()
                     obs = await self._reset(list(range(self.slots)), first=self.rounds == 0)
+                    # Episodes under way were lost with the pause: nobody owns a slot
+                    # and their royalty chains are dropped, as after a restart.
+                    assert self.market is not None
+                    self.market.new_episodes()
                     self.journal.new_episodes(self.slots)
                     self._running_return = np.zeros(self.slots)
                     if self._done_training():
@@ -393,8 +399,17 @@ class DeepTask:
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
-            log.info("task=%s event=state state=%r round=%d", self.name, state, self.round)
+            level = logging.WARNING if state.startswith("paused") else logging.INFO
+            log.log(level, "task=%s event=state state=%r round=%d", self.name, state, self.round)
             self.state = state
+            for hook in self.on_state:
+                hook(self)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the task serves rounds (or has served them all): not while it is
+        starting or paused."""
+        return not (self.state == "starting" or self.state.startswith("paused"))
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

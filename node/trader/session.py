@@ -149,6 +149,10 @@ class TraderSession:
                 backoff = 0.1
             except SessionFailed:
                 raise
+            except asyncio.CancelledError:
+                if not self._stopping:  # cancelled from outside: not ours to swallow
+                    raise
+                break  # stop() cancelled the stream: the session ends normally
             except grpc.aio.AioRpcError as exc:
                 if self._stopping:
                     break
