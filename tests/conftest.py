@@ -28,3 +28,96 @@ def run_bench(request: pytest.FixtureRequest) -> Runner:
         )
 
     return run
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+#: Servers tried in turn: $CATALLAX_TEST_POSTGRES, then the usual local ones.
+POSTGRES_CANDIDATES = (
+    "postgresql://postgres@127.0.0.1:5432/postgres",
+    "postgresql://root@127.0.0.1:5432/test",
+    "postgresql://root@127.0.0.1:5432/root",
+    "postgresql://postgres@127.0.0.1:5432/test",
+)
+
+
+def _answers(url: str) -> str | None:
+    """None if ``url`` connects and may create a schema; else why not (one line)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True) as db:
+            (ok,) = db.execute(
+                "SELECT has_database_privilege(current_database(), 'CREATE')"
+            ).fetchone()
+    except psycopg.Error as exc:
+        return " ".join(str(exc).split())
+    return None if ok else "no CREATE privilege on the database"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The URL of a PostgreSQL server the tests may create schemas on.
+
+    A local server on 127.0.0.1:5432 if one answers (or $CATALLAX_TEST_POSTGRES, a URL;
+    ``CATALLAX_TEST_POSTGRES=pgserver`` skips the local ones); otherwise one started here
+    from the ``pgserver`` wheel (dev extra: PostgreSQL's own binaries; as root it runs the
+    server as the system user ``pgserver``), listening on a Unix socket only, stopped and
+    removed at the end of the session. Its folder is not under pytest's temporary root,
+    which pytest keeps at mode 0700 (the server's user could not reach it).
+    """
+    import os
+    import shutil
+    import tempfile
+    import warnings
+
+    chosen = os.environ.get("CATALLAX_TEST_POSTGRES", "")
+    tried = ["CATALLAX_TEST_POSTGRES=pgserver"]
+    candidates = () if chosen == "pgserver" else (chosen, *POSTGRES_CANDIDATES)
+    for url in filter(None, candidates):
+        why = _answers(url)
+        if why is None:
+            yield url
+            return
+        tried.append(why)
+    try:
+        import pgserver
+    except ImportError:
+        pytest.skip(f"no PostgreSQL server answers ({tried[-1]}) and pgserver is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="catallax-pg-"))
+    try:
+        with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR is not set
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(folder / "data", cleanup_mode="delete")
+        try:
+            url = server.get_uri()
+            why = _answers(url)
+            if why is not None:
+                pytest.skip(
+                    f"no PostgreSQL server answers ({tried[-1]}); pgserver's neither: {why}"
+                )
+            yield url
+        finally:
+            server.cleanup()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_schema(postgres_server: str):
+    """A fresh schema name on :func:`postgres_server`, dropped (with all in it) afterwards."""
+    import secrets
+
+    import psycopg
+
+    name = f"test_{secrets.token_hex(6)}"
+    yield name
+    with psycopg.connect(postgres_server, autocommit=True) as db:
+        db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, postgres_schema: str) -> str:
+    """A ledger URL naming a fresh schema (see :func:`postgres_schema`)."""
+    sep = "&" if "?" in postgres_server else "?"
+    return f"{postgres_server}{sep}schema={postgres_schema}"

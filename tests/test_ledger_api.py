@@ -1,4 +1,4 @@
-"""The Ledger API over both backends: accounts, rounds, idempotency, evidence, proofs."""
+"""The Ledger API over every backend: accounts, rounds, idempotency, evidence, proofs."""
 
 from __future__ import annotations
 
@@ -34,13 +34,19 @@ ORIGIN = "catallax.test/exchange"
 class World:
     """Keys and a ledger with an issuer, two traders and the treasury."""
 
-    def __init__(self, backend: str, tmp_path: Path) -> None:
+    def __init__(self, backend: str, tmp_path: Path, url: str = "") -> None:
         self.exchange = crypto.generate_private_key()
         self.env = crypto.generate_private_key()
         self.alice = crypto.generate_private_key()
         self.bob = crypto.generate_private_key()
         self.path = tmp_path / "ledger.sqlite"
-        store = MemoryStore() if backend == "memory" else SqliteStore(self.path, create=True)
+        self.url = url
+        if backend == "postgres":
+            from catallax.exchange.ledger.postgres import PostgresStore
+
+            store = PostgresStore(url, create=True)
+        else:
+            store = MemoryStore() if backend == "memory" else SqliteStore(self.path, create=True)
         self.ledger = Ledger(store, key=self.exchange, origin=ORIGIN, checkpoint_interval=4)
         pub = crypto.public_key_bytes
         self.ledger.open_account("env", AccountKind.ISSUER, pub(self.env))
@@ -63,9 +69,10 @@ class World:
         )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def world(request, tmp_path: Path):
-    w = World(request.param, tmp_path)
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    w = World(request.param, tmp_path, url)
     yield w
     w.ledger.close()
 
@@ -74,7 +81,7 @@ def test_exported_names() -> None:
     assert set(ledger_pkg.__all__) == {n for n in dir(ledger_pkg) if not n.startswith("_")} - {
         "checkpoint", "encoding", "errors", "hashing", "integrity", "ledger", "memory",
         "model", "proofs", "rebuild", "round", "rules", "sqlite", "store", "tree", "verify",
-        "evidence", "files", "keycheck", "replay", "schema",
+        "evidence", "files", "keycheck", "replay", "schema", "location", "postgres",
     }  # fmt: skip
     assert len(ledger_pkg.__all__) == len(set(ledger_pkg.__all__))
 
@@ -196,6 +203,16 @@ def test_one_round_at_a_time_and_read_only_without_key(world: World, tmp_path) -
             reader.begin_round()
         reader.close()
         world.ledger = Ledger(SqliteStore(world.path), key=world.exchange)
+    if world.url:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        world.ledger.close()
+        reader = Ledger(PostgresStore(world.url, readonly=True))
+        assert reader.readonly and reader.size == 4
+        with pytest.raises(LedgerStateError, match="read-only"):
+            reader.begin_round()
+        reader.close()
+        world.ledger = Ledger(PostgresStore(world.url), key=world.exchange)
 
 
 def test_empty_ledger_has_a_signed_empty_head(tmp_path: Path) -> None:

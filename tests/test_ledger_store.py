@@ -1,11 +1,16 @@
-"""The storage contract, one suite run against the in-memory and the SQLite backends.
+"""The storage contract, one suite run against the in-memory, SQLite and PostgreSQL backends.
 
 Each backend class says how to make a store and how to reopen it; everything else is
-shared (like Flower's LinkState tests).
+shared (like Flower's LinkState tests). The PostgreSQL stores live in a fresh schema per
+test on the server of the ``postgres_server`` fixture (``tests/conftest.py``: a local
+server if one answers, else one started from the ``pgserver`` wheel), dropped afterwards.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,12 +21,15 @@ from catallax.exchange.ledger import (
     AccountState,
     Batch,
     CompactTree,
+    CorruptStore,
+    InvalidArgument,
     LedgerStateError,
     LedgerStore,
     MemoryStore,
     SqliteStore,
     StoreHeader,
     TreeState,
+    WriterLocked,
     leaf_hash,
 )
 
@@ -180,3 +188,188 @@ class TestSqliteStore(StoreSuite):
             reopened.commit(_batch(CompactTree(), [b"b"], ["b"]))
         reopened.close()
         assert path.read_bytes() == before
+
+
+class TestPostgresStore(StoreSuite):
+    @pytest.fixture(autouse=True)
+    def _server(self, postgres_url: str, postgres_server: str) -> None:
+        self.url = postgres_url
+        self.server = postgres_server
+
+    def make(self, tmp_path: Path) -> LedgerStore:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        return PostgresStore(self.url, create=True)
+
+    def reopen(self, store: LedgerStore, tmp_path: Path) -> LedgerStore:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        store.close()
+        return PostgresStore(self.url)
+
+    def _sql(self, *statements: str) -> list[tuple]:
+        """Run statements on the ledger's schema through a connection of our own."""
+        import psycopg
+
+        rows: list[tuple] = []
+        with psycopg.connect(self.server, autocommit=True) as db:
+            schema = self.url.rsplit("schema=", 1)[1]
+            db.execute(f'SET search_path TO "{schema}"')
+            for statement in statements:
+                cursor = db.execute(statement)
+                rows = cursor.fetchall() if cursor.description else []
+        return rows
+
+    def test_postgres_commits_durably_on_one_session(self, store) -> None:
+        store.commit(_batch(CompactTree(), [b"a"], ["a"]))
+        db = store._db
+        assert db.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+        assert self._sql("SELECT count(*) FROM entries") == [(1,)]
+
+    def test_a_second_writer_is_locked_out_readers_are_not(self, store) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        with pytest.raises(WriterLocked, match="another writer holds"):
+            PostgresStore(self.url)
+        reader = PostgresStore(self.url, readonly=True)
+        assert reader.state() == store.state()
+        reader.close()
+        store.close()
+        PostgresStore(self.url).close()  # the lock went with the writer
+
+    def test_a_killed_writer_leaves_no_lock(self, store) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        store.close()
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys\nfrom catallax.exchange.ledger.postgres import PostgresStore\n"
+             "s = PostgresStore(sys.argv[1])\nprint('holding', flush=True)\nsys.stdin.read()\n",
+             self.url],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            with pytest.raises(WriterLocked):
+                PostgresStore(self.url)
+        finally:
+            holder.kill()
+            holder.wait()
+        for _ in range(50):  # the server notices the closed socket at once, or nearly
+            try:
+                PostgresStore(self.url).close()
+                break
+            except WriterLocked:
+                threading.Event().wait(0.1)
+        else:
+            pytest.fail("the killed writer's lock stayed")
+
+    def test_two_ledgers_share_a_database(self, store, postgres_server, postgres_schema) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        other = PostgresStore(postgres_server, schema=postgres_schema + "_b", create=True)
+        try:
+            other.initialize(HEADER, TreeState(0, b"", "other 0"))
+            other.commit(_batch(CompactTree(), [b"x", b"y"], ["x", "y"]))
+            store.commit(_batch(CompactTree(), [b"a"], ["x"]))  # the same id, another ledger
+            assert [d for _, d, _ in store.entries()] == [b"a"]
+            assert other.state().size == 2 and store.state().size == 1
+        finally:
+            other.close()
+            self._sql(f'DROP SCHEMA "{postgres_schema}_b" CASCADE')
+
+    def test_snapshot_holds_while_another_connection_commits(self, store) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        tree = CompactTree()
+        store.commit(_batch(tree, [b"a"], ["a"], archive=True))
+        reader = PostgresStore(self.url, readonly=True)
+        try:
+            with reader.snapshot():
+                before = reader.state()
+                store.commit(_batch(tree, [b"b", b"c"], ["b", "c"], archive=True))
+                with reader.snapshot():  # re-entrant
+                    assert reader.state() == before
+                assert [d for _, d, _ in reader.entries()] == [b"a"]
+                assert reader.transfer_index("b") is None
+                assert reader.checkpoints() == ["note 1"]
+            assert reader.state().size == 3
+            assert reader.checkpoints() == ["note 1", "note 3"]
+            with pytest.raises(LedgerStateError, match="inside a snapshot"), store.snapshot():
+                store.commit(_batch(tree, [b"d"], ["d"]))
+        finally:
+            reader.close()
+
+    def test_opening_read_only_never_writes(self, store, postgres_server) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        store.commit(_batch(CompactTree(), [b"a"], ["a"]))
+        store.close()
+        reader = PostgresStore(self.url, readonly=True)
+        assert reader._db.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        with pytest.raises(LedgerStateError, match="read-only"):
+            reader.commit(_batch(CompactTree(), [b"b"], ["b"]))
+        reader.close()
+        missing = f"{postgres_server}{'&' if '?' in postgres_server else '?'}schema=nobody_here"
+        for create in (False, True):
+            with pytest.raises(LedgerStateError, match="no ledger here"):
+                PostgresStore(missing, readonly=True, create=create)
+        with pytest.raises(LedgerStateError, match="no ledger here"):
+            PostgresStore(missing)
+        assert self._sql("SELECT 1 FROM pg_namespace WHERE nspname = 'nobody_here'") == []
+
+    def test_balances_keep_the_full_signed_64_bit_range(self, store) -> None:
+        tree = CompactTree()
+        batch = _batch(tree, [b"a"], ["a"])
+        low = AccountState(Account("low", AccountKind.TREASURY), -(2**63 - 1))
+        high = AccountState(Account("high", AccountKind.TREASURY), 2**63 - 1)
+        store.commit(Batch(**{**_fields(batch), "accounts": [low, high]}))
+        assert store.account("low") == low and store.account("high") == high
+        before = (store.state(), store.accounts())
+        over = AccountState(Account("over", AccountKind.TREASURY), 2**63)
+        with pytest.raises(LedgerStateError, match="nothing written"):
+            store.commit(Batch(**{**_fields(_batch(tree, [b"b"], ["b"])), "accounts": [over]}))
+        assert (store.state(), store.accounts()) == before
+        assert [d for _, d, _ in store.entries()] == [b"a"]
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ("ALTER TABLE entries ALTER COLUMN data TYPE text", "table 'entries' is not as"),
+            ("ALTER TABLE accounts DROP CONSTRAINT accounts_pkey", "table 'accounts' is not as"),
+            ("DROP TABLE checkpoints", "missing checkpoints"),
+            ("CREATE TABLE extra (x int)", "unexpected table 'extra'"),
+            ("UPDATE meta SET schema = 7", "unknown ledger layout 7"),
+            ("CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END' | "
+             "CREATE TRIGGER sneaky BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION f()",
+             "unexpected trigger or rule 'sneaky'"),
+        ],
+    )  # fmt: skip
+    def test_a_schema_not_as_made_is_corrupt(self, store, change: str, message: str) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        store.commit(_batch(CompactTree(), [b"a"], ["a"]))
+        store.close()
+        self._sql(*change.split(" | "))
+        for readonly in (True, False):
+            with pytest.raises(CorruptStore, match=message):
+                PostgresStore(self.url, readonly=readonly)
+
+    def test_bad_urls_and_dead_servers_are_one_line_errors(self) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        for url, error, message in (
+            ("postgresql://root@127.0.0.1:5432/test?schema=Bad-Name", InvalidArgument, "schema"),
+            ("postgresql://root@127.0.0.1:5432/test?schema=a&schema=b", InvalidArgument, "once"),
+            ("postgresql://root@127.0.0.1:5432/test?nonsense=1", InvalidArgument, "not a usable"),
+            ("postgresql://root@127.0.0.1:port/test", LedgerStateError, "cannot connect"),
+            ("postgresql://root:secret@127.0.0.1:1/test", LedgerStateError, "cannot connect"),
+            ("mysql://root@127.0.0.1/test", InvalidArgument, "expected postgresql://"),
+        ):
+            with pytest.raises(error, match=message) as info:
+                PostgresStore(url, create=True)
+            assert "\n" not in str(info.value) and "secret" not in str(info.value)
+
+
+def _fields(batch: Batch) -> dict:
+    return {name: getattr(batch, name) for name in Batch.__dataclass_fields__}

@@ -3,7 +3,10 @@
 Every change of wealth is a :class:`Transfer` between accounts; rounds of transfers
 commit atomically; every entry is a leaf of an RFC 6962 Merkle tree whose head is
 signed as a C2SP checkpoint by the exchange's key. Proofs verify without the ledger.
-See ``docs/decisions/ledger.md`` for the encoding, the rules and the storage.
+See ``docs/decisions/ledger.md`` for the encoding, the rules and the storage; a ledger
+lives in a folder (SQLite) or in a PostgreSQL schema (``docs/decisions/ledger-postgres.md``;
+:class:`~catallax.exchange.ledger.postgres.PostgresStore` is imported on first use, so
+that psycopg loads only for a ``postgresql://`` ledger).
 """
 
 from catallax.exchange.ledger.checkpoint import (
@@ -60,7 +63,7 @@ from catallax.exchange.ledger.integrity import (
     prove_log,
     verify_log,
 )
-from catallax.exchange.ledger.ledger import LEDGER_FILE, Ledger, open_ledger
+from catallax.exchange.ledger.ledger import LEDGER_FILE, Ledger, open_ledger, open_store
 from catallax.exchange.ledger.memory import MemoryStore
 from catallax.exchange.ledger.model import (
     MAX_AMOUNT,
@@ -97,6 +100,7 @@ __all__ = [
     "Receipt",
     "Round",
     "open_ledger",
+    "open_store",
     # values
     "MAX_AMOUNT",
     "UNITS_PER_CREDIT",

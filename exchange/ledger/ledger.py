@@ -37,6 +37,7 @@ from catallax.exchange.ledger.integrity import (
     prove_log,
     verify_log,
 )
+from catallax.exchange.ledger.location import is_url
 from catallax.exchange.ledger.model import Account, AccountKind, Entry, Opening
 from catallax.exchange.ledger.proofs import consistency_proof, inclusion_proof, subtree_hash
 from catallax.exchange.ledger.round import Receipt, Round
@@ -44,7 +45,7 @@ from catallax.exchange.ledger.sqlite import SqliteStore
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader, TreeState
 from catallax.exchange.ledger.tree import CompactTree, completing_leaf
 
-__all__ = ["LEDGER_FILE", "Ledger", "open_ledger"]
+__all__ = ["LEDGER_FILE", "Ledger", "open_ledger", "open_store"]
 
 #: The SQLite file inside a ledger folder.
 LEDGER_FILE = "ledger.sqlite"
@@ -314,8 +315,39 @@ class Ledger:
         self.close()
 
 
+def open_store(
+    location: str | Path,
+    *,
+    readonly: bool = True,
+    initial: tuple[StoreHeader, TreeState] | None = None,
+) -> LedgerStore:
+    """The store at ``location``: a folder's ``ledger.sqlite``, or a PostgreSQL ledger
+    for a ``postgresql://`` URL (:mod:`~catallax.exchange.ledger.location`).
+
+    ``initial`` creates a missing ledger holding it (a writer only); without it the
+    ledger must exist (:class:`LedgerStateError`). A writer takes the ledger's writer
+    lock (:class:`WriterLocked` if another writer holds it).
+    """
+    if is_url(location):
+        from catallax.exchange.ledger.postgres import PostgresStore  # imports psycopg
+
+        return PostgresStore(
+            location,  # type: ignore[arg-type]
+            create=initial is not None,
+            readonly=readonly,
+            initial=initial,
+        )
+    folder = Path(location)
+    path = folder / LEDGER_FILE
+    if initial is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise LedgerStateError(f"{folder}: no ledger here (expected {LEDGER_FILE})")
+    return SqliteStore(path, create=initial is not None, readonly=readonly, initial=initial)
+
+
 def open_ledger(
-    folder: str | Path,
+    location: str | Path,
     *,
     key: Ed25519PrivateKey | None = None,
     origin: str | None = None,
@@ -323,24 +355,23 @@ def open_ledger(
     verify: bool = True,
     checkpoint_interval: int | None = None,
 ) -> Ledger:
-    """Open the SQLite ledger in ``folder`` (``folder/ledger.sqlite``).
+    """Open the ledger at ``location``: a folder (SQLite, ``folder/ledger.sqlite``) or a
+    ``postgresql://`` / ``postgres://`` URL naming a database and a schema (``?schema=``,
+    default ``catallax_ledger``; see :mod:`~catallax.exchange.ledger.postgres`).
 
-    Without ``key`` the ledger is read-only and the file is never written. With ``key``
-    the folder's writer lock is taken (:class:`WriterLocked` if another writer holds
-    it). With ``create`` a missing folder and file are made, atomically (then ``key``
-    and ``origin`` are required).
+    Without ``key`` the ledger is read-only and never written. With ``key`` the
+    ledger's writer lock is taken (:class:`WriterLocked` if another writer holds it).
+    With ``create`` a missing ledger (folder and file, or schema and tables) is made,
+    atomically (then ``key`` and ``origin`` are required). A URL that cannot be parsed
+    is :class:`InvalidArgument`; a server that cannot be reached, or refuses the
+    connection, is :class:`LedgerStateError` with the server's reason on one line.
     """
-    folder = Path(folder)
-    path = folder / LEDGER_FILE
     initial = None
     if create and key is not None:
         if origin is None:
             raise LedgerStateError("a new ledger needs the exchange's key and an origin")
         initial = _new_head(key, origin, _check_interval(checkpoint_interval))
-        folder.mkdir(parents=True, exist_ok=True)
-    elif not path.exists():
-        raise LedgerStateError(f"{folder}: no ledger here (expected {LEDGER_FILE})")
-    store = SqliteStore(path, create=initial is not None, readonly=key is None, initial=initial)
+    store = open_store(location, readonly=key is None, initial=initial)
     try:
         return Ledger(
             store, key=key, origin=origin, verify=verify, checkpoint_interval=checkpoint_interval
