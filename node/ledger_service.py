@@ -1,13 +1,13 @@
-"""The ``catallax.v1.Ledger`` gRPC service: read access to a ledger folder.
+"""The ``catallax.v1.Ledger`` gRPC service: read access to a ledger.
 
-:class:`LedgerServicer` serves a SQLite ledger folder opened read-only (it never writes
-and takes no writer lock), so it can run beside the exchange that writes the ledger, in
-the same process or another. Every reply is read from one snapshot of the ledger; before
-each call the servicer looks whether a writer has committed since (one ``SELECT`` of the
-stored tree size) and, if so, opens the new snapshot, checking its latest checkpoint
-against the stored tree (``verify`` checks the whole log at the first opening only).
-SQLite reads block, so they run in worker threads (``asyncio.to_thread``), one at a
-time per servicer, never on the event loop.
+:class:`LedgerServicer` serves a ledger (a SQLite folder, or a PostgreSQL URL) opened
+read-only (it never writes and takes no writer lock), so it can run beside the exchange
+that writes the ledger, in the same process or another. Every reply is read from one
+snapshot of the ledger; before each call the servicer looks whether a writer has
+committed since (one ``SELECT`` of the stored tree size) and, if so, opens the new
+snapshot, checking its latest checkpoint against the stored tree (``verify`` checks the
+whole log at the first opening only). Store reads block, so they run in worker threads
+(``asyncio.to_thread``), one at a time per servicer, never on the event loop.
 
 - ``LatestCheckpoint``: the signed note's bytes.
 - ``Entries [start, end)``: at most :data:`MAX_PAGE` entries of canonical leaf bytes
@@ -50,15 +50,15 @@ from typing import TypeVar
 import grpc
 
 from catallax.exchange.ledger import (
-    LEDGER_FILE,
     CorruptLedger,
     InvalidArgument,
     Ledger,
     LedgerError,
     LedgerStateError,
-    SqliteStore,
     open_ledger,
+    open_store,
 )
+from catallax.exchange.ledger.location import describe, is_url
 from catallax.node.errors import NodeError, OptionError
 from catallax.node.serving import Server, Service, start_server
 from catallax.v1 import ledger_pb2, ledger_pb2_grpc
@@ -113,19 +113,20 @@ def status_for(exc: BaseException) -> grpc.StatusCode | None:
 
 
 class LedgerSource:
-    """The newest committed snapshot of a ledger folder, read in worker threads.
+    """The newest committed snapshot of a ledger, read in worker threads.
 
-    ``verify`` checks the whole log when the folder is first opened (a damaged ledger
+    ``location`` is a ledger folder or a ``postgresql://`` URL. ``verify`` checks the
+    whole log when the ledger is first opened (a damaged ledger
     is refused: :class:`~catallax.exchange.ledger.CorruptLedger`); later snapshots are
     checked as every read-only opening is (the latest checkpoint against the tree).
     """
 
-    def __init__(self, folder: str | Path, *, verify: bool = True) -> None:
-        self.folder = Path(folder)
+    def __init__(self, location: str | Path, *, verify: bool = True) -> None:
+        self.location = location if is_url(location) else Path(location)
         self._lock = threading.Lock()
-        self._ledger: Ledger = open_ledger(self.folder, verify=verify)
+        self._ledger: Ledger = open_ledger(self.location, verify=verify)
         try:
-            self._watch = SqliteStore(self.folder / LEDGER_FILE, readonly=True)
+            self._watch = open_store(self.location, readonly=True)
         except BaseException:
             self._ledger.close()
             raise
@@ -133,9 +134,9 @@ class LedgerSource:
 
     def _refresh(self) -> Ledger:
         if self._closed:
-            raise LedgerStateError(f"{self.folder}: the ledger service is closed")
+            raise LedgerStateError(f"{describe(self.location)}: the ledger service is closed")
         if self._watch.state().size != self._ledger.size:
-            fresh = open_ledger(self.folder, verify=False)
+            fresh = open_ledger(self.location, verify=False)
             self._ledger, old = fresh, self._ledger
             old.close()
         return self._ledger
@@ -285,7 +286,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
 
 
 async def serve_ledger(
-    folder: str | Path,
+    location: str | Path,
     host: str = "127.0.0.1",
     port: int = 0,
     *,
@@ -294,14 +295,15 @@ async def serve_ledger(
     poll_interval: float = POLL_INTERVAL,
     credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[Server, int]:
-    """Serve the ledger in ``folder`` on ``host:port`` (0: any free port).
+    """Serve the ledger at ``location`` (a folder or a ``postgresql://`` URL) on
+    ``host:port`` (0: any free port).
 
     ``verify`` checks the whole log before serving (a damaged ledger is refused);
     ``page`` bounds an ``Entries`` reply. Returns the started
     :class:`~catallax.node.serving.Server` (with health and reflection) and the bound port;
     :meth:`Server.stop` also closes the ledger.
     """
-    source = LedgerSource(folder, verify=verify)
+    source = LedgerSource(location, verify=verify)
     servicer = LedgerServicer(source, page=page, poll_interval=poll_interval)
     service = Service(
         SERVICE_NAME, lambda s: ledger_pb2_grpc.add_LedgerServicer_to_server(servicer, s)

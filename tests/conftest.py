@@ -81,12 +81,14 @@ def postgres_server():
             return
         tried.append(why)
     try:
-        import pgserver
+        with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR is not set
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError:
         pytest.skip(f"no PostgreSQL server answers ({tried[-1]}) and pgserver is not installed")
     folder = Path(tempfile.mkdtemp(prefix="catallax-pg-"))
     try:
-        with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR is not set
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             server = pgserver.get_server(folder / "data", cleanup_mode="delete")
         try:

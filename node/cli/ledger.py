@@ -1,11 +1,12 @@
-"""``catallax ledger``: inspect and check a ledger folder (``DIR/ledger.sqlite``).
+"""``catallax ledger``: inspect and check a ledger folder (``DIR/ledger.sqlite``) or a
+PostgreSQL ledger (a ``postgresql://USER@HOST:PORT/DB?schema=NAME`` URL in place of DIR).
 
 Every command opens the ledger read-only and never writes to it. ``verify`` recomputes
 every hash and the tree and checks every checkpoint signature; ``audit`` also replays
 every entry (evidence signatures, balances). A ledger that fails prints
 ``FAILED entry <n>: <what>`` (or ``FAILED ledger: <what>``) and exits with status 1; bad
-input (no such folder, an index out of range, an unreadable key, pin or checkpoint
-file) is one line on stderr and status 2.
+input (no such folder, a malformed URL or a server that does not answer, an index out
+of range, an unreadable key, pin or checkpoint file) is one line on stderr and status 2.
 
 ``verify``, ``audit`` and ``checkpoint`` check the ledger against a trust anchor kept
 outside its folder (``--key FILE``, ``--pin FILE``; see :mod:`catallax.node.trust`);
@@ -14,7 +15,7 @@ if the ledger agrees with itself. ``verify --since FILE`` proves that the log ex
 checkpoint kept earlier (``checkpoint`` prints it), so that a rollback or a fork fails;
 ``consistency`` prints and checks the proof between two sizes.
 
-``serve`` offers the folder read-only over gRPC (:mod:`catallax.node.ledger_service`) to
+``serve`` offers the ledger read-only over gRPC (:mod:`catallax.node.ledger_service`) to
 monitors and :func:`catallax.node.ledger_client.verify_remote`, beside an exchange that
 writes it, until SIGTERM.
 """
@@ -34,6 +35,7 @@ import typer
 from catallax.exchange.ledger import (
     UNITS_PER_CREDIT,
     CorruptLedger,
+    InvalidArgument,
     Ledger,
     LedgerError,
     LedgerStateError,
@@ -44,6 +46,8 @@ from catallax.exchange.ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from catallax.exchange.ledger.location import describe as describe_location
+from catallax.exchange.ledger.location import is_url
 from catallax.node.cli._common import err, fail, new_app, one_line, out
 from catallax.node.errors import KeyFileError, NotTrusted, TrustFileError
 from catallax.node.trust import (
@@ -60,12 +64,19 @@ from catallax.node.trust import (
     write_pin,
 )
 
-app = new_app("Inspect and verify a signed wealth ledger folder.")
+app = new_app("Inspect and verify a signed wealth ledger (a folder or a postgresql:// URL).")
 
 #: Exit status of a ledger that fails verification or audit.
 FAILED = 1
 
-_Dir = Annotated[Path, typer.Argument(help="The ledger folder (holding ledger.sqlite).")]
+_Dir = Annotated[
+    str,
+    typer.Argument(
+        help="The ledger folder (holding ledger.sqlite), or a PostgreSQL ledger's URL "
+        "postgresql://USER@HOST:PORT/DB?schema=NAME.",
+        metavar="LEDGER",
+    ),
+]
 _Key = Annotated[
     Path | None,
     typer.Option("--key", help="The exchange's public key file; checkpoints must be signed by it."),
@@ -107,21 +118,37 @@ def _failed(exc: CorruptLedger | NotTrusted) -> typer.Exit:
     return typer.Exit(FAILED)
 
 
-@contextmanager
-def _opened(folder: Path, *, verify: bool) -> Iterator[Ledger]:
-    """Open ``folder`` read-only; map damage to exit 1 and bad input to exit 2."""
+def _where(location: str) -> str | Path:
+    """A folder as a path; a ``postgresql://`` URL as it is; no such folder is status 2."""
+    if is_url(location):
+        return location
+    if location.partition("://")[1]:
+        fail(
+            f"{describe_location(location)}: not a ledger location (a folder, or postgresql://...)"
+        )
+    folder = Path(location)
     if not folder.is_dir():
         fail(f"{folder}: no such ledger folder")
+    return folder
+
+
+@contextmanager
+def _opened(location: str, *, verify: bool) -> Iterator[Ledger]:
+    """Open ``location`` read-only; map damage to exit 1 and bad input to exit 2 (a
+    server lost while reading too)."""
+    where = _where(location)
     try:
-        ledger = open_ledger(folder, verify=verify)
+        ledger = open_ledger(where, verify=verify)
     except CorruptLedger as exc:
         raise _failed(exc) from exc
-    except LedgerStateError as exc:
+    except (LedgerStateError, InvalidArgument) as exc:
         fail(str(exc))
     try:
         yield ledger
     except (CorruptLedger, NotTrusted) as exc:
         raise _failed(exc) from exc
+    except LedgerStateError as exc:
+        fail(str(exc))
     finally:
         ledger.close()
 
@@ -143,7 +170,7 @@ def _kept(since: Path | None) -> KeptCheckpoint | None:
 
 
 @contextmanager
-def _trusted(folder: Path, anchors: Anchors) -> Iterator[tuple[Ledger, Pin | None]]:
+def _trusted(folder: str, anchors: Anchors) -> Iterator[tuple[Ledger, Pin | None]]:
     """Open ``folder`` and check it against ``anchors``; yield it and the pin to write.
 
     Without an anchor, warn on stderr that the ledger's own key is trusted.
@@ -155,12 +182,12 @@ def _trusted(folder: Path, anchors: Anchors) -> Iterator[tuple[Ledger, Pin | Non
         yield ledger, new_pin
 
 
-def _pin_now(new_pin: Pin | None, folder: Path) -> None:
+def _pin_now(new_pin: Pin | None, folder: str) -> None:
     """Write a first-use pin (once the ledger has passed every check)."""
     if new_pin is None:
         return
     try:
-        write_pin(new_pin, source=str(folder))
+        write_pin(new_pin, source=describe_location(folder))
     except TrustFileError as exc:
         fail(str(exc))
 
@@ -423,7 +450,7 @@ def serve(
         float, typer.Option("--grace", help="Seconds running calls get on SIGTERM.")
     ] = 5.0,
 ) -> int:
-    """Serve the ledger folder read-only over gRPC (the catallax.v1.Ledger service).
+    """Serve the ledger read-only over gRPC (the catallax.v1.Ledger service).
 
     The whole log is verified first (a damaged ledger prints FAILED and exits 1). Then
     prints `listening on HOST:PORT` on stdout and serves checkpoints, entries, proofs and
@@ -435,8 +462,7 @@ def serve(
     from catallax.node.ledger_service import serve_ledger
     from catallax.node.serving import run_until_signal
 
-    if not folder.is_dir():
-        fail(f"{folder}: no such ledger folder")
+    where = _where(folder)
     if not 0 <= port <= 65535:
         fail(f"--port: expected 0 .. 65535, got {port}")
     if grace < 0:
@@ -444,7 +470,7 @@ def serve(
 
     async def run() -> None:
         try:
-            server, bound = await serve_ledger(folder, host, port)
+            server, bound = await serve_ledger(where, host, port)
         except RuntimeError as exc:
             fail(f"cannot listen on {host}:{port} ({one_line(str(exc))})")
         print(f"listening on {host}:{bound}", flush=True)
@@ -454,6 +480,6 @@ def serve(
         asyncio.run(run())
     except CorruptLedger as exc:
         raise _failed(exc) from exc
-    except LedgerStateError as exc:
+    except (LedgerStateError, InvalidArgument) as exc:
         fail(str(exc))
     return 0

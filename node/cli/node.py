@@ -107,6 +107,14 @@ def exchange(
         Path | None, typer.Option("--data-dir", help="Override exchange.data_dir.")
     ] = None,
     key: Annotated[Path | None, typer.Option("--key", help="Override exchange.key.")] = None,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="Override exchange.ledger: a PostgreSQL ledger's URL "
+            "(postgresql://USER@HOST:PORT/DB?schema=NAME).",
+        ),
+    ] = None,
     set_: Annotated[
         list[str],
         typer.Option("--set", help="Override one key, e.g. tasks.chain.rent=0.1; repeatable."),
@@ -140,6 +148,7 @@ def exchange(
         "host": host,
         "data_dir": str(data_dir.resolve()) if data_dir else None,
         "key": str(key.resolve()) if key else None,
+        "ledger": ledger,
         "tls_cert": str(tls_cert.resolve()) if tls_cert else None,
         "tls_key": str(tls_key.resolve()) if tls_key else None,
     }

@@ -4,7 +4,8 @@
 [exchange]
 origin = "catallax.local/demo"   # the ledger's origin: names this exchange everywhere
 key = "exchange.pem"             # its private key (PEM), relative to this file
-data_dir = "exchange-data"       # ledger folder and sequence book
+data_dir = "exchange-data"       # sequence book, and the SQLite ledger unless ledger is set
+# ledger = "postgresql://root@127.0.0.1:5432/test?schema=demo"  # a ledger in PostgreSQL
 host = "127.0.0.1"
 port = 50051                     # 0 picks a free port
 # tls_cert = "cert.pem"          # serve TLS with this certificate chain ...
@@ -32,9 +33,12 @@ seed = 0
 ```
 
 Relative paths are relative to the file's folder. ``--set tasks.chain.rent=0.1`` (a
-TOML value) overrides one key, and the CLI's ``--port``, ``--host``, ``--data-dir`` and
-``--key`` override those of ``[exchange]``. Every problem is a :class:`ConfigError`
-naming the file and the key.
+TOML value) overrides one key, and the CLI's ``--port``, ``--host``, ``--data-dir``,
+``--key`` and ``--ledger`` override those of ``[exchange]``. Without ``ledger`` the
+ledger is the SQLite one in ``data_dir``; with it (a ``postgresql://`` or
+``postgres://`` URL, see :mod:`catallax.exchange.ledger.location`) it is that
+PostgreSQL ledger, and ``data_dir`` holds only the sequence book. Every problem is a
+:class:`ConfigError` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from catallax.exchange.auctions import AuctionKind
+from catallax.exchange.ledger.errors import InvalidArgument
+from catallax.exchange.ledger.location import is_url, parse_url
 from catallax.exchange.money import MAX_CREDITS
 from catallax.node.errors import OptionError
 from catallax.node.wire.mandate import check_task_name
@@ -107,11 +113,12 @@ class ExchangeConfig:
     port: int = 50051
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    ledger: str | None = None
     tasks: tuple[TaskConfig, ...] = field(default_factory=tuple)
     source: str = "<config>"
 
 
-_EXCHANGE_KEYS = {"origin", "key", "data_dir", "host", "port", "tls_cert", "tls_key"}
+_EXCHANGE_KEYS = {"origin", "key", "data_dir", "host", "port", "tls_cert", "tls_key", "ledger"}
 _TASK_FIELDS = {f.name: f for f in fields(TaskConfig) if f.name != "name"}
 _PATHS = {"key", "data_dir", "tls_cert", "tls_key", "env_key", "env_ca"}
 
@@ -181,6 +188,17 @@ def parse_config(data: dict[str, Any], *, base: Path, source: str = "<config>") 
                 raise bad(where, f"expected an integer 0 .. 65535, got {value!r}")
         elif not isinstance(value, str | Path) or not str(value):
             raise bad(where, f"expected a non-empty string, got {value!r}")
+        elif key == "ledger":
+            if not is_url(value):
+                raise bad(
+                    where,
+                    f"expected a postgresql:// URL, got {value!r} (without this key the "
+                    "ledger is the SQLite one in data_dir)",
+                )
+            try:
+                parse_url(str(value))
+            except InvalidArgument as exc:
+                raise bad(where, str(exc)) from None
         values[key] = _path(base, value) if key in _PATHS else value
     if ("tls_cert" in values) != ("tls_key" in values):
         raise bad("exchange.tls_cert", "tls_cert and tls_key go together")

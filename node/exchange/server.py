@@ -1,12 +1,12 @@
 """An exchange node: its ledger, its tasks' round loops, and its gRPC server.
 
-:class:`ExchangeNode` opens (or creates) the signed ledger in the data folder, proves
-it, rebuilds each task's accounts from it (:mod:`.restore`), and serves the
-``Exchange`` and ``Ledger`` services (with health and reflection,
-:mod:`catallax.node.serving`) while each task runs its rounds. :meth:`ExchangeNode.stop`
-(SIGTERM in :func:`serve`) marks the server NOT_SERVING, lets every task finish the
-round under way (a round is committed whole or not at all), ends the sessions, stops
-the server and closes the ledger.
+:class:`ExchangeNode` opens (or creates) the signed ledger (in the data folder, or the
+PostgreSQL ledger that ``exchange.ledger`` names), proves it, rebuilds each task's
+accounts from it (:mod:`.restore`), and serves the ``Exchange`` and ``Ledger`` services
+(with health and reflection, :mod:`catallax.node.serving`) while each task runs its
+rounds. :meth:`ExchangeNode.stop` (SIGTERM in :func:`serve`) marks the server
+NOT_SERVING, lets every task finish the round under way (a round is committed whole or
+not at all), ends the sessions, stops the server and closes the ledger.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2
 
 from catallax.exchange.crypto import key_fingerprint
 from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
+from catallax.exchange.ledger.location import describe
 from catallax.node.errors import NodeError, OptionError
 from catallax.node.exchange.config import ExchangeConfig
 from catallax.node.exchange.restore import read_history
@@ -86,17 +87,22 @@ class ExchangeNode:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OptionError(f"data_dir {folder}: cannot create it ({exc.strerror})") from None
-        create = not (folder / LEDGER_FILE).exists()
+        # A PostgreSQL ledger is made if its schema holds none, a folder's if its file is
+        # missing: an existing ledger is opened as it is.
+        location = cfg.ledger or folder
+        create = cfg.ledger is not None or not (folder / LEDGER_FILE).exists()
+        where = describe(location)
         try:
             ledger = await asyncio.to_thread(
-                open_ledger, folder, key=key, origin=cfg.origin, create=create
+                open_ledger, location, key=key, origin=cfg.origin, create=create
             )
         except LedgerError as exc:
-            raise NodeError(f"ledger {folder}: {exc}") from exc
+            message = str(exc)
+            raise NodeError(message if where in message else f"ledger {where}: {message}") from exc
         self._closers.append(ledger.close)
         if ledger.origin != cfg.origin:
             raise OptionError(
-                f"the ledger in {folder} is {ledger.origin!r}, the config says {cfg.origin!r}"
+                f"the ledger in {where} is {ledger.origin!r}, the config says {cfg.origin!r}"
             )
         book = SequenceBook(folder / SEQUENCE_FILE)
         self._closers.append(book.close)
@@ -106,7 +112,7 @@ class ExchangeNode:
         for t in cfg.tasks:
             self.tasks[t.name] = DeepTask(t, ctx, env_keys[t.name], history[t.name])
         servicer = ExchangeServicer(ctx, self.tasks)
-        source = LedgerSource(folder, verify=False)
+        source = LedgerSource(location, verify=False)
         self._closers.append(source.close)
         ledger_servicer = LedgerServicer(source)
         services = [

@@ -1,0 +1,188 @@
+"""A ledger in PostgreSQL from end to end: ``open_ledger(URL)``, the command line on a
+URL, and an exchange node whose ``[exchange] ledger`` is a ``postgresql://`` URL.
+
+The store's own contract is in ``tests/test_ledger_store.py``; the server and a fresh
+schema per test come from ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from catallax.exchange import crypto
+from catallax.exchange.ledger import (
+    InvalidArgument,
+    LedgerStateError,
+    Transfer,
+    WriterLocked,
+    open_ledger,
+)
+from catallax.exchange.ledger.evidence import authorize_transfers
+from catallax.node import keys
+from catallax.node.cli import main
+from catallax.node.exchange.config import ConfigError, parse_config
+from catallax.node.exchange.watch import wait_task
+from catallax.node.keys import load_public_key
+from catallax.node.ledger_client import verify_remote
+from catallax.node.localnet import catallax_command, launch, new_key, write_toml
+
+ORIGIN = "catallax.test/postgres"
+CHAIN = "catallax/Chain-v0"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """``catallax argv...`` in-process: (status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture
+def filled(postgres_url: str, tmp_path: Path) -> tuple[str, Path]:
+    """A PostgreSQL ledger with an issuer, a trader, the treasury and some rounds; and
+    the exchange's public key file."""
+    key, trader = crypto.generate_private_key(), crypto.generate_private_key()
+    keys.save_private_key(key, tmp_path / "exchange.pem")
+    with open_ledger(
+        postgres_url, key=key, origin=ORIGIN, create=True, checkpoint_interval=4
+    ) as ledger:
+        ledger.open_account("env", "issuer", crypto.public_key_bytes(key))
+        ledger.open_account("t1", "trader", crypto.public_key_bytes(trader))
+        ledger.open_account("treasury", "treasury")
+        ledger.commit_round([Transfer("allow", "env", "t1", 3_000_000, "allowance")])
+        for r in range(3):
+            rent = Transfer(f"rent-{r}", "t1", "treasury", 1000 + r, "rent", "chain", r)
+            ledger.commit_round(authorize_transfers([rent], {"t1": trader}, ORIGIN))
+    return postgres_url, tmp_path / "exchange.pem.pub"
+
+
+def test_open_ledger_on_a_url_writes_reopens_and_audits(filled, tmp_path: Path) -> None:
+    url, _ = filled
+    key = keys.load_private_key(tmp_path / "exchange.pem")
+    with open_ledger(url, key=key) as writer:
+        assert writer.size == 7 and writer.balance("treasury") == 3003
+        with pytest.raises(WriterLocked, match="another writer holds"):
+            open_ledger(url, key=key)
+        with open_ledger(url) as reader:  # readers are never locked out
+            assert reader.readonly and reader.audit().transfers == 4
+        writer.commit_round([Transfer("more", "env", "t1", 5, "allowance")])
+    with open_ledger(url, create=True, key=key, origin=ORIGIN) as again:  # opened as it is
+        assert again.size == 8 and again.checkpoint_interval == 4
+    with pytest.raises(LedgerStateError, match="origin"):
+        open_ledger(url, key=key, origin="catallax.test/other")
+    empty = url.rsplit("schema=", 1)[0] + "schema=nothing_here"
+    with pytest.raises(LedgerStateError, match="no ledger here"):
+        open_ledger(empty)
+    with pytest.raises(InvalidArgument, match="schema"):
+        open_ledger(url.rsplit("schema=", 1)[0] + "schema=No%20Such")
+
+
+def test_the_cli_reads_a_url_like_a_folder(capsys, filled) -> None:
+    url, pub = filled
+    status, out, err = run(capsys, "ledger", "audit", url, "--key", str(pub))
+    assert status == 0, err
+    assert out.startswith("ok: 7 entries, 3 accounts, 4 transfers, 3 evidence signatures")
+    status, out, _ = run(capsys, "ledger", "verify", url, "--key", str(pub))
+    assert status == 0 and out.startswith("ok: 7 entries")
+    status, out, _ = run(capsys, "ledger", "balances", url, "--json")
+    assert status == 0 and '"account": "treasury"' in out and '"balance": 3003' in out
+    status, out, _ = run(capsys, "ledger", "tail", url, "-n", "2")
+    assert status == 0 and "rent-2" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["ledger", "audit", "postgresql://root@127.0.0.1:1/test?schema=x"], "cannot connect"),
+        (["ledger", "balances", "postgresql://root:secret@127.0.0.1:1/test"], "cannot connect"),
+        (["ledger", "verify", "postgresql://root@127.0.0.1:5432/test?schema=Bad!"], "schema"),
+        (["ledger", "verify", "postgresql://root@127.0.0.1:x/test"], "cannot connect"),
+        (["ledger", "verify", "postgresql://h/test?bogus=1"], "not a usable URL"),
+        (["ledger", "tail", "mysql://root@127.0.0.1/test"], "not a ledger location"),
+        (["ledger", "serve", "postgresql://root@127.0.0.1:1/test"], "cannot connect"),
+    ],
+)
+def test_bad_urls_and_dead_servers_are_one_line_and_status_2(capsys, argv, said) -> None:
+    status, out, err = run(capsys, *argv)
+    assert status == 2, (out, err)
+    assert err.startswith("catallax: error:") and err.count("\n") == 1, err
+    assert said in err and "secret" not in err
+
+
+def test_a_missing_schema_is_status_2(capsys, postgres_url: str) -> None:
+    status, _, err = run(capsys, "ledger", "verify", postgres_url)
+    assert status == 2 and "no ledger here" in err and err.count("\n") == 1
+
+
+def test_the_exchange_config_takes_a_postgres_url(tmp_path: Path) -> None:
+    base = {"origin": ORIGIN, "key": "k.pem", "data_dir": "d"}
+    task = {"tasks": {"chain": {"env": "127.0.0.1:1", "env_key": "e.pub"}}}
+    url = "postgresql://root@127.0.0.1:5432/test?schema=demo"
+    cfg = parse_config({"exchange": {**base, "ledger": url}, **task}, base=tmp_path)
+    assert cfg.ledger == url and cfg.data_dir == tmp_path / "d"
+    assert parse_config({"exchange": base, **task}, base=tmp_path).ledger is None
+    for bad, why in (("ledger-folder", "expected a postgresql:// URL"), (url + "X-", "schema")):
+        with pytest.raises(ConfigError, match=why):
+            parse_config({"exchange": {**base, "ledger": bad}, **task}, base=tmp_path)
+
+
+def test_an_exchange_node_runs_on_a_postgres_ledger(tmp_path: Path, postgres_url: str) -> None:
+    """A short Chain task on an exchange whose ledger is in PostgreSQL; then its ledger
+    is audited through the URL and verified through the exchange's Ledger service."""
+    folder = tmp_path
+    ex_key, env_key = (
+        new_key(folder / "keys" / "exchange.pem"),
+        new_key(folder / "keys" / "env.pem"),
+    )
+    procs = []
+    try:
+        env = launch(
+            "env",
+            ["node", "env", CHAIN, "--key", str(env_key), "--slots", "1",
+             "--exchange-key", f"{ex_key}.pub", "--data-dir", str(folder / "env")],
+            folder / "logs" / "env.log",
+        )  # fmt: skip
+        procs.append(env)
+        config = write_toml(
+            folder / "exchange.toml",
+            {
+                "exchange": {"origin": ORIGIN, "key": str(ex_key), "port": 0,
+                             "data_dir": str(folder / "exchange"), "ledger": postgres_url},
+                "tasks.chain": {"env": env.address, "env_key": f"{env_key}.pub",
+                                "bid_deadline_ms": 10_000},
+            },
+        )  # fmt: skip
+        exchange = launch(
+            "exchange", ["node", "exchange", "--config", str(config)], folder / "logs" / "ex.log"
+        )
+        procs.append(exchange)
+        trader_key = new_key(folder / "keys" / "trader-0.pem")
+        procs.append(
+            launch(
+                "trader-0",
+                ["trader", "run", "adaptive", "--exchange", exchange.address, "--task",
+                 "chain", "--key", str(trader_key), "--seed", "0"],
+                folder / "logs" / "trader-0.log",
+                ready=False,
+            )
+        )  # fmt: skip
+        wait_task(exchange.address, "chain", lambda i: i.rounds >= 3, timeout=120)
+        checked = asyncio.run(verify_remote(exchange.address, load_public_key(f"{ex_key}.pub")))
+        assert checked.checkpoint.size > 0 and checked.entries == checked.checkpoint.size
+        for proc in reversed(procs):
+            assert proc.stop() == 0, proc.tail()
+    finally:
+        for proc in reversed(procs):
+            proc.kill()
+    assert not (folder / "exchange" / "ledger.sqlite").exists()  # only the sequence book
+    done = subprocess.run(
+        [*catallax_command(), "ledger", "audit", postgres_url, "--key", f"{ex_key}.pub"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok:") and "balances sum to 0" in done.stdout
