@@ -21,6 +21,13 @@ Measured in one run, each against a baseline from the same run:
    ledger of ``audit_transfers`` signed trader debits, against the limit: verifying
    the same signatures with ``cryptography`` alone (public keys loaded once each).
    Each runs three times, alternating; the best time of each is compared.
+5. PostgreSQL durable rate: the same rounds committed by a ledger in PostgreSQL
+   (``synchronous_commit = on``, one transaction per round, as the store commits them)
+   against bare inserts of the same entry bytes into a one-table schema on the same
+   server through psycopg, one transaction per round, alternating in blocks. The server
+   is ``--postgres URL``, or by default ``$CATALLAX_BENCH_POSTGRES`` or a local one on
+   127.0.0.1:5432; with none answering the line says skipped and why. Both schemas are
+   made fresh and dropped at the end.
 
     python bench/ledger.py                  # full run (two to three minutes)
     python bench/ledger.py --rounds 8 --blocks 2 --evidence-rounds 4 \\
@@ -30,12 +37,15 @@ Measured in one run, each against a baseline from the same run:
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 import shutil
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,14 +81,18 @@ class Args:
     """signed trader debits in the ledger whose audit is timed"""
     folder: str = ""
     """where to put the ledgers (default: a temporary folder, removed at the end)"""
+    postgres: str = "auto"
+    """PostgreSQL server URL for the PostgreSQL durable rate ("auto":
+    $CATALLAX_BENCH_POSTGRES or a local server on 127.0.0.1:5432; "off": skip it)"""
 
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def new_ledger(folder: Path, traders: int) -> tuple[Ledger, list[crypto.Ed25519PrivateKey]]:
-    """A fresh SQLite ledger with one issuer, ``traders`` traders and the treasury."""
+def new_ledger(folder: Path | str, traders: int) -> tuple[Ledger, list[crypto.Ed25519PrivateKey]]:
+    """A fresh ledger (a folder, or a postgresql:// URL) with one issuer, ``traders``
+    traders and the treasury."""
     ledger = open_ledger(folder, key=crypto.generate_private_key(), origin=ORIGIN, create=True)
     keys = [crypto.generate_private_key() for _ in range(traders)]
     # The issuer holds the exchange's key, so its allowances are signed by the checkpoints.
@@ -112,12 +126,32 @@ def rents(r: int, n: int, keys: list[crypto.Ed25519PrivateKey]) -> list[Transfer
     return authorize_transfers(plain, {f"t{k}": key for k, key in enumerate(keys)}, ORIGIN)
 
 
-def timed_rate(
-    ledger: Ledger, bare: sqlite3.Connection, rounds: list[list[Transfer]], blocks: int
-) -> tuple[float, float]:
-    """(ledger, bare) seconds for committing ``rounds``, alternating blocks."""
-    rows = [[encode_entry(t) for t in r] for r in rounds]
+def sqlite_bare(bare: sqlite3.Connection) -> Callable[[list[bytes]], None]:
+    """Commit one round's entry bytes to the bare SQLite table, one transaction."""
     (start,) = bare.execute("SELECT count(*) FROM entries").fetchone()
+
+    def commit(rows: list[bytes]) -> None:
+        nonlocal start
+        bare.execute("BEGIN")
+        bare.executemany(
+            "INSERT INTO entries (idx, data) VALUES (?, ?)",
+            [(start + i, d) for i, d in enumerate(rows)],
+        )
+        bare.execute("COMMIT")
+        start += len(rows)
+
+    return commit
+
+
+def timed_rate(
+    ledger: Ledger,
+    bare: Callable[[list[bytes]], None],
+    rounds: list[list[Transfer]],
+    blocks: int,
+) -> tuple[float, float]:
+    """(ledger, bare) seconds for committing ``rounds``, alternating blocks; ``bare``
+    commits one round's entry bytes in one durable transaction."""
+    rows = [[encode_entry(t) for t in r] for r in rounds]
     ledger_s = bare_s = 0.0
     step = max(len(rounds) // blocks, 1)
     for b in range(0, len(rounds), step):
@@ -126,13 +160,7 @@ def timed_rate(
             ledger.commit_round(r)
         t1 = time.perf_counter()
         for r in rows[b : b + step]:
-            bare.execute("BEGIN")
-            bare.executemany(
-                "INSERT INTO entries (idx, data) VALUES (?, ?)",
-                [(start + i, d) for i, d in enumerate(r)],
-            )
-            bare.execute("COMMIT")
-            start += len(r)
+            bare(r)
         t2 = time.perf_counter()
         ledger_s += t1 - t0
         bare_s += t2 - t1
@@ -141,7 +169,8 @@ def timed_rate(
 
 def durable_rates(args: Args, folder: Path) -> None:
     ledger, keys = new_ledger(folder / "rate", traders=10)
-    bare = new_bare(folder / "bare.sqlite")
+    bare_db = new_bare(folder / "bare.sqlite")
+    bare = sqlite_bare(bare_db)
     n = args.per_round
     ledger.commit_round(allowances("seed", 0, 10 * len(keys), len(keys)))  # funds for rent
     plain = [allowances("a", r, n, len(keys)) for r in range(args.rounds)]
@@ -161,7 +190,85 @@ def durable_rates(args: Args, folder: Path) -> None:
     )
     ledger.verify()
     ledger.close()
-    bare.close()
+    bare_db.close()
+
+
+#: Servers the PostgreSQL rate tries by default, after $CATALLAX_BENCH_POSTGRES.
+POSTGRES_SERVERS = (
+    "postgresql://postgres@127.0.0.1:5432/postgres",
+    "postgresql://root@127.0.0.1:5432/test",
+)
+
+
+def postgres_server(choice: str) -> tuple[str | None, str]:
+    """(the server's URL, "") or (None, why there is none)."""
+    if choice == "off":
+        return None, "--postgres off"
+    import psycopg
+
+    if choice == "auto":
+        candidates = [os.environ.get("CATALLAX_BENCH_POSTGRES", ""), *POSTGRES_SERVERS]
+    else:
+        candidates = [choice]
+    why = "no server to try"
+    for url in filter(None, candidates):
+        try:
+            with psycopg.connect(url, connect_timeout=3):
+                return url, ""
+        except psycopg.Error as exc:
+            why = " ".join(str(exc).split())
+    return None, why
+
+
+def postgres_rates(args: Args) -> None:
+    """The PostgreSQL ledger's durable commit rate against bare psycopg inserts."""
+    url, why = postgres_server(args.postgres)
+    if url is None:
+        print(f"postgres durable/bare: skipped (no PostgreSQL server: {why})")
+        return
+    import psycopg
+
+    tag = secrets.token_hex(4)
+    ledger_schema, bare_schema = f"bench_ledger_{tag}", f"bench_bare_{tag}"
+    db = psycopg.connect(url, autocommit=True)
+    try:
+        db.execute("SET synchronous_commit = on")
+        db.execute(f'CREATE SCHEMA "{bare_schema}"')
+        db.execute(
+            f'CREATE TABLE "{bare_schema}".entries (idx BIGINT PRIMARY KEY, data BYTEA NOT NULL)'
+        )
+        start = 0
+
+        def bare(rows: list[bytes]) -> None:
+            nonlocal start
+            with db.transaction():
+                db.cursor().executemany(
+                    f'INSERT INTO "{bare_schema}".entries (idx, data) VALUES (%s, %s)',
+                    [(start + i, d) for i, d in enumerate(rows)],
+                )
+            start += len(rows)
+
+        sep = "&" if "?" in url else "?"
+        ledger, keys = new_ledger(f"{url}{sep}schema={ledger_schema}", traders=10)
+        try:
+            n = args.per_round
+            plain = [allowances("pg", r, n, len(keys)) for r in range(args.rounds)]
+            ledger_s, bare_s = timed_rate(ledger, bare, plain, args.blocks)
+            ledger.verify()
+        finally:
+            ledger.close()
+        total = args.rounds * n
+        print(
+            f"postgres durable commit, rounds of {n} transfers (synchronous_commit=on, one "
+            f"transaction per round), {total} per side:"
+        )
+        print(f"bare postgres insert (psycopg): {total / bare_s:,.0f} transfers/s")
+        print(f"postgres ledger: {total / ledger_s:,.0f} transfers/s")
+        print(f"postgres durable/bare: {bare_s / ledger_s:.2f} (goal >= 0.5)")
+    finally:
+        for schema in (ledger_schema, bare_schema):
+            db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        db.close()
 
 
 def append_cost(args: Args, folder: Path) -> Ledger:
@@ -277,6 +384,7 @@ def main() -> None:
         verification(ledger, folder / f"grown-{int(largest)}" / "ledger.sqlite")
         ledger.close()
         audit_speed(args, folder)
+        postgres_rates(args)
     finally:
         if not args.folder:
             shutil.rmtree(folder, ignore_errors=True)

@@ -572,7 +572,23 @@ class PostgresStore(LedgerStore):
             self._abort()
             raise
 
-    def _refused(self, exc: psycopg.Error) -> LedgerStateError:
+    def _stale(self, batch: Batch) -> LedgerStateError | None:
+        """After a refused batch (rolled back): the error to raise if it did not start
+        at the log's size, else None."""
+        if self._broken is not None:
+            return None
+        try:
+            row = self._one(f"SELECT size FROM {self._s}.tree WHERE id = 1")
+        except LedgerStateError:
+            return None
+        size = None if row is None else row[0]
+        if size == batch.start:
+            return None
+        return LedgerStateError(
+            f"{self.where}: batch starts at {batch.start} but the log has {size} entries"
+        )
+
+    def _refused(self, exc: BaseException) -> LedgerStateError:
         lost = self._db is None or self._db.broken or self._db.closed
         if lost and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return self._lost(exc)
@@ -581,46 +597,47 @@ class PostgresStore(LedgerStore):
     def commit(self, batch: Batch) -> None:
         check_batch_keys(batch)
         db = self._write_db()
-        s = self._s
+        s, state = self._s, batch.state
         try:
-            db.execute("BEGIN")
-            row = db.execute(f"SELECT size FROM {s}.tree WHERE id = 1 FOR UPDATE").fetchone()
-            if row is None or row[0] != batch.start:
-                raise LedgerStateError(
-                    f"{self.where}: batch starts at {batch.start} but the log has "
-                    f"{row and row[0]} entries"
+            # One round trip for the whole batch (a pipeline), then one for COMMIT. The
+            # head moves only from the batch's start: a stale batch updates no row (or
+            # collides with a stored index) and is rolled back before COMMIT.
+            with db.pipeline():
+                db.execute("BEGIN")
+                moved = db.execute(
+                    f"UPDATE {s}.tree SET size = %s, frontier = %s, checkpoint = %s "
+                    "WHERE id = 1 AND size = %s",
+                    (state.size, state.frontier, state.checkpoint, batch.start),
                 )
-            cursor = db.cursor()
-            cursor.executemany(
-                f"INSERT INTO {s}.entries (idx, data, nodes) VALUES (%s, %s, %s)",
-                list(zip(count(batch.start), batch.entries, batch.nodes, strict=False)),
-            )
-            if batch.transfer_ids:
+                cursor = db.cursor()
                 cursor.executemany(
-                    f"INSERT INTO {s}.transfer_ids (id, idx) VALUES (%s, %s)", batch.transfer_ids
+                    f"INSERT INTO {s}.entries (idx, data, nodes) VALUES (%s, %s, %s)",
+                    list(zip(count(batch.start), batch.entries, batch.nodes, strict=False)),
                 )
-            if batch.accounts:
-                cursor.executemany(
-                    f"INSERT INTO {s}.accounts (id, kind, public_key, balance) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET balance = "
-                    "excluded.balance",
-                    [
-                        (a.account.id, a.account.kind.value, a.account.public_key, a.balance)
-                        for a in batch.accounts
-                    ],
-                )
-            state = batch.state
-            db.execute(
-                f"UPDATE {s}.tree SET size = %s, frontier = %s, checkpoint = %s WHERE id = 1",
-                (state.size, state.frontier, state.checkpoint),
-            )
-            if batch.archive:
-                cursor.executemany(
-                    f"INSERT INTO {s}.checkpoints (size, note) VALUES (%s, %s)", batch.archive
-                )
-        except psycopg.Error as exc:
+                if batch.transfer_ids:
+                    cursor.executemany(
+                        f"INSERT INTO {s}.transfer_ids (id, idx) VALUES (%s, %s)",
+                        batch.transfer_ids,
+                    )
+                if batch.accounts:
+                    cursor.executemany(
+                        f"INSERT INTO {s}.accounts (id, kind, public_key, balance) "
+                        "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET balance = "
+                        "excluded.balance",
+                        [
+                            (a.account.id, a.account.kind.value, a.account.public_key, a.balance)
+                            for a in batch.accounts
+                        ],
+                    )
+                if batch.archive:
+                    cursor.executemany(
+                        f"INSERT INTO {s}.checkpoints (size, note) VALUES (%s, %s)", batch.archive
+                    )
+            if moved.rowcount != 1:
+                raise LedgerStateError("the head did not move")
+        except (psycopg.Error, LedgerStateError) as exc:
             self._abort()
-            raise self._refused(exc) from exc
+            raise self._stale(batch) or self._refused(exc) from exc
         except BaseException:
             self._abort()
             raise
