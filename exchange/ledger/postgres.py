@@ -16,12 +16,15 @@ a value beyond it is refused by the server and the batch with it. Texts are
 Durability: every connection runs with ``synchronous_commit = on``, so ``COMMIT``
 returns once the round is flushed to the server's write-ahead log (durable if the
 server itself runs with ``fsync = on``, its default). Each :meth:`PostgresStore.commit`
-is one transaction, locking the ``tree`` row and checking the batch's start against
-it; a repeated transfer id, an archived size already there, or any constraint makes
-the server refuse it, and nothing is applied (:class:`LedgerStateError`). If the
-connection is lost during ``COMMIT``, whether the round landed is read back through a
-fresh connection (its entries at their indices), and the store then refuses every
-further write: reopen the ledger.
+is one transaction sent as one pipeline (one round trip): ``BEGIN``; the update of the
+``tree`` row, which moves the head only from the batch's start (from anywhere else it
+would set the checkpoint to NULL, which the table refuses); each table's new rows as
+arrays (``unnest``); ``COMMIT``. A stale start, a repeated transfer id, an archived
+size already there or any other constraint aborts the transaction before its
+``COMMIT``, and nothing is applied (:class:`LedgerStateError`). If the connection is
+lost during a commit, whether the round landed is read back through a fresh connection
+(its entries at their indices), and the store then refuses every further use: reopen
+the ledger.
 
 One writer: a store opened for writing takes the session-level advisory lock
 ``pg_try_advisory_lock(k)``, ``k`` the first 8 bytes of SHA-256 of the schema name (the
@@ -50,7 +53,6 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from itertools import count
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -215,6 +217,7 @@ class PostgresStore(LedgerStore):
         self._closed = False
         self._depth = 0
         self._broken: str | None = None
+        self._initialised = False
         try:
             self._db = self._connect(connect_timeout)
             if not readonly:
@@ -471,7 +474,8 @@ class PostgresStore(LedgerStore):
         if not transfer_ids:
             return {}
         rows = self._rows(
-            f"SELECT id, idx FROM {self._s}.transfer_ids WHERE id = ANY(%s)", (list(transfer_ids),)
+            f"SELECT id, idx FROM {self._s}.transfer_ids WHERE id = ANY(%b::text[])",
+            (list(transfer_ids),),
         )
         return {tid: typed(index, int, f"transfer id {tid!r}: idx") for tid, index in rows}  # type: ignore[misc]
 
@@ -597,61 +601,71 @@ class PostgresStore(LedgerStore):
     def commit(self, batch: Batch) -> None:
         check_batch_keys(batch)
         db = self._write_db()
+        if not self._initialised:
+            self.state()  # "not initialised" if the tree row is missing; it never goes away
+            self._initialised = True
         s, state = self._s, batch.state
         try:
-            # One round trip for the whole batch (a pipeline), then one for COMMIT. The
-            # head moves only from the batch's start: a stale batch updates no row (or
-            # collides with a stored index) and is rolled back before COMMIT.
+            # The whole transaction in one pipeline: one round trip. The head moves only
+            # from the batch's start: from anywhere else the checkpoint would become NULL,
+            # which the table refuses, so the transaction aborts and its COMMIT is
+            # skipped (a stale batch may also collide with a stored index first).
             with db.pipeline():
                 db.execute("BEGIN")
-                moved = db.execute(
-                    f"UPDATE {s}.tree SET size = %s, frontier = %s, checkpoint = %s "
-                    "WHERE id = 1 AND size = %s",
-                    (state.size, state.frontier, state.checkpoint, batch.start),
+                db.execute(
+                    f"UPDATE {s}.tree SET size = %s, frontier = %s, "
+                    "checkpoint = CASE WHEN size = %s THEN %s END WHERE id = 1",
+                    (state.size, state.frontier, batch.start, state.checkpoint),
                 )
-                cursor = db.cursor()
-                cursor.executemany(
-                    f"INSERT INTO {s}.entries (idx, data, nodes) VALUES (%s, %s, %s)",
-                    list(zip(count(batch.start), batch.entries, batch.nodes, strict=False)),
+                # Each table's rows as arrays, one statement per table: few statements,
+                # whatever the round's size.
+                db.execute(
+                    f"INSERT INTO {s}.entries (idx, data, nodes) "
+                    "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[])",
+                    (
+                        list(range(batch.start, batch.start + len(batch.entries))),
+                        batch.entries,
+                        batch.nodes,
+                    ),
                 )
                 if batch.transfer_ids:
-                    cursor.executemany(
-                        f"INSERT INTO {s}.transfer_ids (id, idx) VALUES (%s, %s)",
-                        batch.transfer_ids,
+                    tids, indices = zip(*batch.transfer_ids, strict=True)
+                    db.execute(
+                        f"INSERT INTO {s}.transfer_ids (id, idx) "
+                        "SELECT * FROM unnest(%b::text[], %b::bigint[])",
+                        (list(tids), list(indices)),
                     )
                 if batch.accounts:
-                    cursor.executemany(
+                    # One row per account (the last state of each, as the other stores keep).
+                    accounts = list({a.account.id: a for a in batch.accounts}.values())
+                    db.execute(
                         f"INSERT INTO {s}.accounts (id, kind, public_key, balance) "
-                        "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET balance = "
-                        "excluded.balance",
-                        [
-                            (a.account.id, a.account.kind.value, a.account.public_key, a.balance)
-                            for a in batch.accounts
-                        ],
+                        "SELECT * FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::bigint[]) "
+                        "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance",
+                        (
+                            [a.account.id for a in accounts],
+                            [a.account.kind.value for a in accounts],
+                            [a.account.public_key for a in accounts],
+                            [a.balance for a in accounts],
+                        ),
                     )
                 if batch.archive:
-                    cursor.executemany(
-                        f"INSERT INTO {s}.checkpoints (size, note) VALUES (%s, %s)", batch.archive
+                    sizes, notes = zip(*batch.archive, strict=True)
+                    db.execute(
+                        f"INSERT INTO {s}.checkpoints (size, note) "
+                        "SELECT * FROM unnest(%b::bigint[], %b::text[])",
+                        (list(sizes), list(notes)),
                     )
-            if moved.rowcount != 1:
-                raise LedgerStateError("the head did not move")
-        except (psycopg.Error, LedgerStateError) as exc:
-            self._abort()
-            raise self._stale(batch) or self._refused(exc) from exc
-        except BaseException:
-            self._abort()
-            raise
-        try:
-            db.execute("COMMIT")
+                db.execute("COMMIT")
         except psycopg.Error as exc:
             if not (db.broken or db.closed):
-                # The server answered: it rolled the transaction back.
+                # The server answered with an error: it ran no COMMIT, or rolled it back.
                 self._abort()
-                raise self._refused(exc) from exc
+                raise self._stale(batch) or self._refused(exc) from exc
             if not self._settle(batch, exc):
                 raise LedgerStateError(
-                    f"{self.where}: the connection failed during COMMIT and the round did not "
-                    f"land ({_line(exc)})"
+                    f"{self.where}: the connection failed during a commit and the round did "
+                    f"not land ({_line(exc)})"
                 ) from exc
         except BaseException as exc:
             self._broken = (
@@ -663,7 +677,7 @@ class PostgresStore(LedgerStore):
             raise
 
     def _settle(self, batch: Batch, exc: psycopg.Error) -> bool:
-        """After the connection failed in ``COMMIT``: did the round land?
+        """After the connection failed during a commit: did the round land?
 
         Read through a fresh connection: the round landed exactly when its entries are
         stored at their indices. The store stays broken either way (the lost session
@@ -677,12 +691,17 @@ class PostgresStore(LedgerStore):
                     "ORDER BY idx",
                     (batch.start, batch.start + len(batch.entries)),
                 ).fetchall()
+                head = fresh.execute(
+                    f"SELECT size, frontier, checkpoint FROM {self._s}.tree WHERE id = 1"
+                ).fetchone()
         except psycopg.Error as check:
             self._broken = (
                 f"{self.where}: a commit failed ({_line(exc)}) and whether it landed is "
                 f"unknown ({_line(check)}); reopen the ledger"
             )
             raise LedgerStateError(self._broken) from exc
+        if not batch.entries:  # nothing of its own to find: only its head tells
+            return head is not None and TreeState(*head) == batch.state
         return [data for _, data in rows] == list(batch.entries)
 
     def _abort(self) -> None:
