@@ -60,7 +60,7 @@ from catallax.exchange.ledger import (
 )
 from catallax.exchange.ledger.location import describe, is_url
 from catallax.node.errors import NodeError, OptionError
-from catallax.node.serving import Server, Service, start_server
+from catallax.node.serving import Server, Service, clip_details, start_server
 from catallax.v1 import ledger_pb2, ledger_pb2_grpc
 
 __all__ = [
@@ -215,7 +215,7 @@ async def _refuse(context: grpc.aio.ServicerContext, exc: BaseException) -> None
     code = status_for(exc)
     if code is None:
         raise exc
-    await context.abort(code, str(exc))
+    await context.abort(code, clip_details(str(exc)))
 
 
 def _entry(index: int, data: bytes) -> ledger_pb2.Entry:

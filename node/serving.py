@@ -48,11 +48,13 @@ from catallax.node.errors import Malformed, OptionError
 __all__ = [
     "DEFAULT_GRACE",
     "KEEPALIVE_MS",
+    "MAX_DETAILS",
     "MAX_MESSAGE_BYTES",
     "MIN_PING_INTERVAL_MS",
     "Server",
     "Service",
     "channel_options",
+    "clip_details",
     "run_until_signal",
     "server_credentials",
     "server_options",
@@ -69,6 +71,16 @@ KEEPALIVE_TIMEOUT_MS = 10_000
 MIN_PING_INTERVAL_MS = 10_000
 #: Seconds running calls get to finish when a server stops.
 DEFAULT_GRACE = 5.0
+#: The most characters of a refusal's details a server sends. A gRPC client refuses
+#: trailing metadata beyond 8 KiB by default (and the details travel percent-encoded):
+#: longer details would reach it as RESOURCE_EXHAUSTED instead of the refusal's status.
+MAX_DETAILS = 400
+
+
+def clip_details(text: str) -> str:
+    """``text`` as the details of a status: cut to :data:`MAX_DETAILS` characters
+    (ending in ``...``) when longer, so that it arrives."""
+    return text if len(text) <= MAX_DETAILS else text[: MAX_DETAILS - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,9 @@ it answers. Episodes never reset by themselves: a slot that terminated or trunca
 
 Status codes, mapped in one place (:data:`STATUS`, :func:`status_of`); the details are
 ``<ErrorClass>: <what>`` so that a client raises the same class
-(:mod:`catallax.node.env.client`):
+(:mod:`catallax.node.env.client`), cut to :data:`~catallax.node.serving.MAX_DETAILS`
+characters (longer details, a list of 5000 unknown slots say, would reach the client as
+``RESOURCE_EXHAUSTED``):
 
 ======================================  =======================
 refused because                         status
@@ -84,6 +86,7 @@ from catallax.node.serving import (
     MAX_MESSAGE_BYTES,
     Server,
     Service,
+    clip_details,
     run_until_signal,
 )
 from catallax.node.serving import start_server as start_shared_server
@@ -316,7 +319,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
         except Exception as exc:
             code = status_of(exc)
             _log(rpc, signer, code, start, error=f"{type(exc).__name__}: {exc}")
-            await context.abort(code, f"{type(exc).__name__}: {exc}")
+            await context.abort(code, clip_details(f"{type(exc).__name__}: {exc}"))
             raise  # abort raises; this line is never reached
         _log(rpc, signer, grpc.StatusCode.OK, start)
         return reply

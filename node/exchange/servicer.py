@@ -1,7 +1,8 @@
 """The ``catallax.v1.Exchange`` gRPC service: Register, ListTasks, Trade, Balances.
 
 Every refusal is one status, mapped in one place (:data:`STATUS`, :func:`status_of`),
-with details ``<ErrorClass>: <what>`` so that a client raises the same class:
+with details ``<ErrorClass>: <what>`` so that a client raises the same class (cut to
+:data:`~catallax.node.serving.MAX_DETAILS` characters, so that a long one still arrives):
 
 ==============================================  =======================
 refused because                                 status
@@ -64,6 +65,7 @@ from catallax.node.errors import (
 )
 from catallax.node.exchange.bidding import Session
 from catallax.node.exchange.task import DeepTask, ExchangeContext
+from catallax.node.serving import clip_details
 from catallax.node.wire import open_envelope
 from catallax.node.wire.convert import checkpoint_to_proto
 from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
@@ -95,7 +97,7 @@ def status_of(exc: BaseException) -> grpc.StatusCode:
 
 
 def _details(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return clip_details(f"{type(exc).__name__}: {exc}")
 
 
 class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
@@ -175,7 +177,9 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
                     balances=[ledger.balance(a) for a in request.accounts],
                     checkpoint=checkpoint_to_proto(ledger.checkpoint),
                 )
-        await context.abort(grpc.StatusCode.NOT_FOUND, f"UnknownAccount: {unknown[0]!r}")
+        await context.abort(
+            grpc.StatusCode.NOT_FOUND, clip_details(f"UnknownAccount: {unknown[0]!r}")
+        )
 
     # -- Trade ------------------------------------------------------------------------
 
