@@ -91,7 +91,10 @@ def tensor_from_proto(msg: common_pb2.Tensor) -> np.ndarray:
     flat = np.frombuffer(msg.data, dtype=dtype.newbyteorder("<"))
     if dtype == np.bool_ and np.any(flat.view(np.uint8) > 1):
         raise BadTensor("tensor: a bool tensor holds bytes other than 0 and 1")
-    return flat.astype(dtype, copy=True).reshape(shape)
+    try:
+        return flat.astype(dtype, copy=True).reshape(shape)
+    except ValueError as exc:  # more axes than numpy's 64, or too big (a 0 beside 2**62)
+        raise BadTensor(f"tensor: shape {shape} has no numpy array ({exc})") from None
 
 
 def value_to_proto(value: int | np.integer | np.ndarray) -> common_pb2.Value:
