@@ -30,8 +30,8 @@ signer not in the allow-list            ``PERMISSION_DENIED``
 replayed sequence (``Replayed``)        ``ALREADY_EXISTS``
 stale timestamp (``Stale``)             ``OUT_OF_RANGE``
 bytes that do not parse, unknown slot,
-action outside space, malformed body,
-wrong message name                      ``INVALID_ARGUMENT``
+action outside space, a negative seed,
+malformed body, wrong message name      ``INVALID_ARGUMENT``
 step in an ended slot (``SlotEnded``)   ``FAILED_PRECONDITION``
 no time left before the deadline        ``DEADLINE_EXCEEDED``
 the environment itself fails            ``INTERNAL``
@@ -260,6 +260,8 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
             seeds = list(req.body.seeds)
             if seeds and len(seeds) != len(slots):
                 raise Malformed(f"seeds: expected none or {len(slots)}, got {len(seeds)}")
+            if any(seed < 0 for seed in seeds):  # Gymnasium's seeds are >= 0
+                raise Malformed(f"seeds: expected integers >= 0, got {min(seeds)}")
             async with self._lock:
                 _check_time(context)
                 obs, infos = await asyncio.to_thread(self._reset, slots, seeds)
