@@ -20,6 +20,7 @@ from catallax.exchange.ledger import (
     Transfer,
     WriterLocked,
     open_ledger,
+    verifier_key,
 )
 from catallax.exchange.ledger.evidence import authorize_transfers
 from catallax.node import keys
@@ -93,6 +94,21 @@ def test_the_cli_reads_a_url_like_a_folder(capsys, filled) -> None:
     assert status == 0 and '"account": "treasury"' in out and '"balance": 3003' in out
     status, out, _ = run(capsys, "ledger", "tail", url, "-n", "2")
     assert status == 0 and "rent-2" in out
+
+
+def test_keys_show_takes_the_name_from_a_url_ledger(capsys, filled) -> None:
+    url, pub = filled
+    status, out, err = run(capsys, "keys", "show", str(pub), "--vkey", "--ledger", url)
+    assert status == 0, err
+    assert out.strip() == verifier_key(ORIGIN, load_public_key(pub))
+    other = str(pub.parent / "other.pem")
+    keys.save_private_key(crypto.generate_private_key(), pub.parent / "other.pem")
+    status, _, err = run(capsys, "keys", "show", other + ".pub", "--vkey", "--ledger", url)
+    assert status == 2 and "not the key of the ledger" in err and err.count("\n") == 1
+    dead = "postgresql://root:secret@127.0.0.1:1/test"
+    status, _, err = run(capsys, "keys", "show", str(pub), "--vkey", "--ledger", dead)
+    assert status == 2 and "cannot connect" in err and err.count("\n") == 1
+    assert "secret" not in err
 
 
 @pytest.mark.parametrize(

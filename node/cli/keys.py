@@ -7,7 +7,8 @@ the public key to FILE.pub, and prints the public key (base64 of the raw 32 byte
 ``name+keyid+base64(0x01 || key)``, the form in which transparency-log tools (witnesses,
 Go's ``golang.org/x/mod/sumdb/note``) take the key that signs a log's checkpoints. The
 name is the key name of the checkpoints' signature lines, which for a catallax ledger is
-its origin: ``--name ORIGIN``, or the origin of the ledger given with ``--ledger DIR``,
+its origin: ``--name ORIGIN``, or the origin of the ledger given with ``--ledger DIR``
+(or a ``postgresql://`` ledger URL),
 or by default that of the ledger in the key file's own folder (where
 ``catallax train --ledger DIR`` writes ``exchange.pem``).
 """
@@ -30,6 +31,8 @@ from catallax.exchange.ledger import (
     open_ledger,
     verifier_key,
 )
+from catallax.exchange.ledger.location import describe as describe_location
+from catallax.exchange.ledger.location import is_url
 from catallax.node.cli._common import fail, new_app, out
 from catallax.node.keys import KeyFileError, load_public_key, save_private_key
 
@@ -59,13 +62,18 @@ def new(
     _print_public(public_key_bytes(key))
 
 
-def _ledger_origin(folder: Path, raw: bytes, file: Path) -> str:
-    """The origin of the ledger in ``folder``, which ``raw`` must sign."""
+def _ledger_origin(folder: Path | str, raw: bytes, file: Path) -> str:
+    """The origin of the ledger in ``folder`` (or at a URL), which ``raw`` must sign."""
     try:
         with open_ledger(folder, verify=False) as ledger:
             origin, signer = ledger.origin, ledger.public_key
     except (CorruptLedger, LedgerError, OSError) as exc:
-        fail(f"--ledger {folder}: cannot read the ledger's origin ({exc})")
+        message = str(exc)
+        where = describe_location(folder)
+        if message.startswith(where):
+            fail(f"--ledger: cannot read the ledger's origin ({message})")
+        fail(f"--ledger {where}: cannot read the ledger's origin ({message})")
+    folder = describe_location(folder)
     if signer != raw:
         fail(
             f"{file}: not the key of the ledger in {folder} (its checkpoints are signed by "
@@ -94,8 +102,12 @@ def show(
         ),
     ] = None,
     ledger: Annotated[
-        Path | None,
-        typer.Option("--ledger", help="With --vkey: take the name from this ledger's origin."),
+        str | None,
+        typer.Option(
+            "--ledger",
+            help="With --vkey: take the name from this ledger's origin (a folder, or a "
+            "postgresql:// URL).",
+        ),
     ] = None,
 ) -> None:
     """Print the public key held in a key file (or, with --vkey, its verifier key)."""
@@ -116,10 +128,12 @@ def show(
         _print_public(raw)
         return
     if name is None:
-        if ledger is not None:
-            if not (ledger / LEDGER_FILE).is_file():
-                fail(f"--ledger {ledger}: no ledger here (expected {LEDGER_FILE})")
+        if ledger is not None and is_url(ledger):
             name = _ledger_origin(ledger, raw, file)
+        elif ledger is not None:
+            if not (Path(ledger) / LEDGER_FILE).is_file():
+                fail(f"--ledger {ledger}: no ledger here (expected {LEDGER_FILE})")
+            name = _ledger_origin(Path(ledger), raw, file)
         elif (file.parent / LEDGER_FILE).is_file():
             name = _ledger_origin(file.parent, raw, file)
         else:
