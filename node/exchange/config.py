@@ -23,6 +23,7 @@ rent = 0.0
 discount = 0.99
 royalty = 0.0
 floor = 1.0                      # credits per slot below which a member is removed
+births = true                    # replace each removed member by a new one of its identity
 bid_deadline_ms = 2000           # how long a round waits for bids
 env_timeout_ms = 10000           # deadline of each call to the environment node
 min_traders = 1                  # identities connected before rounds start
@@ -79,6 +80,7 @@ class TaskConfig:
     discount: float = 0.99
     royalty: float = 0.0
     floor: float = 1.0
+    births: bool = True
     bid_deadline_ms: int = 2000
     env_timeout_ms: int = 10_000
     min_traders: int = 1
@@ -98,6 +100,7 @@ class TaskConfig:
             "discount": self.discount,
             "royalty": self.royalty,
             "floor": self.floor,
+            "births": self.births,
             "bid_deadline_ms": self.bid_deadline_ms,
         }
 
@@ -236,6 +239,10 @@ def _task(name: str, table: Any, base: Path, bad) -> TaskConfig:
             if not isinstance(value, str) or not value:
                 raise bad(where, f"expected a non-empty string, got {value!r}")
             values[key] = _path(base, value) if key in _PATHS else value
+        elif isinstance(default, bool):
+            if type(value) is not bool:
+                raise bad(where, f"expected true or false, got {value!r}")
+            values[key] = value
         elif isinstance(default, int) and not isinstance(default, bool) and key != "floor":
             if type(value) is not int or value < 0:
                 raise bad(where, f"expected an integer >= 0, got {value!r}")

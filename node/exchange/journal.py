@@ -110,7 +110,11 @@ class TaskJournal:
 
         slots = value.transfers.slot.tolist()
         for k, (payer, payee, amount, kind, _) in enumerate(value.transfers.rows()):
-            if joining is not None:
+            if joining is not None and payee >= first:
+                # One allowance per new account, named by it: "<task>.join.<identity>.<k>"
+                # for member k, whether it joined at registration or was born later.
+                tid = f"{self.task}.join.{name(payee).removeprefix(self.task + '.')}"
+            elif joining is not None:
                 tid = f"{self.task}.join.{joining.name}.{k}"
             elif admission:
                 tid = f"{self.task}.{round_}.endow.{k}"

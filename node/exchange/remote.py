@@ -29,25 +29,28 @@ class Identity:
         public_key: the raw 32-byte Ed25519 key.
         name: its name in account ids (:func:`~catallax.node.wire.mandate.identity_name`).
         accounts: one account id per member, in member order.
-        first: the market member number of its member 0 (its members are consecutive).
+        numbers: the market member number of each member (consecutive at registration;
+            a member born later to replace a bankrupt one is numbered after everyone).
     """
 
     public_key: bytes
     name: str
     accounts: list[str]
-    first: int
+    numbers: list[int]
     outcomes: list[Outcomes] = field(default_factory=list)
     retired: list[int] = field(default_factory=list)
+    born: list[int] = field(default_factory=list)
 
     @property
     def members(self) -> int:
         return len(self.accounts)
 
-    def take_mail(self) -> tuple[list[Outcomes], list[int]]:
-        """What the market told this identity since the last call (and forget it)."""
-        out, gone = self.outcomes, self.retired
-        self.outcomes, self.retired = [], []
-        return out, gone
+    def take_mail(self) -> tuple[list[Outcomes], list[int], list[int]]:
+        """What the market told this identity since the last call (and forget it):
+        outcomes, members retired, members born (its own member numbers)."""
+        out, gone, born = self.outcomes, self.retired, self.born
+        self.outcomes, self.retired, self.born = [], [], []
+        return out, gone, born
 
 
 class RemoteMembers:
@@ -57,6 +60,7 @@ class RemoteMembers:
         self.task = task
         self.identities: dict[bytes, Identity] = {}
         self._owner: list[Identity] = []
+        self._local: list[int] = []  # market member number -> the identity's member number
 
     @property
     def size(self) -> int:
@@ -70,11 +74,37 @@ class RemoteMembers:
         """
         key = bytes(public_key)
         accounts = [member_account(self.task, key, k) for k in range(members)]
-        ident = Identity(key, identity_name(key), accounts, self.size)
+        ident = Identity(
+            key, identity_name(key), accounts, list(range(self.size, self.size + members))
+        )
         if publish:
             self.identities[key] = ident
         self._owner.extend([ident] * members)
+        self._local.extend(range(members))
         return ident
+
+    def extend(self, ident: Identity, count: int) -> tuple[list[int], list[str]]:
+        """``count`` new members of ``ident``, numbered after everyone (the market admits
+        them next); returns their market member numbers and account ids. Undo with
+        :meth:`drop_newest` if the admission is not committed."""
+        numbers = list(range(self.size, self.size + count))
+        local = list(range(ident.members, ident.members + count))
+        accounts = [member_account(self.task, ident.public_key, k) for k in local]
+        ident.accounts.extend(accounts)
+        ident.numbers.extend(numbers)
+        self._owner.extend([ident] * count)
+        self._local.extend(local)
+        return numbers, accounts
+
+    def drop_newest(self, ident: Identity, count: int) -> None:
+        """Undo :meth:`extend` of ``ident``'s ``count`` newest members."""
+        if count:
+            del ident.accounts[-count:], ident.numbers[-count:]
+            del self._owner[-count:], self._local[-count:]
+
+    def local(self, member: int) -> int:
+        """The identity's own member number of a market member number."""
+        return self._local[member]
 
     def publish(self, ident: Identity) -> None:
         """Make an identity added with ``publish=False`` known by its key."""
@@ -87,7 +117,7 @@ class RemoteMembers:
     def drop_last(self, ident: Identity) -> None:
         """Undo :meth:`add` of the newest identity (its admission was not committed)."""
         if self._owner[-ident.members :] and self._owner[-1] is ident:
-            del self._owner[-ident.members :]
+            del self._owner[-ident.members :], self._local[-ident.members :]
         self.identities.pop(ident.public_key, None)
 
     def bids(self, obs: np.ndarray) -> np.ndarray:
@@ -101,6 +131,7 @@ class RemoteMembers:
         if not len(members):
             return
         owners = [self._owner[m] for m in members.tolist()]
+        local = np.asarray([self._local[m] for m in members.tolist()], dtype=np.int64)
         by: dict[int, list[int]] = {}
         for k, ident in enumerate(owners):
             by.setdefault(id(ident), []).append(k)
@@ -110,7 +141,7 @@ class RemoteMembers:
             prov = outcomes.provisional
             ident.outcomes.append(
                 Outcomes(
-                    members=members[idx] - ident.first,
+                    members=local[idx],
                     obs=np.asarray(outcomes.obs)[idx],
                     actions=np.asarray(outcomes.actions)[idx],
                     price=np.asarray(outcomes.price)[idx],
@@ -124,4 +155,4 @@ class RemoteMembers:
     def retire(self, members: np.ndarray) -> None:
         for m in np.asarray(members).tolist():
             ident = self._owner[m]
-            ident.retired.append(m - ident.first)
+            ident.retired.append(self._local[m])

@@ -150,6 +150,8 @@ class DeepTask:
         self.observation_space: gym.Space | None = None
         self.action_space: gym.Space | None = None
         self.allowance_given = history.allowances
+        self.removed = 0  # members removed at the floor, and born, since this start
+        self.born = 0
         #: Registrations waiting for the round loop: (key, members, the reply's future).
         self._pending: list[tuple[bytes, int, asyncio.Future]] = []
         self._wake = asyncio.Event()
@@ -213,9 +215,9 @@ class DeepTask:
         ids, members, balances = [], [], []
         for key, count in self.history.identities:
             ident = self.remote.add(key, count)
-            for k, account in enumerate(ident.accounts):
+            for account, number in zip(ident.accounts, ident.numbers, strict=True):
                 ids.append(account)
-                members.append(ident.first + k)
+                members.append(number)
                 balances.append(ledger.balance(account))
         issuer = ledger.balance(self.issuer_id) if self.history.opened else 0
         treasury = ledger.balance(self.treasury_id) if self.history.opened else 0
@@ -295,7 +297,7 @@ class DeepTask:
             raise BudgetExhausted(f"task {self.name}: the allowance budget is spent")
         ident = self.remote.add(public_key, members, publish=False)
         try:
-            value = market.admission(0, range(ident.first, ident.first + members), ident.accounts)
+            value = market.admission(0, ident.numbers, ident.accounts)
             await self.journal.commit(market, value, self.round)
             market.apply(value)
         except BaseException:
@@ -305,6 +307,37 @@ class DeepTask:
         self.allowance_given += members * self.allowance_units
         log.info("task=%s event=registered identity=%s members=%d", self.name, ident.name, members)
         return ident
+
+    async def _births(self, rows: np.ndarray, round_: int) -> None:
+        """Replace each member removed at the floor (``rows``) by a new member of the same
+        identity, endowed with the allowance from the task's budget while it lasts, as
+        ``train`` does in process: an identity's population keeps its size. Each new
+        member's account is the identity's next; the trader hears of it in the round's
+        ``RoundResult`` (``born``) and grows its population to match."""
+        market = self.market
+        assert market is not None
+        owners: dict[bytes, int] = {}
+        for row in np.asarray(rows).tolist():
+            ident = self.remote.owner_of(int(market.accounts.member[row]))
+            owners[ident.public_key] = owners.get(ident.public_key, 0) + 1
+        for key, count in owners.items():
+            ident = self.remote.identities[key]
+            count = min(count, self.budget_left // max(self.allowance_units, 1))
+            if count <= 0:
+                log.info("task=%s event=no_birth identity=%s why=budget", self.name, ident.name)
+                continue
+            numbers, accounts = self.remote.extend(ident, count)
+            try:
+                value = market.admission(0, numbers, accounts)
+                await self.journal.commit(market, value, round_)
+                market.apply(value)
+            except BaseException:
+                self.remote.drop_newest(ident, count)
+                raise
+            ident.born.extend(range(ident.members - count, ident.members))
+            self.allowance_given += count * self.allowance_units
+            self.born += count
+            log.info("task=%s event=born identity=%s members=%d", self.name, ident.name, count)
 
     # -- sessions and bids ------------------------------------------------------------
 
@@ -491,6 +524,9 @@ class DeepTask:
         self.episodes += len(done)
         self.rounds += 1
         self.round += 1
+        self.removed += len(value.deaths)
+        if len(value.deaths) and self.cfg.births:  # the round is whole: now the newborn
+            await self._births(value.deaths, self.round - 1)
         if self._done_training():
             self._start_evaluation()
             if self.cfg.eval_episodes:
@@ -557,10 +593,10 @@ class DeepTask:
         balances = market.accounts.balance
         for session in list(self.sessions.values()):
             ident = session.identity
-            outcomes, retired = ident.take_mail()
+            outcomes, retired, born = ident.take_mail()
             result = exchange_pb2.RoundResult(
                 exchange=self.ctx.origin, task=self.name, round=self.round - 1, awards=awards,
-                accounts=ident.accounts, checkpoint=note, retired=retired,
+                accounts=ident.accounts, checkpoint=note, retired=retired, born=born,
             )  # fmt: skip
             rows = [market.accounts.index[a] for a in ident.accounts]
             result.balances.extend(int(b) for b in balances[rows])
@@ -581,7 +617,7 @@ class DeepTask:
             rules_json=self.rules_json, rules=self.rules, max_members=self.cfg.max_members,
             allowance_left=self.budget_left, state=self.state, rounds=self.rounds,
             episodes=self.episodes, sessions=len(self.sessions),
-            identities=len(self.remote.identities),
+            identities=len(self.remote.identities), removed=self.removed, born=self.born,
         )  # fmt: skip
         if self.recent:
             msg.mean_return = float(np.mean(self.recent))

@@ -244,7 +244,9 @@ class TraderSession:
         )
         reply = await stub.Register(self._seal(registration), timeout=self.timeout)
         body = self._open(reply, "Registered")
-        if len(body.accounts) != pop.size:
+        if len(body.accounts) > pop.size:  # members born on the task while we were away
+            self._grow(len(body.accounts) - pop.size)
+        if len(body.accounts) < pop.size:
             raise SessionFailed(
                 f"{self.task}: this key registered {len(body.accounts)} members before; the "
                 f"population has {pop.size} (use another key or the same population size)"
@@ -328,3 +330,18 @@ class TraderSession:
             pop.learn(outcomes_from_proto(result.outcomes))
         if result.retired and isinstance(pop, Mortal):
             pop.retire(np.asarray(result.retired, dtype=np.int64))
+        if result.born:
+            self._grow(len(result.born))
+
+    def _grow(self, count: int) -> None:
+        """The exchange admitted ``count`` new members of this identity (births replacing
+        bankrupt ones): the population grows to match, so that member numbers agree. A
+        population that cannot grow leaves them idle (they never bid)."""
+        pop = self.population
+        grow = getattr(pop, "grow", None)
+        added = int(grow(count)) if grow is not None else 0
+        if added != count:
+            log.warning(
+                "event=birth_unmatched exchange=%s task=%s born=%d grown=%d",
+                self.address, self.task, count, added,
+            )  # fmt: skip

@@ -55,7 +55,7 @@ class ListTasksReply(_message.Message):
     def __init__(self, tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., exchange: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class TaskInfo(_message.Message):
-    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms", "env_id", "rules_json", "rules", "max_members", "allowance_left", "state", "rounds", "episodes", "mean_return", "sessions", "identities", "greedy_returns", "recent_round_ms")
+    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms", "env_id", "rules_json", "rules", "max_members", "allowance_left", "state", "rounds", "episodes", "mean_return", "sessions", "identities", "greedy_returns", "recent_round_ms", "removed", "born")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
     AUCTION_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,8 @@ class TaskInfo(_message.Message):
     IDENTITIES_FIELD_NUMBER: _ClassVar[int]
     GREEDY_RETURNS_FIELD_NUMBER: _ClassVar[int]
     RECENT_ROUND_MS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    BORN_FIELD_NUMBER: _ClassVar[int]
     name: str
     market: str
     auction: str
@@ -98,7 +100,9 @@ class TaskInfo(_message.Message):
     identities: int
     greedy_returns: _containers.RepeatedScalarFieldContainer[float]
     recent_round_ms: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., rules_json: _Optional[str] = ..., rules: _Optional[bytes] = ..., max_members: _Optional[int] = ..., allowance_left: _Optional[int] = ..., state: _Optional[str] = ..., rounds: _Optional[int] = ..., episodes: _Optional[int] = ..., mean_return: _Optional[float] = ..., sessions: _Optional[int] = ..., identities: _Optional[int] = ..., greedy_returns: _Optional[_Iterable[float]] = ..., recent_round_ms: _Optional[_Iterable[float]] = ...) -> None: ...
+    removed: int
+    born: int
+    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., rules_json: _Optional[str] = ..., rules: _Optional[bytes] = ..., max_members: _Optional[int] = ..., allowance_left: _Optional[int] = ..., state: _Optional[str] = ..., rounds: _Optional[int] = ..., episodes: _Optional[int] = ..., mean_return: _Optional[float] = ..., sessions: _Optional[int] = ..., identities: _Optional[int] = ..., greedy_returns: _Optional[_Iterable[float]] = ..., recent_round_ms: _Optional[_Iterable[float]] = ..., removed: _Optional[int] = ..., born: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "exchange", "task")
@@ -165,7 +169,7 @@ class Bid(_message.Message):
     def __init__(self, member: _Optional[int] = ..., slot: _Optional[int] = ..., amount: _Optional[int] = ..., action: _Optional[_Union[_common_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class RoundResult(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "awards", "outcomes", "accounts", "balances", "checkpoint", "retired")
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "awards", "outcomes", "accounts", "balances", "checkpoint", "retired", "born")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +181,7 @@ class RoundResult(_message.Message):
     BALANCES_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     RETIRED_FIELD_NUMBER: _ClassVar[int]
+    BORN_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     exchange: str
@@ -188,7 +193,8 @@ class RoundResult(_message.Message):
     balances: _containers.RepeatedScalarFieldContainer[int]
     checkpoint: _ledger_pb2.Checkpoint
     retired: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., retired: _Optional[_Iterable[int]] = ...) -> None: ...
+    born: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., retired: _Optional[_Iterable[int]] = ..., born: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Award(_message.Message):
     __slots__ = ("slot", "account", "price", "action")
