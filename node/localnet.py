@@ -32,7 +32,10 @@ from catallax.exchange.crypto import generate_private_key
 from catallax.node.errors import NodeError
 from catallax.node.keys import save_private_key
 
-__all__ = ["LaunchFailed", "Proc", "catallax_command", "launch", "new_key", "write_toml"]
+__all__ = [
+    "LOOPBACK", "DeepNetwork", "Host", "LaunchFailed", "Network", "Proc", "catallax_command",
+    "launch", "new_key", "start_deep_network", "write_toml",
+]  # fmt: skip
 
 
 class LaunchFailed(NodeError):
@@ -98,8 +101,11 @@ def launch(
     ready: bool = True,
     timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
+    command: Sequence[str] | None = None,
 ) -> Proc:
-    """Start ``catallax <argv>``; with ``ready``, wait until it prints ``listening on``.
+    """Start ``catallax <argv>`` (or ``command <argv>``; after ``prefix``, e.g. ``ip
+    netns exec NS``); with ``ready``, wait until it prints ``listening on``.
 
     Raises:
         LaunchFailed: it exited, or printed something else, or said nothing in time.
@@ -109,7 +115,7 @@ def launch(
     environ = dict(os.environ if env is None else env)
     environ.setdefault("PYTHONUNBUFFERED", "1")
     popen = subprocess.Popen(
-        [*catallax_command(), *argv],
+        [*prefix, *(catallax_command() if command is None else command), *argv],
         stdout=subprocess.PIPE if ready else handle,
         stderr=handle,
         stdin=subprocess.DEVNULL,
@@ -140,6 +146,19 @@ def launch(
         raise LaunchFailed(f"{name} printed {text!r} instead of its address")
     proc.address = text.removeprefix("listening on ")
     return proc
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where a node of a local network runs: the address it binds (and is dialled at)
+    and the command prefix that puts it there (``("ip", "netns", "exec", NS)`` for a
+    network namespace; none for this host's loopback)."""
+
+    address: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()
+
+
+LOOPBACK = Host()
 
 
 def new_key(path: Path) -> Path:
@@ -194,6 +213,7 @@ class DeepNetwork(Network):
     env: Proc | None = None
     exchange: Proc | None = None
     traders: list[Proc] = field(default_factory=list)
+    hosts: Mapping[str, Host] = field(default_factory=dict)
     _argv: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -216,13 +236,17 @@ class DeepNetwork(Network):
         else:
             old.stop()
         argv = [*self._argv[name], "--port", str(old.port)]
-        proc = launch(name, argv, old.log)
+        proc = launch(name, argv, old.log, prefix=self.host(name).prefix)
         self.procs[self.procs.index(old)] = proc
         if name == "env":
             self.env = proc
         else:
             self.exchange = proc
         return proc
+
+    def host(self, name: str) -> Host:
+        """Where ``name`` (``"env"``, ``"exchange"`` or ``"traders"``) runs."""
+        return self.hosts.get(name, LOOPBACK)
 
     def audit(self, timeout: float = 120.0) -> subprocess.CompletedProcess:
         """``catallax ledger audit`` of the exchange's ledger against its public key, as a
@@ -241,15 +265,22 @@ class DeepNetwork(Network):
         seed: int = 0,
         options: Mapping[str, Any] | None = None,
         extra: Sequence[str] = (),
+        host: Host | None = None,
+        exchange: str | None = None,
     ) -> Proc:
-        """Start ``catallax trader run PLUGIN`` on this task (a new key unless given)."""
+        """Start ``catallax trader run PLUGIN`` on this task (a new key unless given), on
+        ``host`` (default: the network's ``"traders"`` host), dialling ``exchange``
+        (default: the exchange's address; a proxy's, for example)."""
         i = len(self.traders)
         key = key or new_key(self.folder / "keys" / f"trader-{i}.pem")
-        argv = ["trader", "run", plugin, "--exchange", self.exchange.address,  # type: ignore[union-attr]
+        address = exchange or self.exchange.address  # type: ignore[union-attr]
+        argv = ["trader", "run", plugin, "--exchange", address,
                 "--task", self.task, "--key", str(key), "--seed", str(seed), *extra]  # fmt: skip
         for k, v in (options or {}).items():
             argv += ["--option", f"{k}={v}"]
-        proc = launch(f"trader-{i}", argv, self.folder / "logs" / f"trader-{i}.log", ready=False)
+        where = host or self.host("traders")
+        log = self.folder / "logs" / f"trader-{i}.log"
+        proc = launch(f"trader-{i}", argv, log, ready=False, prefix=where.prefix)
         self.traders.append(proc)
         return self.add(proc)
 
@@ -265,20 +296,24 @@ def start_deep_network(
     rules: Mapping[str, Any] | None = None,
     traders: Sequence[tuple[str, Mapping[str, Any]]] = (),
     seed: int = 0,
+    hosts: Mapping[str, Host] | None = None,
 ) -> DeepNetwork:
     """Keys, an environment node serving ``env_id`` in ``slots`` slots, an exchange with
     one task (``rules``: keys of ``[tasks.NAME]``), and one trader process per
-    ``(plugin, options)``; all on loopback, ports chosen by the kernel."""
+    ``(plugin, options)``; ports chosen by the kernel. ``hosts`` places ``"env"``,
+    ``"exchange"`` and ``"traders"`` (default: all on loopback)."""
     folder = Path(folder)
     keys = folder / "keys"
     ex_key, env_key = new_key(keys / "exchange.pem"), new_key(keys / "env.pem")
-    net = DeepNetwork(folder, task=task, origin=origin)
+    net = DeepNetwork(folder, task=task, origin=origin, hosts=dict(hosts or {}))
     try:
         argv = ["node", "env", env_id, "--key", str(env_key), "--slots", str(slots),
                 "--exchange-key", str(ex_key) + ".pub", "--data-dir", str(folder / "env"),
-                "--memory", str(memory)]  # fmt: skip
+                "--memory", str(memory), "--host", net.host("env").address]  # fmt: skip
         net._argv["env"] = argv
-        net.env = net.add(launch("env", argv, folder / "logs" / "env.log"))
+        net.env = net.add(
+            launch("env", argv, folder / "logs" / "env.log", prefix=net.host("env").prefix)
+        )
         table = {
             "env": net.env.address,
             "env_key": str(env_key) + ".pub",
@@ -289,13 +324,17 @@ def start_deep_network(
             folder / "exchange.toml",
             {
                 "exchange": {"origin": origin, "key": str(ex_key),
-                             "data_dir": str(folder / "exchange"), "port": 0},
+                             "data_dir": str(folder / "exchange"), "port": 0,
+                             "host": net.host("exchange").address},
                 f"tasks.{task}": table,
             },
         )  # fmt: skip
         argv = ["node", "exchange", "--config", str(net.config)]
         net._argv["exchange"] = argv
-        net.exchange = net.add(launch("exchange", argv, folder / "logs" / "exchange.log"))
+        net.exchange = net.add(
+            launch("exchange", argv, folder / "logs" / "exchange.log",
+                   prefix=net.host("exchange").prefix)
+        )  # fmt: skip
         for i, (plugin, options) in enumerate(traders):
             net.start_trader(plugin, seed=seed + 1000 * i, options=options)
     except BaseException:
