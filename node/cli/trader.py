@@ -74,8 +74,13 @@ def run(
         list[str], typer.Option("--exchange", help="An exchange HOST:PORT; repeatable.")
     ],
     task: Annotated[list[str], typer.Option("--task", help="A task name; repeatable.")],
-    key: Annotated[Path, typer.Option("--key", help="The identity's private key (PEM).")],
-    seed: Annotated[int, typer.Option(help="Seed of the populations (task i gets seed + i).")] = 0,
+    key: Annotated[
+        list[Path],
+        typer.Option("--key", help="An identity's private key (PEM); repeatable."),
+    ],
+    seed: Annotated[
+        int, typer.Option(help="Seed of the populations (key j, task i: seed + 1000 j + i).")
+    ] = 0,
     option: Annotated[
         list[str],
         typer.Option("--option", help="KEY=VALUE passed to the family (TOML value); repeatable."),
@@ -91,8 +96,9 @@ def run(
     """Trade with PLUGIN on remote tasks: dial out, register, bid, learn, reconnect.
 
     Repeat --exchange/--task to join several tasks with one key in one process: one
-    identity, each exchange keeping its own ledger of it. Runs until SIGTERM or SIGINT;
-    logs go to stderr as key=value lines.
+    identity, each exchange keeping its own ledger of it. Repeat --key to run several
+    identities in one process, each on every task. Runs until SIGTERM or SIGINT; logs
+    go to stderr as key=value lines.
     """
     import asyncio
     import logging
@@ -117,7 +123,9 @@ def run(
             options[name] = raw
     try:
         joins = parse_joins(exchange, task)
-        identity = load_private_key(key)
+        if len(set(key)) != len(key):
+            fail("the same --key is given twice")
+        identities = [load_private_key(k) for k in key]
         pinned = load_public_key(exchange_key) if exchange_key else None
         credentials = None
         if ca is not None:
@@ -137,10 +145,12 @@ def run(
         level=logging.INFO,
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
-    sessions = make_sessions(
-        plugin, joins, identity, seed=seed, options=options, exchange_key=pinned,
-        credentials=credentials,
-    )  # fmt: skip
+    sessions = []
+    for j, identity in enumerate(identities):
+        sessions += make_sessions(
+            plugin, joins, identity, seed=seed + 1000 * j, options=options,
+            exchange_key=pinned, credentials=credentials,
+        )  # fmt: skip
     try:
         asyncio.run(run_traders(sessions))
     except SessionFailed as exc:
