@@ -123,3 +123,46 @@ def postgres_url(postgres_server: str, postgres_schema: str) -> str:
     """A ledger URL naming a fresh schema (see :func:`postgres_schema`)."""
     sep = "&" if "?" in postgres_server else "?"
     return f"{postgres_server}{sep}schema={postgres_schema}"
+
+
+# --- raw messages to a running exchange -------------------------------------------------
+
+
+class Wire:
+    """Hand-made messages for a running exchange, as a misbehaving client sends them."""
+
+    @staticmethod
+    def hello(key_file: Path, origin: str, task: str, sequence: int):
+        """A ``Hello`` of ``key_file``'s identity with ``sequence``, stamped and signed now."""
+        import time
+
+        from catallax.node.keys import load_private_key
+        from catallax.node.wire import seal
+        from catallax.v1 import exchange_pb2
+
+        body = exchange_pb2.Hello(exchange=origin, task=task, sequence=sequence)
+        body.timestamp_ms = int(time.time() * 1000)
+        return seal(load_private_key(key_file), exchange_pb2.Hello, body)
+
+    @staticmethod
+    def first_frame(address: str, envelope, timeout: float = 30.0):
+        """Open a ``Trade`` stream with ``envelope`` as its first message; the call's
+        status code once it ends."""
+        import contextlib
+
+        import grpc
+
+        from catallax.v1 import exchange_pb2_grpc
+
+        with grpc.insecure_channel(address) as channel:
+            call = exchange_pb2_grpc.ExchangeStub(channel).Trade(iter([envelope]), timeout=timeout)
+            with contextlib.suppress(grpc.RpcError):
+                for _ in call:
+                    pass
+            return call.code()
+
+
+@pytest.fixture
+def wire() -> type[Wire]:
+    """:class:`Wire`: raw Hello envelopes and first-frame statuses."""
+    return Wire

@@ -19,7 +19,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +33,9 @@ from catallax.node.exchange.watch import task_info, wait_task
 from catallax.node.keys import load_private_key
 from catallax.node.localnet import DeepNetwork, catallax_command, new_key, start_deep_network
 from catallax.node.trader.session import TraderSession
-from catallax.node.wire import seal
 from catallax.node.wire.mandate import identity_name
 from catallax.traders import AdaptiveBidders
-from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
+from catallax.v1 import common_pb2, exchange_pb2
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -111,23 +109,6 @@ def health(net: DeepNetwork) -> subprocess.CompletedProcess:
     return cli("health", net.exchange.address, "--service", task_health_name(TASK), timeout=30)
 
 
-def hello(key_file: Path, sequence: int) -> common_pb2.Envelope:
-    """A Hello of ``key_file``'s identity with the given sequence number, signed now."""
-    body = exchange_pb2.Hello(exchange=ORIGIN, task=TASK, sequence=sequence)
-    body.timestamp_ms = int(time.time() * 1000)
-    return seal(load_private_key(key_file), exchange_pb2.Hello, body)
-
-
-def replay(address: str, envelope: common_pb2.Envelope) -> grpc.StatusCode:
-    """Open a Trade stream with ``envelope`` as its first message; the call's status."""
-    with grpc.insecure_channel(address) as channel:
-        call = exchange_pb2_grpc.ExchangeStub(channel).Trade(iter([envelope]), timeout=30)
-        with contextlib.suppress(grpc.RpcError):
-            for _ in call:
-                pass
-        return call.code()
-
-
 # -- a trader inside the test ----------------------------------------------------------------
 
 
@@ -191,7 +172,7 @@ async def observing(net: DeepNetwork, key_file: Path):
 # -- the tests -------------------------------------------------------------------------------
 
 
-async def test_a_killed_trader_is_left_out_and_resumes_with_its_wealth(tmp_path):
+async def test_a_killed_trader_is_left_out_and_resumes_with_its_wealth(tmp_path, wire):
     """SIGKILL one of two trader processes while rounds run: the rounds go on without
     it. Started again with the same key it opens no new account, gets no second
     allowance, pays for rights to act again from the wealth it had, and a Hello with
@@ -217,9 +198,8 @@ async def test_a_killed_trader_is_left_out_and_resumes_with_its_wealth(tmp_path)
         assert identity_accounts(net.ledger_dir, key) == accounts
         assert allowances(net.ledger_dir, accounts) == len(accounts)  # once, not twice
         assert signed_after(net.ledger_dir, size_before, accounts) > 0, "it never traded again"
-        assert (
-            replay(net.exchange.address, hello(key, sequence=1)) == grpc.StatusCode.ALREADY_EXISTS
-        )
+        code = wire.first_frame(net.exchange.address, wire.hello(key, ORIGIN, TASK, 1))
+        assert code == grpc.StatusCode.ALREADY_EXISTS, code
     finally:
         net.stop()
     audited(net)
@@ -294,7 +274,7 @@ async def test_the_environment_node_killed_pauses_the_task_until_it_is_back(tmp_
     audited(net)
 
 
-async def test_the_exchange_killed_mid_commit_restarts_where_its_ledger_left_off(tmp_path):
+async def test_the_exchange_killed_mid_commit_restarts_where_its_ledger_left_off(tmp_path, wire):
     """SIGKILL the exchange while rounds commit. The ledger it leaves verifies; it holds
     every round a trader was told of (the checkpoint each RoundResult carried is a prefix
     of it), and each balance the trader was last told of is the ledger's, but for the
@@ -329,7 +309,7 @@ async def test_the_exchange_killed_mid_commit_restarts_where_its_ledger_left_off
             assert after.round >= resume_round
             assert me.stats.connects >= 2
             await until(net, "both traders back", lambda i: i.sessions == 2, timeout=60)
-            code = replay(net.exchange.address, before_crash)
+            code = wire.first_frame(net.exchange.address, before_crash)
             assert code == grpc.StatusCode.ALREADY_EXISTS, code
     finally:
         net.stop()

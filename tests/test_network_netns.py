@@ -20,6 +20,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import grpc
 import pytest
 
 import catallax.exchange.envs  # noqa: F401  (registers catallax/Chain-v0)
@@ -27,7 +28,7 @@ from catallax.exchange.ledger import Transfer, TransferKind, open_ledger
 from catallax.node import netlab
 from catallax.node.exchange.watch import task_info, wait_task
 from catallax.node.localnet import DeepNetwork, launch, start_deep_network
-from catallax.v1 import exchange_pb2
+from catallax.v1 import common_pb2, exchange_pb2
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -101,9 +102,10 @@ def start(tmp_path: Path, lab: netlab.Lab, traders: list[str]) -> DeepNetwork:
     return net
 
 
-def test_rounds_go_on_across_hosts_through_loss_a_slow_link_and_delay(tmp_path):
+def test_rounds_go_on_across_hosts_through_loss_a_slow_link_and_delay(tmp_path, wire):
     with netlab.Lab(["ex", "env", "t0", "t1", "t2"]) as lab:
         net = start(tmp_path, lab, ["t0", "t1"])
+        key = tmp_path / "keys" / "trader-0.pem"
         try:
             info = until(net, "rounds across hosts", lambda i: i.rounds >= 10 and i.sessions == 2)
             assert net.exchange.address.startswith(lab.address("ex") + ":")
@@ -116,6 +118,18 @@ def test_rounds_go_on_across_hosts_through_loss_a_slow_link_and_delay(tmp_path):
             ):
                 for h in everyone:
                     setup(h)
+                # Bad input on a bad link: still its specific status, nothing written.
+                replayed = wire.hello(key, ORIGIN, TASK, 1)
+                forged = common_pb2.Envelope()
+                forged.CopyFrom(wire.hello(key, ORIGIN, TASK, 2**62))
+                forged.signature = bytes(64)
+                bad = {
+                    "replayed": (replayed, grpc.StatusCode.ALREADY_EXISTS),
+                    "forged": (forged, grpc.StatusCode.UNAUTHENTICATED),
+                }
+                for what, (envelope, code) in bad.items():
+                    got = wire.first_frame(net.exchange.address, envelope, timeout=60)
+                    assert got == code, f"{phase}, {what}: {got}"
                 begin = size(net)
                 now = info.rounds
                 info = until(net, phase, lambda i, now=now: i.rounds >= now + 20)
