@@ -32,6 +32,9 @@ they are not counted, and the stream goes on. Over-wealth bids are capped by the
 market at ``balance // slots`` units, as in process; NaN and infinite bids cannot be
 sent (amounts are int64 units; the trader runner drops them as "no bid"). A session
 refused for cause ends, and its bids are withdrawn from the round if it is still open.
+A Trade stream its trader closes before the first frame ends ``OK``; one it closes
+after its Hello ends ``UNAVAILABLE`` ("the trader closed its stream": a session the
+exchange cannot serve any more).
 """
 
 from __future__ import annotations
