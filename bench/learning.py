@@ -70,8 +70,16 @@ class Args:
     deterministic environments (Bandit, Chain, Duality)"""
     frozenlake_royalty: float = 0.0
     """λ on FrozenLake, whose slippery moves make long λ-returns noisy"""
+    frozenlake_bonus: float = 0.05
+    """β of the bidders' count bonus β / √(1 + visits) while training on FrozenLake:
+    without it an unlucky slip can sink an optimal action's bid below a worse one's for
+    good (2 of 12 seeds ended at 0.88-0.90 of optimal; with it 12 of 12 learnt)"""
     tmaze_royalty: float = 0.9
     """λ on the T-maze, where memory writes only earn through royalties"""
+    tmaze_prior: float = 1.0
+    """pseudo-visits of the optimistic initial bid on the T-maze: one unlucky first
+    write does not spend all its optimism (19 of 20 seeds solved with 1, 16 of 20
+    with 0)"""
     noise: float = 0.0
     """Gaussian bid noise (credits) of the bidders while training, tabular envs"""
     prior: float = 0.0
@@ -345,9 +353,11 @@ def tabular(args: Args) -> tuple[bool, bool, DeepMarket | None]:
         optimal = envs.optimal_return(model, horizon)
         target = args.threshold * optimal
         common = (make, model, horizon, budget, n_envs, args)
-        royalty = args.frozenlake_royalty if env_id == "FrozenLake-v1" else args.royalty
+        lake = env_id == "FrozenLake-v1"
+        royalty = args.frozenlake_royalty if lake else args.royalty
+        market_options = {"royalty": royalty, "bonus": args.frozenlake_bonus if lake else 0.0}
         learners = {
-            "market": (train_market, {"royalty": royalty}),
+            "market": (train_market, market_options),
             f"Q-learning Q0={args.optimism:g}": (train_q, {"init": args.optimism}),
             "Q-learning Q0=0": (train_q, {"init": 0.0}),
         }
@@ -446,6 +456,7 @@ def tmaze(args: Args) -> None:
                 seed,
                 noise=args.tmaze_noise,
                 royalty=args.tmaze_royalty,
+                prior=args.tmaze_prior,
                 quotes=False,
             )
             finals.append(curve.returns[-1])

@@ -18,7 +18,8 @@ per environment:
   standard error and the count on the line before it.
 
 Environments: ``catallax/Chain-v0`` (1 slot, royalty 0.9) and ``FrozenLake-v1`` (8
-slots, royalty 0, the learning benchmark's FrozenLake settings and budget). Every
+slots, royalty 0, count bonus 0.05: the learning benchmark's FrozenLake settings and
+budget). Every
 networked ledger is audited (``catallax ledger audit``). Timings go to the output too:
 FrozenLake over the network takes minutes (about 6 rounds per finished episode).
 
@@ -27,15 +28,14 @@ count and the share of evaluations below 95 % between ``x`` and that count (Froz
 greedy policy flickers: several states have actions whose Q* differ by about 1 % or not
 at all, and a bid's noise with step ``lr_min`` is larger than that). And the members that
 went bankrupt on each side: in process a new clone replaces each one (``train`` and
-``bench/learning.py`` do so); on the network they are removed for good, since the
-network has no births.
+``bench/learning.py`` do so); on the network a new member of the same identity does
+(the task's ``births`` rule, ``TaskInfo.removed`` and ``born``).
 
 Run: ``python bench/network_learning.py`` (``--quick``: Chain only, one seed).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
@@ -90,6 +90,7 @@ class Setting:
     budget: int
     royalty: float
     eval_episodes: int
+    bonus: float = 0.0
 
     @property
     def short(self) -> str:
@@ -113,7 +114,7 @@ class Run:
     network_s: float = 0.0
     audit: str = ""
     removed: int = 0
-    members: int = 0
+    born: int = 0
     failure: str = ""
 
 
@@ -122,7 +123,8 @@ def settings(args: Args) -> list[Setting]:
     chain = Setting("catallax/Chain-v0", TABULAR["catallax/Chain-v0"][1],
                     TABULAR["catallax/Chain-v0"][0], learning.royalty, args.chain_eval)  # fmt: skip
     lake = Setting("FrozenLake-v1", TABULAR["FrozenLake-v1"][1], TABULAR["FrozenLake-v1"][0],
-                   learning.frozenlake_royalty, args.frozenlake_eval)  # fmt: skip
+                   learning.frozenlake_royalty, args.frozenlake_eval,
+                   learning.frozenlake_bonus)  # fmt: skip
     return [chain] if args.quick else [chain, lake]
 
 
@@ -139,7 +141,15 @@ def in_process(s: Setting, run: Run, target: float, optimum: float, margin: floa
     model, horizon = envs.transition_model(env), envs.episode_horizon(env)
     longer = math.ceil(margin * s.budget)
     market, curve = train_market(
-        make, model, horizon, longer, s.slots, LearningArgs(), run.seed, royalty=s.royalty
+        make,
+        model,
+        horizon,
+        longer,
+        s.slots,
+        LearningArgs(),
+        run.seed,
+        royalty=s.royalty,
+        bonus=s.bonus,
     )
     episodes, returns = np.asarray(curve.episodes), np.asarray(curve.returns)
     cut = int(np.searchsorted(episodes, s.budget)) + 1  # the points of a run of `budget`
@@ -163,17 +173,6 @@ def audit(folder: Path, key: Path) -> str:
     text = (done.stdout or done.stderr).strip().splitlines()
     line = text[0] if text else f"exit status {done.returncode}"
     return line if done.returncode == 0 else f"FAILED: {line}"
-
-
-def removed_members(folder: Path, floor_units: int) -> tuple[int, int]:
-    """Trader accounts of the ledger in ``folder`` below the floor (removed as bankrupt:
-    a live member is never below it after a round) and all trader accounts."""
-    done = subprocess.run(
-        [*catallax_command(), "ledger", "balances", str(folder), "--json"],
-        capture_output=True, text=True, timeout=600, check=True,
-    )  # fmt: skip
-    traders = [a for a in json.loads(done.stdout)["accounts"] if a["kind"] == "trader"]
-    return sum(a["balance"] < floor_units for a in traders), len(traders)
 
 
 def wait_done(address: str, task: str, timeout: float) -> exchange_pb2.TaskInfo:
@@ -204,11 +203,12 @@ def networked(s: Setting, run: Run, episodes: int, args: Args, folder: Path) -> 
     net = start_deep_network(
         folder, s.env_id, slots=s.slots, task="bench", seed=run.seed, rules=rules,
         traders=[("adaptive", {"optimism": learning.optimism, "decay": learning.decay,
-                               "lr_min": learning.lr_min})],
+                               "lr_min": learning.lr_min, "bonus": s.bonus})],
     )  # fmt: skip
     try:
         info = wait_done(net.exchange.address, "bench", args.run_timeout)
         run.episodes, run.rounds = int(info.episodes), int(info.rounds)
+        run.removed, run.born = int(info.removed), int(info.born)
         run.greedy = [float(g) for g in info.greedy_returns]
         if len(run.greedy) != s.eval_episodes:
             run.failure = f"{len(run.greedy)} evaluation episodes reported, not {s.eval_episodes}"
@@ -218,8 +218,6 @@ def networked(s: Setting, run: Run, episodes: int, args: Args, folder: Path) -> 
         net.stop()
         run.network_s = time.perf_counter() - started
     run.audit = audit(net.ledger_dir, net.exchange_pub)
-    floor_units = round(learning.floor * s.slots * 1_000_000)
-    run.removed, run.members = removed_members(net.ledger_dir, floor_units)
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -272,9 +270,9 @@ def report(s: Setting, runs: list[Run], optimum: float, args: Args) -> bool:
         "start-up, evaluation and stop included)"
     )
     print(
-        f"{name}: bankrupt members per seed, in process (each replaced by a new clone) / "
-        "over the network (removed for good, of all members): "
-        + " ".join(f"{r.deaths}/{r.removed} of {r.members}" for r in runs)
+        f"{name}: bankrupt members per seed, in process / over the network (each "
+        "replaced by a new member on both sides; network: removed, born): "
+        + " ".join(f"{r.deaths}/{r.removed},{r.born}" for r in runs)
     )
     for r in runs:
         if r.failure:

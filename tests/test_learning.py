@@ -72,7 +72,8 @@ def test_tmaze_needs_the_message_register_and_royalties_to_use_it(seed):
     assert exact_greedy(without, plain()) <= 0.5 + 1e-12
 
     # Writers of memory learn from settled royalties only: a quote prices the corridor,
-    # which looks the same whatever was written.
-    with_memory = market_for(memory, n_envs=8, royalty=0.9, seed=seed, quotes=False)
+    # which looks the same whatever was written. One pseudo-visit of optimism (prior 1),
+    # as the learning benchmark and the network test use.
+    with_memory = market_for(memory, n_envs=8, royalty=0.9, seed=seed, quotes=False, prior=1.0)
     train(with_memory, memory, episodes=1500, seed=seed)
     assert exact_greedy(with_memory, plain(), memory=2) == pytest.approx(1.0)

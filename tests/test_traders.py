@@ -181,7 +181,7 @@ def test_check_trader_names_what_a_broken_population_does_wrong():
 
 
 def test_count_bonus_favours_untried_actions_only_while_exploring():
-    pop = AdaptiveBidders(OneHot(1), 2, clones=1, optimism=0.5, bonus=0.4)
+    pop = AdaptiveBidders(OneHot(1), 2, clones=1, optimism=0.5, bonus=0.4, preference=0.0)
     pop.visits[0, 0] = 15  # action 0 tried 15 times, action 1 never
     bids = pop.bids(np.array([0]))[:, 0]
     assert bids.tolist() == pytest.approx([0.5 + 0.4 / 4, 0.5 + 0.4])

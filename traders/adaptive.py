@@ -65,9 +65,11 @@ class AdaptiveBidders(Population):
             (``preference × action``), so that among primitives of equal value the
             lowest action wins, whatever the exchange's tie rule (which is a fair coin
             between identities, see :mod:`catallax.exchange.deep.accounts`). The
-            default, 1e-9 credit, is a thousandth of the smallest unit of money, so no
-            payment changes; it gives the family a consistent default action (on the
-            T-maze: move forward and keep the register) until learning says otherwise.
+            default, 1e-6 credit, is the smallest unit of money: the least that
+            survives a bid's quantisation to units on the network (a smaller lean
+            rounds away there, and ties fall to the draw). It gives the family a
+            consistent default action (on the T-maze: move forward and keep the
+            register) until learning says otherwise.
         quotes: also learn from provisional outcomes (quotes made at the sale, in
             markets with royalties), not only from settled ones. Quotes make learning
             online; a trader that writes memory goods should learn from settlements
@@ -88,7 +90,7 @@ class AdaptiveBidders(Population):
         noise: float = 0.0,
         bonus: float = 0.0,
         prior: float = 0.0,
-        preference: float = 1e-9,
+        preference: float = 1e-6,
         quotes: bool = True,
         seed: int = 0,
     ) -> None:
