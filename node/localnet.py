@@ -230,7 +230,7 @@ class DeepNetwork(Network):
         dials it finds it where it was."""
         old = self.env if name == "env" else self.exchange
         if old is None or name not in ("env", "exchange"):
-            raise ValueError(f"no {name!r} node in this network")
+            raise NodeError(f"no {name!r} node in this network")
         if kill:
             old.kill()
         else:

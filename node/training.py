@@ -202,7 +202,10 @@ def build(
             if opts.memory:
                 # Writers of memory goods earn only through settled royalties; a quote
                 # prices the next observation, which does not show what was written.
+                # One pseudo-visit of optimism keeps an unlucky first write from
+                # spending it all (bench/learning.py's tmaze_prior).
                 extra["quotes"] = False
+                extra["prior"] = 1.0
         try:
             populations.append(family.for_env(obs_space, act_space, seed=opts.seed + i, **extra))
         except (ValueError, TypeError) as exc:
