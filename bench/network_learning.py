@@ -6,7 +6,7 @@ evaluation from the transition table after every step in which an episode finish
 trained first, to find ``x``: the finished episodes from which its greedy return stays
 >= 95 % of the optimum until the end of the learning benchmark's budget. Then the same
 settings run over the network on loopback (an environment node, an exchange node with
-its SQLite ledger, one ``catallax trader run adaptive`` process) for ``ceil(1.5 x)``
+its SQLite ledger, one ``catallax trader run adaptive`` process) for ``floor(1.5 x)``
 training episodes, and the exchange's greedy evaluation plays ``eval`` episodes over
 the network (every episode started is reported, ``TaskInfo.greedy_returns``). Printed
 per environment:
@@ -66,7 +66,8 @@ class Args:
     seeds: int = 3
     """independent seeds per environment (0 .. seeds - 1)"""
     margin: float = 1.5
-    """the network trains for ceil(margin × x) episodes, x measured in process"""
+    """the network trains for floor(margin × x) episodes (never more than margin × x),
+    x measured in process"""
     threshold: float = 0.95
     """fraction of the optimal return that counts as learnt"""
     chain_eval: int = 4
@@ -155,7 +156,7 @@ def in_process(s: Setting, run: Run, target: float, optimum: float, margin: floa
     cut = int(np.searchsorted(episodes, s.budget)) + 1  # the points of a run of `budget`
     prefix = Curve(curve.episodes[:cut], curve.returns[:cut])
     run.needed, run.learnt = prefix.reached(target, s.budget)
-    allowed = math.ceil(margin * run.needed)
+    allowed = max(math.floor(margin * run.needed), 1)
     at = min(int(np.searchsorted(episodes, allowed)), len(returns) - 1)
     run.at_margin = float(returns[at] / optimum)
     window = (episodes >= run.needed) & (episodes <= allowed)
@@ -243,7 +244,7 @@ def report(s: Setting, runs: list[Run], optimum: float, args: Args) -> bool:
     print(
         f"network/in-process episodes ratio {name}: {ratio:.2f} (network {trained:.1f}, "
         f"in-process {needed:.1f} episodes, mean of {len(runs)} seeds; the network trains "
-        f"ceil({args.margin:g} x); per seed "
+        f"floor({args.margin:g} x); per seed "
         + " ".join(f"{r.episodes}/{r.needed}" for r in runs)
         + ")"
     )
