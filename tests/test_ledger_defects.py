@@ -111,7 +111,11 @@ def test_a_logged_opening_with_a_bad_key_fails_audit(made) -> None:
     note = sign_checkpoint(Checkpoint(ORIGIN, tree.size, tree.root()), key)
     db = sqlite3.connect(folder / "ledger.sqlite")
     db.execute("INSERT INTO entries VALUES (5, ?, ?)", (data, nodes))
-    db.execute("INSERT INTO accounts VALUES ('bad', 'trader', ?, 0)", (NOT_A_POINT,))
+    db.execute(
+        "INSERT INTO accounts (id, kind, public_key, balance, asset) "
+        "VALUES ('bad', 'trader', ?, 0, 'credits')",
+        (NOT_A_POINT,),
+    )
     db.execute(
         "UPDATE tree SET size = 6, frontier = ?, checkpoint = ?", (tree.frontier_bytes(), note)
     )

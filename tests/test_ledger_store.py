@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from catallax.exchange import crypto
 from catallax.exchange.ledger import (
     Account,
     AccountKind,
@@ -35,6 +36,13 @@ from catallax.exchange.ledger import (
 
 HEADER = StoreHeader("catallax.test/store", b"\x07" * 32, 4)
 TREASURY = Account("treasury", AccountKind.TREASURY)
+KEY = crypto.public_key_bytes(crypto.generate_private_key())
+#: Accounts of a good: a trader's wood and the wood's issuer (the environment).
+WOOD = [
+    AccountState(Account("t.a.0/wood", AccountKind.TRADER, KEY, "good:wood"), 5_000_000),
+    AccountState(Account("t.issuer/wood", AccountKind.ISSUER, KEY, "good:wood"), -5_000_000),
+]
+VECTORS = Path(__file__).parent / "vectors" / "ledger-schema2"
 
 
 def _batch(tree: CompactTree, datas: list[bytes], ids: list[str], *, archive=False) -> Batch:
@@ -146,6 +154,18 @@ class StoreSuite:
         assert restored.root() == tree.root()
         store.close()
 
+    def test_an_accounts_asset_round_trips(self, store: LedgerStore, tmp_path) -> None:
+        assert store.holds_goods
+        batch = _batch(CompactTree(), [b"a"], ["a"])
+        credits = AccountState(TREASURY, 0)
+        store.commit(Batch(**{**_fields(batch), "accounts": [*WOOD, credits]}))
+        store = self.reopen(store, tmp_path)
+        assert store.account("t.a.0/wood") == WOOD[0]
+        assert store.account("t.a.0/wood").account.asset == "good:wood"
+        assert store.accounts() == [*WOOD, credits]
+        assert store.account("treasury").account.asset == "credits"
+        store.close()
+
     def test_a_closed_store_refuses_use(self, tmp_path: Path) -> None:
         store = self.make(tmp_path)
         store.initialize(HEADER, TreeState(0, b"", "note 0"))
@@ -188,6 +208,30 @@ class TestSqliteStore(StoreSuite):
             reopened.commit(_batch(CompactTree(), [b"b"], ["b"]))
         reopened.close()
         assert path.read_bytes() == before
+
+    def test_a_file_of_schema_2_keeps_credits_and_refuses_goods(self, tmp_path: Path) -> None:
+        # A file written before goods (tests/vectors/ledger-schema2), copied.
+        path = tmp_path / "old" / "ledger.sqlite"
+        path.parent.mkdir()
+        path.write_bytes((VECTORS / "ledger.sqlite").read_bytes())
+        store = SqliteStore(path)
+        try:
+            assert store.schema == 2 and not store.holds_goods
+            state = store.state()
+            tree = CompactTree.from_frontier_bytes(state.size, state.frontier)
+            credits = AccountState(Account("t9", AccountKind.TREASURY), 7)
+            store.commit(Batch(**{**_fields(_batch(tree, [b"x"], ["x"])), "accounts": [credits]}))
+            assert store.account("t9") == credits and store.state().size == 11
+            before = (list(store.entries()), store.state(), store.accounts())
+            goods = _batch(tree.copy(), [b"y"], ["y"])
+            with pytest.raises(LedgerStateError, match="credits only"):
+                store.commit(Batch(**{**_fields(goods), "accounts": [credits, *WOOD]}))
+            assert (list(store.entries()), store.state(), store.accounts()) == before
+        finally:
+            store.close()
+        store = SqliteStore(path, readonly=True)
+        assert store.schema == 2 and store.account("t9") == credits
+        store.close()
 
 
 class TestPostgresStore(StoreSuite):
@@ -340,6 +384,11 @@ class TestPostgresStore(StoreSuite):
             ("DROP TABLE checkpoints", "missing checkpoints"),
             ("CREATE TABLE extra (x int)", "unexpected table 'extra'"),
             ("UPDATE meta SET schema = 7", "unknown ledger layout 7"),
+            ("UPDATE meta SET schema = 1", "the tables are layout 2's, but meta says layout 1"),
+            ("ALTER TABLE accounts DROP COLUMN asset",
+             "the tables are layout 1's, but meta says layout 2"),
+            ("ALTER TABLE accounts ALTER COLUMN asset DROP NOT NULL",
+             "table 'accounts' is not as layout 2"),
             ("CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END' | "
              "CREATE TRIGGER sneaky BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION f()",
              "unexpected trigger or rule 'sneaky'"),
@@ -354,6 +403,29 @@ class TestPostgresStore(StoreSuite):
         for readonly in (True, False):
             with pytest.raises(CorruptStore, match=message):
                 PostgresStore(self.url, readonly=readonly)
+
+    def test_a_schema_of_layout_1_keeps_credits_and_refuses_goods(self, store) -> None:
+        from catallax.exchange.ledger.postgres import PostgresStore
+
+        tree = CompactTree()
+        store.commit(_batch(tree, [b"a"], ["a"]))
+        store.close()
+        # As a version before goods made it: accounts without their asset.
+        self._sql("ALTER TABLE accounts DROP COLUMN asset", "UPDATE meta SET schema = 1")
+        old = PostgresStore(self.url)
+        try:
+            assert old.layout_version == 1 and not old.holds_goods
+            assert old.accounts() == [AccountState(TREASURY, 1)]
+            old.commit(_batch(tree, [b"b"], ["b"]))
+            assert old.account("treasury") == AccountState(TREASURY, 2)
+            before = (list(old.entries()), old.state(), old.accounts())
+            goods = _batch(tree.copy(), [b"c"], ["c"])
+            with pytest.raises(LedgerStateError, match="credits only"):
+                old.commit(Batch(**{**_fields(goods), "accounts": WOOD}))
+            assert (list(old.entries()), old.state(), old.accounts()) == before
+        finally:
+            old.close()
+        assert self._sql("SELECT schema FROM meta") == [(1,)]
 
     def test_bad_urls_and_dead_servers_are_one_line_errors(self) -> None:
         from catallax.exchange.ledger.postgres import PostgresStore

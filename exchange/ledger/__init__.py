@@ -17,9 +17,15 @@ from catallax.exchange.ledger.checkpoint import (
     sign_checkpoint,
     verifier_key,
 )
-from catallax.exchange.ledger.encoding import ENCODING_VERSION, decode_entry, encode_entry
+from catallax.exchange.ledger.encoding import (
+    ASSET_ENCODING_VERSION,
+    ENCODING_VERSION,
+    decode_entry,
+    encode_entry,
+)
 from catallax.exchange.ledger.errors import (
     AccountConflict,
+    AssetMismatch,
     BadCheckpoint,
     BadEvidence,
     CheckpointError,
@@ -46,14 +52,19 @@ from catallax.exchange.ledger.errors import (
 )
 from catallax.exchange.ledger.evidence import (
     DEBITS_MESSAGE,
+    PRODUCTION_MESSAGE,
     Authorization,
     Debit,
     Mandate,
+    ProductionItem,
+    ProductionReport,
     authorize,
     authorize_transfers,
     decode_authorization,
+    decode_production,
     read_evidence,
     register_reader,
+    report_production,
 )
 from catallax.exchange.ledger.hashing import EMPTY_ROOT, leaf_hash, node_hash
 from catallax.exchange.ledger.integrity import (
@@ -66,14 +77,21 @@ from catallax.exchange.ledger.integrity import (
 from catallax.exchange.ledger.ledger import LEDGER_FILE, Ledger, open_ledger, open_store
 from catallax.exchange.ledger.memory import MemoryStore
 from catallax.exchange.ledger.model import (
+    CREDITS,
+    GOODS_KINDS,
     MAX_AMOUNT,
     UNITS_PER_CREDIT,
+    UNITS_PER_GOOD,
     Account,
     AccountKind,
     Entry,
     Opening,
     Transfer,
     TransferKind,
+    asset_account,
+    check_asset,
+    good_asset,
+    is_good,
 )
 from catallax.exchange.ledger.proofs import consistency_proof, inclusion_proof
 from catallax.exchange.ledger.round import Receipt, Round
@@ -102,8 +120,11 @@ __all__ = [
     "open_ledger",
     "open_store",
     # values
+    "CREDITS",
+    "GOODS_KINDS",
     "MAX_AMOUNT",
     "UNITS_PER_CREDIT",
+    "UNITS_PER_GOOD",
     "Account",
     "AccountKind",
     "AccountState",
@@ -111,18 +132,28 @@ __all__ = [
     "Opening",
     "Transfer",
     "TransferKind",
+    "asset_account",
+    "check_asset",
     "evidence_required",
+    "good_asset",
+    "is_good",
     # evidence
     "DEBITS_MESSAGE",
+    "PRODUCTION_MESSAGE",
     "Authorization",
     "Debit",
     "Mandate",
+    "ProductionItem",
+    "ProductionReport",
     "authorize",
     "authorize_transfers",
     "decode_authorization",
+    "decode_production",
     "read_evidence",
     "register_reader",
+    "report_production",
     # encoding
+    "ASSET_ENCODING_VERSION",
     "ENCODING_VERSION",
     "decode_entry",
     "encode_entry",
@@ -163,6 +194,7 @@ __all__ = [
     "InvalidTransfer",
     "InvalidAmount",
     "UnknownAccount",
+    "AssetMismatch",
     "AccountConflict",
     "Overdraft",
     "IdempotencyConflict",

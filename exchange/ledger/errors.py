@@ -7,6 +7,8 @@ Every refusal leaves the ledger unchanged. ::
     │   ├── InvalidTransfer        a field is malformed: empty id, payer == payee, bad kind...
     │   ├── InvalidAmount          amount not an int, a bool, not positive, or too large
     │   ├── UnknownAccount         payer or payee was never opened
+    │   ├── AssetMismatch          payer or payee holds another asset than the transfer
+    │   │                          names, or the kind does not move that asset
     │   ├── AccountConflict        an account id opened again with another kind or key
     │   ├── Overdraft              a non-issuer balance would go below zero
     │   ├── IdempotencyConflict    a transfer id already used for different content
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccountConflict",
+    "AssetMismatch",
     "BadCheckpoint",
     "BadEvidence",
     "CheckpointError",
@@ -81,6 +84,12 @@ class InvalidAmount(TransferError):
 
 class UnknownAccount(TransferError):
     """The payer or the payee has not been opened on this ledger."""
+
+
+class AssetMismatch(TransferError):
+    """The transfer names an asset its payer or payee does not hold (an account holds
+    one asset, fixed at its opening), or its kind does not move that asset (goods move
+    only by allowance, delivery and production; credits by every other kind)."""
 
 
 class AccountConflict(TransferError):

@@ -30,7 +30,19 @@ of its bids, in units). It authorises, for those accounts only,
   when the episode ends).
 
 Their amounts are bounded by the payer's balance (no trader account may go below zero),
-not by the mandate: recomputing a rent or a cost needs the market's state. The ledger
+not by the mandate: recomputing a rent or a cost needs the market's state.
+
+A third form, the :class:`ProductionReport` (message name ``Production``, JSON written
+like an authorisation), is what an environment signs about a trader's recipe runs: for
+one exchange, task and round, each ``production`` transfer it justifies, itemised as
+``[transfer id, producer account, asset, units, "input" | "output"]``: an input is the
+producer's good consumed (producer to the good's issuer), an output a good made for it
+(issuer to producer). The ledger accepts a production only with such a report, signed
+by the key of the good's issuer account and listing exactly that transfer (id,
+producer, asset, units, direction), and only when every item of the report is recorded
+(in the same round), so that outputs are never recorded without their inputs.
+
+The ledger
 does not parse protobuf (``exchange`` imports nothing of ``node``); the network
 registers a reader for its message with :func:`register_reader`, and a ledger holding
 such evidence is audited by a process that has imported that reader (``catallax.node``
@@ -45,23 +57,35 @@ from dataclasses import dataclass, field, replace
 
 from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope
 from catallax.exchange.ledger.errors import BadEvidence, MissingEvidence
-from catallax.exchange.ledger.model import Transfer
+from catallax.exchange.ledger.model import Transfer, check_asset
 
 __all__ = [
     "DEBITS_MESSAGE",
+    "INPUT",
     "MANDATE_KINDS",
+    "OUTPUT",
+    "PRODUCTION_MESSAGE",
     "Authorization",
     "Debit",
+    "Evidence",
     "Mandate",
+    "ProductionItem",
+    "ProductionReport",
     "authorize",
     "authorize_transfers",
     "decode_authorization",
+    "decode_production",
     "read_evidence",
     "register_reader",
+    "report_production",
 ]
 
 #: The message name of an authorisation (the domain of its signature).
 DEBITS_MESSAGE = "Debits"
+#: The message name of an environment's production report.
+PRODUCTION_MESSAGE = "Production"
+#: A production item's direction: the producer's good consumed, or a good made for it.
+INPUT, OUTPUT = "input", "output"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,21 +153,69 @@ class Mandate:
     rules: str = ""
 
 
-#: Readers of evidence messages other than ``Debits``, by message name.
-_READERS: dict[str, Callable[[SignedEnvelope], Authorization | Mandate]] = {}
+@dataclass(frozen=True, slots=True)
+class ProductionItem:
+    """One production transfer a report justifies.
+
+    Attributes:
+        id: the transfer id.
+        account: the producer's account of ``asset`` (the trader side of the transfer).
+        asset: the good (``"good:<name>"``).
+        amount: units of the good (exactly the transfer's amount).
+        direction: ``"input"`` (consumed: producer to issuer) or ``"output"`` (made:
+            issuer to producer).
+    """
+
+    id: str
+    account: str
+    asset: str
+    amount: int
+    direction: str
 
 
-def register_reader(
-    message: str, reader: Callable[[SignedEnvelope], Authorization | Mandate]
-) -> None:
+@dataclass(frozen=True, slots=True)
+class ProductionReport:
+    """What an environment reports of recipe runs in one round of one task on one
+    exchange: the production transfers they give, itemised (see the module docstring)."""
+
+    exchange: str
+    task: str
+    round: int
+    items: tuple[ProductionItem, ...]
+
+    def encode(self) -> bytes:
+        """The canonical bytes of the body (what is signed)."""
+        body = {
+            "exchange": self.exchange,
+            "task": self.task,
+            "round": self.round,
+            "items": [[i.id, i.account, i.asset, i.amount, i.direction] for i in self.items],
+        }
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+    def item(self, transfer_id: str) -> ProductionItem | None:
+        """The listed item with this transfer id, or None."""
+        for i in self.items:
+            if i.id == transfer_id:
+                return i
+        return None
+
+
+#: What a piece of evidence can say.
+Evidence = Authorization | Mandate | ProductionReport
+#: Readers of evidence messages other than ``Debits`` and ``Production``, by message name.
+_READERS: dict[str, Callable[[SignedEnvelope], Evidence]] = {}
+
+
+def register_reader(message: str, reader: Callable[[SignedEnvelope], Evidence]) -> None:
     """Let the ledger read evidence of ``message`` with ``reader`` (which raises
     :class:`BadEvidence` for a body it cannot read). Registering again replaces it."""
-    if message == DEBITS_MESSAGE:
-        raise BadEvidence(f"{DEBITS_MESSAGE!r} evidence is read by the ledger itself")
+    if message in (DEBITS_MESSAGE, PRODUCTION_MESSAGE):
+        raise BadEvidence(f"{message!r} evidence is read by the ledger itself")
     _READERS[message] = reader
 
 
-def read_evidence(evidence: SignedEnvelope) -> Authorization | Mandate:
+def read_evidence(evidence: SignedEnvelope) -> Evidence:
     """What an evidence envelope authorises (its signature is not checked here).
 
     Raises:
@@ -151,6 +223,8 @@ def read_evidence(evidence: SignedEnvelope) -> Authorization | Mandate:
     """
     if evidence.message == DEBITS_MESSAGE:
         return decode_authorization(evidence)
+    if evidence.message == PRODUCTION_MESSAGE:
+        return decode_production(evidence)
     reader = _READERS.get(evidence.message)
     if reader is None:
         raise BadEvidence(
@@ -158,7 +232,7 @@ def read_evidence(evidence: SignedEnvelope) -> Authorization | Mandate:
             "(network bids are read once catallax.node is imported)"
         )
     out = reader(evidence)
-    if not isinstance(out, Authorization | Mandate):
+    if not isinstance(out, Authorization | Mandate | ProductionReport):
         raise BadEvidence(f"the {evidence.message!r} reader returned {type(out).__name__}")
     return out
 
@@ -180,6 +254,65 @@ def authorize(key: Ed25519PrivateKey, authorization: Authorization) -> SignedEnv
     return SignedEnvelope.seal(key, DEBITS_MESSAGE, authorization.encode())
 
 
+def report_production(key: Ed25519PrivateKey, report: ProductionReport) -> SignedEnvelope:
+    """Sign ``report`` with the environment's key: the evidence of its productions."""
+    return SignedEnvelope.seal(key, PRODUCTION_MESSAGE, report.encode())
+
+
+def _json_body(evidence: SignedEnvelope) -> object:
+    try:
+        return json.loads(evidence.data, object_pairs_hook=_unique, parse_constant=_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadEvidence(f"evidence body is not JSON ({exc})") from None
+
+
+def decode_production(evidence: SignedEnvelope) -> ProductionReport:
+    """The production report an evidence envelope carries (its signature is not checked
+    here).
+
+    Raises:
+        BadEvidence: not a ``Production`` message, not well-formed JSON, a field of the
+            wrong type, an asset that is not a good, or a transfer id listed twice.
+    """
+    if evidence.message != PRODUCTION_MESSAGE:
+        raise BadEvidence(f"evidence is a {evidence.message!r} message, not {PRODUCTION_MESSAGE!r}")
+    body = _json_body(evidence)
+    if not isinstance(body, dict) or set(body) != {"exchange", "task", "round", "items"}:
+        raise BadEvidence("production report must hold exchange, task, round and items")
+    for name in ("exchange", "task"):
+        if not isinstance(body[name], str):
+            raise BadEvidence(f"production report {name}: expected a string")
+    if type(body["round"]) is not int or body["round"] < 0:
+        raise BadEvidence("production report round: expected an int >= 0")
+    if not isinstance(body["items"], list):
+        raise BadEvidence("production report items: expected a list")
+    items = []
+    for item in body["items"]:
+        ok = (
+            isinstance(item, list)
+            and len(item) == 5
+            and all(isinstance(item[k], str) for k in (0, 1, 2, 4))
+            and type(item[3]) is int
+            and item[3] > 0
+            and item[4] in (INPUT, OUTPUT)
+        )
+        if not ok:
+            raise BadEvidence(
+                "production report items: each is [transfer id, account, asset, units > 0, "
+                '"input" or "output"]'
+            )
+        if item[2] == "credits":
+            raise BadEvidence("production report items: credits are not produced")
+        try:
+            check_asset(item[2], "production report asset")
+        except ValueError as exc:
+            raise BadEvidence(str(exc)) from None
+        items.append(ProductionItem(*item))
+    if len({i.id for i in items}) != len(items):
+        raise BadEvidence("production report items: a transfer id is listed twice")
+    return ProductionReport(body["exchange"], body["task"], body["round"], tuple(items))
+
+
 def decode_authorization(evidence: SignedEnvelope) -> Authorization:
     """The authorisation an evidence envelope carries (its signature is not checked here).
 
@@ -189,10 +322,7 @@ def decode_authorization(evidence: SignedEnvelope) -> Authorization:
     """
     if evidence.message != DEBITS_MESSAGE:
         raise BadEvidence(f"evidence is a {evidence.message!r} message, not {DEBITS_MESSAGE!r}")
-    try:
-        body = json.loads(evidence.data, object_pairs_hook=_unique, parse_constant=_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadEvidence(f"evidence body is not JSON ({exc})") from None
+    body = _json_body(evidence)
     if not isinstance(body, dict) or set(body) != {"exchange", "task", "round", "payer", "debits"}:
         raise BadEvidence("evidence body must hold exchange, task, round, payer and debits")
     for name in ("exchange", "task", "payer"):

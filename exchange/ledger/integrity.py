@@ -10,7 +10,9 @@ memory stays flat, and batches its reads.
 compares them with the stored tables the writer acts on
 (:class:`~catallax.exchange.ledger.replay.Replay`), in the same pass.
 
-:func:`audit_log` does that and checks every entry's canonical encoding and evidence.
+:func:`audit_log` does that and checks every entry's canonical encoding and evidence,
+that every production report is recorded whole, and that each asset's balances
+(credits and every good) sum to zero.
 
 Each reads one consistent snapshot of the store (:meth:`LedgerStore.snapshot`), so a
 writer committing meanwhile is never mistaken for damage, and each raises a
@@ -20,7 +22,7 @@ writer committing meanwhile is never mistaken for damage, and each raises a
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from catallax.exchange.ledger.checkpoint import Checkpoint, open_checkpoint
 from catallax.exchange.ledger.errors import (
@@ -30,10 +32,10 @@ from catallax.exchange.ledger.errors import (
     LedgerError,
     TamperedEntry,
 )
-from catallax.exchange.ledger.model import Account, AccountKind, Transfer
+from catallax.exchange.ledger.model import CREDITS, Account, AccountKind, Transfer
 from catallax.exchange.ledger.rebuild import CHUNK, check_chunks
 from catallax.exchange.ledger.replay import Replay
-from catallax.exchange.ledger.rules import Verified, check_evidence
+from catallax.exchange.ledger.rules import Verified, check_evidence, unrecorded
 from catallax.exchange.ledger.store import AccountState, LedgerStore, StoreHeader
 from catallax.exchange.ledger.tree import CompactTree
 
@@ -58,7 +60,13 @@ class VerifyReport:
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
-    """An audited log: what :func:`verify_log` found plus what the replay covered."""
+    """An audited log: what :func:`verify_log` found plus what the replay covered.
+
+    ``balances`` are by account id (units of each account's asset); ``supply`` gives,
+    per asset (credits and every good with an account), the units its non-issuer
+    accounts hold, which its issuers' balances match exactly (each asset's balances
+    sum to zero, checked).
+    """
 
     size: int
     root: bytes
@@ -67,6 +75,12 @@ class AuditReport:
     transfers: int
     evidence: int
     balances: dict[str, int]
+    supply: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        """The assets checked, sorted (credits first)."""
+        return tuple(sorted(self.supply, key=lambda a: (a != CREDITS, a)))
 
 
 def _open_note(note: str, header: StoreHeader, what: str) -> Checkpoint:
@@ -178,16 +192,39 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
     """:func:`verify_log` and the replay of every entry: encoding, evidence, balances."""
     verified = Verified()
 
-    def evidence(entry: Transfer, payer: Account) -> None:
-        check_evidence(entry, payer, verified, origin=header.origin, exchange_key=header.public_key)
+    def evidence(entry: Transfer, payer: Account, payee: Account) -> None:
+        check_evidence(
+            entry,
+            payer,
+            verified,
+            origin=header.origin,
+            exchange_key=header.public_key,
+            payee=payee,
+        )
+        verified.record(entry)
 
     replay = Replay(store, check=evidence, canonical=True)
     with store.snapshot():
         report = _verify(store, header, replay)
+    missing = unrecorded(verified)
+    if missing:
+        raise CorruptLedger(
+            f"production report: its items {', '.join(map(repr, missing[:5]))} are not in "
+            "the log (a report's productions are recorded together)"
+        )
     states = replay.states
     balances = {k: s.balance for k, s in sorted(states.items())}
-    if sum(balances.values()) != 0:
-        raise CorruptLedger(f"balances sum to {sum(balances.values())}, not zero")
+    sums: dict[str, int] = {CREDITS: 0}
+    supply: dict[str, int] = {CREDITS: 0}
+    for s in states.values():
+        asset = s.account.asset
+        sums[asset] = sums.get(asset, 0) + s.balance
+        held = s.balance if s.account.kind is not AccountKind.ISSUER else 0
+        supply[asset] = supply.get(asset, 0) + held
+    unbalanced = {a: n for a, n in sorted(sums.items()) if n != 0}
+    if unbalanced:
+        what = ", ".join(f"{a} sum to {n}" for a, n in unbalanced.items())
+        raise CorruptLedger(f"balances of {what}, not zero")
     negative = [
         k for k, s in states.items() if s.balance < 0 and s.account.kind is not AccountKind.ISSUER
     ]
@@ -201,4 +238,5 @@ def audit_log(store: LedgerStore, header: StoreHeader) -> AuditReport:
         replay.transfers,
         replay.evidence,
         balances,
+        supply,
     )

@@ -38,7 +38,7 @@ from catallax.exchange.ledger.integrity import (
     verify_log,
 )
 from catallax.exchange.ledger.location import is_url
-from catallax.exchange.ledger.model import Account, AccountKind, Entry, Opening
+from catallax.exchange.ledger.model import CREDITS, Account, AccountKind, Entry, Opening
 from catallax.exchange.ledger.proofs import consistency_proof, inclusion_proof, subtree_hash
 from catallax.exchange.ledger.round import Receipt, Round
 from catallax.exchange.ledger.sqlite import SqliteStore
@@ -178,8 +178,18 @@ class Ledger:
         return state.balance
 
     def balances(self) -> dict[str, int]:
-        """Every account's balance in units (as of :attr:`size`)."""
+        """Every account's balance in units of its asset (as of :attr:`size`)."""
         return {k: self._accounts[k].balance for k in sorted(self._accounts)}
+
+    def supply(self) -> dict[str, int]:
+        """Per asset (credits and every good with an account), the units its accounts
+        other than issuers hold (as of :attr:`size`): what its issuers have created and
+        not taken back."""
+        out: dict[str, int] = {CREDITS: 0}
+        for s in self._accounts.values():
+            held = s.balance if s.account.kind is not AccountKind.ISSUER else 0
+            out[s.account.asset] = out.get(s.account.asset, 0) + held
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] != CREDITS, kv[0])))
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index`` (IndexError if there is none)."""
@@ -266,10 +276,16 @@ class Ledger:
         return round_.commit()
 
     def open_account(
-        self, account_id: str, kind: AccountKind | str, public_key: bytes | None = None
+        self,
+        account_id: str,
+        kind: AccountKind | str,
+        public_key: bytes | None = None,
+        *,
+        asset: str = CREDITS,
     ) -> Receipt:
-        """Open an account (its own round); a no-op if it is already open as given."""
-        account = Account(account_id, kind, public_key)  # type: ignore[arg-type]
+        """Open an account holding ``asset`` (credits, or a good ``"good:<name>"``) in its
+        own round; a no-op if it is already open as given."""
+        account = Account(account_id, kind, public_key, asset)  # type: ignore[arg-type]
         return self.commit_round([Opening(account)])
 
     def _archive(self, start: int, nodes: list[bytes], note: str) -> tuple[tuple[int, str], ...]:

@@ -35,9 +35,11 @@ never leaves it behind. (Through a pooler in transaction mode a session lock mea
 nothing: connect to the server or to a session-mode pool.)
 
 Opening never writes: the catalog of the schema is compared with the expected tables,
-columns, types, primary keys and (no) triggers, and the layout version with
-:data:`SCHEMA_VERSION`; a mismatch is :class:`CorruptStore`. A read-only store's
-session runs with ``default_transaction_read_only``. A new ledger (``create``) is made
+columns, types, primary keys and (no) triggers of a layout (:data:`LAYOUTS`: 2, whose
+accounts keep their asset, or 1, accounts of credits only, still read and written for
+credits), and ``meta.schema`` must name that layout; a mismatch is
+:class:`CorruptStore`. A read-only store's session runs with
+``default_transaction_read_only``. A new ledger (``create``) is made
 in one transaction: the schema if missing, the tables, the header when given.
 :meth:`PostgresStore.snapshot` is one ``REPEATABLE READ READ ONLY`` transaction, so
 every read inside it sees one committed state whatever other connections commit. Long
@@ -66,7 +68,7 @@ from catallax.exchange.ledger.errors import (
     WriterLocked,
 )
 from catallax.exchange.ledger.location import parse_url
-from catallax.exchange.ledger.schema import account_row, entry_row, typed
+from catallax.exchange.ledger.schema import account_columns, account_row, entry_row, typed
 from catallax.exchange.ledger.store import (
     AccountState,
     Batch,
@@ -76,10 +78,12 @@ from catallax.exchange.ledger.store import (
     check_batch_keys,
 )
 
-__all__ = ["SCHEMA_VERSION", "TABLES", "PostgresStore", "lock_key"]
+__all__ = ["LAYOUTS", "SCHEMA_VERSION", "TABLES", "PostgresStore", "lock_key"]
 
-#: The layout of a PostgreSQL ledger, recorded in ``meta.schema``.
-SCHEMA_VERSION = 1
+#: The layout of a new PostgreSQL ledger, recorded in ``meta.schema``. 2: each
+#: account's asset (``accounts.asset``); layout 1 (accounts of credits only) is still
+#: read and written, for accounts of credits.
+SCHEMA_VERSION = 2
 #: Rows per page of a long read.
 _PAGE = 4096
 
@@ -112,7 +116,7 @@ TABLES = (
     _Table(
         "accounts",
         (("id", "text", True), ("kind", "text", True), ("public_key", "bytea", False),
-         ("balance", "bigint", True)),
+         ("balance", "bigint", True), ("asset", "text", True)),
         ("id",),
     ),
     _Table(
@@ -124,6 +128,16 @@ TABLES = (
     ),
     _Table("checkpoints", (("size", "bigint", True), ("note", "text", True)), ("size",)),
 )  # fmt: skip
+#: The tables of each layout: layout 1's accounts have no asset (credits only).
+LAYOUTS = {
+    SCHEMA_VERSION: TABLES,
+    1: tuple(
+        _Table(t.name, t.columns[:4], t.key, t.checks) if t.name == "accounts" else t
+        for t in TABLES
+    ),
+}
+#: The first layout whose accounts keep their asset.
+WITH_ASSETS = 2
 #: Secondary indexes: (name, table, columns).
 _INDEXES = (("transfer_ids_by_entry", "transfer_ids", ("idx", "id")),)
 
@@ -322,27 +336,52 @@ class PostgresStore(LedgerStore):
         keys: dict[str, set[tuple]] = {}
         for table, contype, names in db.execute(_KEYS, (self.schema,)):
             keys.setdefault(table, set()).add((contype, tuple(names)))
-        for table in TABLES:
-            want = [
-                (name, kind, not_null, "C" if kind == "text" else "")
-                for name, kind, not_null in table.columns
-            ]
-            if columns.get(table.name) != want or keys.get(table.name) != {("p", table.key)}:
-                raise CorruptStore(
-                    f"{where}: schema: table {table.name!r} is not as layout "
-                    f"{SCHEMA_VERSION} makes it"
-                )
+
+        def differing(layout: int) -> list[str]:
+            """The tables of the catalog that are not as ``layout`` makes them."""
+            out = []
+            for table in LAYOUTS[layout]:
+                want = [
+                    (name, kind, not_null, "C" if kind == "text" else "")
+                    for name, kind, not_null in table.columns
+                ]
+                if columns.get(table.name) != want or keys.get(table.name) != {("p", table.key)}:
+                    out.append(table.name)
+            return out
+
+        # The layout the tables are (the nearest one names what differs).
+        found = min(LAYOUTS, key=lambda layout: (len(differing(layout)), -layout))
+        if differing(found):
+            raise CorruptStore(
+                f"{where}: schema: table {differing(found)[0]!r} is not as layout {found} makes it"
+            )
         for table, trigger in db.execute(_TRIGGERS, (self.schema, self.schema)):
             raise CorruptStore(
                 f"{where}: schema: unexpected trigger or rule {trigger!r} on {table}"
             )
         row = db.execute(f"SELECT schema FROM {self._s}.meta WHERE id = 1").fetchone()
         version = None if row is None else row[0]
-        if version != SCHEMA_VERSION:
+        if version not in LAYOUTS:
             raise CorruptStore(f"{where}: unknown ledger layout {version!r}")
+        if version != found:
+            raise CorruptStore(
+                f"{where}: schema: the tables are layout {found}'s, but meta says layout {version}"
+            )
+        self.layout_version = version
         (encoding,) = db.execute("SHOW server_encoding").fetchone()  # type: ignore[misc]
         if encoding != "UTF8":
             raise LedgerStateError(f"{where}: the database's encoding is {encoding}, not UTF8")
+
+    @property
+    def holds_goods(self) -> bool:  # type: ignore[override]
+        """Whether the schema keeps each account's asset (layout 2); a schema of layout
+        1 keeps accounts of credits only."""
+        return self.layout_version >= WITH_ASSETS
+
+    @property
+    def layout(self) -> str:  # type: ignore[override]
+        """The schema's layout, for messages."""
+        return f"PostgreSQL layout {self.layout_version}"
 
     # --- connections and errors ---------------------------------------------------
 
@@ -447,15 +486,15 @@ class PostgresStore(LedgerStore):
 
     def account(self, account_id: str) -> AccountState | None:
         row = self._one(
-            f"SELECT id, kind, public_key, balance FROM {self._s}.accounts WHERE id = %s",
+            f"SELECT {account_columns(self.holds_goods)} FROM {self._s}.accounts WHERE id = %s",
             (account_id,),
         )
         return None if row is None else account_row(row)
 
     def accounts(self) -> list[AccountState]:
         query = (
-            f"SELECT id, kind, public_key, balance FROM {self._s}.accounts WHERE id > %s "
-            "ORDER BY id LIMIT %s"
+            f"SELECT {account_columns(self.holds_goods)} FROM {self._s}.accounts "
+            "WHERE id > %s ORDER BY id LIMIT %s"
         )
         found: list[AccountState] = []
         after = ""
@@ -599,7 +638,8 @@ class PostgresStore(LedgerStore):
         return LedgerStateError(f"{self.where}: batch refused, nothing written ({_line(exc)})")
 
     def commit(self, batch: Batch) -> None:
-        check_batch_keys(batch)
+        goods = self.holds_goods
+        check_batch_keys(batch, goods=goods)
         db = self._write_db()
         if not self._initialised:
             self.state()  # "not initialised" if the tree row is missing; it never goes away
@@ -638,16 +678,21 @@ class PostgresStore(LedgerStore):
                 if batch.accounts:
                     # One row per account (the last state of each, as the other stores keep).
                     accounts = list({a.account.id: a for a in batch.accounts}.values())
+                    arrays = [
+                        [a.account.id for a in accounts],
+                        [a.account.kind.value for a in accounts],
+                        [a.account.public_key for a in accounts],
+                        [a.balance for a in accounts],
+                    ]
+                    types = "%b::text[], %b::text[], %b::bytea[], %b::bigint[]"
+                    if goods:
+                        arrays.append([a.account.asset for a in accounts])
+                        types += ", %b::text[]"
                     db.execute(
-                        f"INSERT INTO {s}.accounts (id, kind, public_key, balance) "
-                        "SELECT * FROM unnest(%b::text[], %b::text[], %b::bytea[], %b::bigint[]) "
+                        f"INSERT INTO {s}.accounts ({account_columns(goods)}) "
+                        f"SELECT * FROM unnest({types}) "
                         "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance",
-                        (
-                            [a.account.id for a in accounts],
-                            [a.account.kind.value for a in accounts],
-                            [a.account.public_key for a in accounts],
-                            [a.balance for a in accounts],
-                        ),
+                        arrays,
                     )
                 if batch.archive:
                     sizes, notes = zip(*batch.archive, strict=True)

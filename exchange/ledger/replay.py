@@ -28,19 +28,20 @@ from catallax.exchange.ledger.errors import (
 )
 from catallax.exchange.ledger.keycheck import is_valid_public_key
 from catallax.exchange.ledger.model import Account, Opening, Transfer
-from catallax.exchange.ledger.rules import apply_transfer
+from catallax.exchange.ledger.rules import apply_transfer, check_assets
 from catallax.exchange.ledger.store import AccountState, LedgerStore
 
 __all__ = ["Replay"]
 
 Row = tuple[int, bytes, bytes]
-#: Called for every transfer before it is applied, with its payer's account (audit).
-TransferCheck = Callable[[Transfer, Account], None]
+#: Called for every transfer before it is applied, with its payer's and payee's
+#: accounts (audit: the evidence).
+TransferCheck = Callable[[Transfer, Account, Account], None]
 
 
 def _describe(account: Account) -> str:
     key = "no key" if account.public_key is None else f"key {key_fingerprint(account.public_key)}"
-    return f"a {account.kind} with {key}"
+    return f"a {account.kind} of {account.asset!r} with {key}"
 
 
 class Replay:
@@ -96,7 +97,8 @@ class Replay:
             if payer is None or payee is None:
                 raise CorruptLedger("payer or payee was not opened before this transfer")
             if self._check is not None:
-                self._check(entry, payer.account)
+                check_assets(entry, payer.account, payee.account)
+                self._check(entry, payer.account, payee.account)
             self.evidence += entry.evidence is not None
             self.states[entry.payer], self.states[entry.payee] = apply_transfer(entry, payer, payee)
             self.transfers += 1

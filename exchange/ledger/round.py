@@ -2,8 +2,10 @@
 
 Each :meth:`Round.add` validates the entry against the ledger plus what the round has
 already staged (accounts, balances, transfer ids) and either stages it whole or raises
-without staging anything. :meth:`Round.commit` hands the round to the store as one
-atomic batch with the new tree state and its signed checkpoint.
+without staging anything. :meth:`Round.commit` checks what only the whole round can
+show (every item of a production report used is recorded, :class:`BadEvidence`
+otherwise, nothing written), then hands the round to the store as one atomic batch with
+the new tree state and its signed checkpoint.
 """
 
 from __future__ import annotations
@@ -16,14 +18,21 @@ from catallax.exchange.ledger.checkpoint import Checkpoint, sign_checkpoint
 from catallax.exchange.ledger.encoding import encode_entry
 from catallax.exchange.ledger.errors import (
     AccountConflict,
+    BadEvidence,
     IdempotencyConflict,
     LedgerStateError,
     NotAnEntry,
     UnknownAccount,
 )
 from catallax.exchange.ledger.hashing import LEAF_PREFIX
-from catallax.exchange.ledger.model import Account, Entry, Opening, Transfer
-from catallax.exchange.ledger.rules import Verified, apply_transfer, check_evidence
+from catallax.exchange.ledger.model import CREDITS, Account, Entry, Opening, Transfer
+from catallax.exchange.ledger.rules import (
+    Verified,
+    apply_transfer,
+    check_assets,
+    check_evidence,
+    unrecorded,
+)
 from catallax.exchange.ledger.store import AccountState, Batch, TreeState
 
 if TYPE_CHECKING:
@@ -140,11 +149,17 @@ class Round:
         if known is not None:
             if known.account != account:
                 raise AccountConflict(
-                    f"account {account.id!r}: already open as {known.account.kind} "
-                    "with another kind or key"
+                    f"account {account.id!r}: already open as {known.account.kind} of "
+                    f"{known.account.asset!r}, with another kind, key or asset"
                 )
             self._duplicates.append(account.id)
             return None
+        if account.asset != CREDITS and not self._store.holds_goods:
+            raise LedgerStateError(
+                f"account {account.id!r}: this ledger's store keeps accounts of credits "
+                f"only ({self._store.layout}); an account of {account.asset!r} needs a "
+                "ledger created by this version"
+            )
         self._accounts[account.id] = AccountState(account, 0)
         return self._stage(encode_entry(Opening(account)))
 
@@ -166,12 +181,14 @@ class Round:
             return None
         payer = self._state(transfer.payer, "payer")
         payee = self._state(transfer.payee, "payee")
+        check_assets(transfer, payer.account, payee.account)
         check_evidence(
             transfer,
             payer.account,
             self._verified,
             origin=self._ledger.origin,
             exchange_key=self._ledger.public_key,
+            payee=payee.account,
         )
         payer, payee = apply_transfer(transfer, payer, payee)
         self._accounts[transfer.payer] = payer
@@ -179,6 +196,7 @@ class Round:
         self._ids[transfer.id] = data
         index = self._stage(data)
         self._new_ids.append((transfer.id, index))
+        self._verified.record(transfer)
         return index
 
     def discard(self) -> None:
@@ -191,6 +209,12 @@ class Round:
         self._check_open()
         ledger = self._ledger
         try:
+            missing = unrecorded(self._verified)
+            if missing:
+                raise BadEvidence(
+                    f"production report: its items {', '.join(map(repr, missing[:5]))} are "
+                    "not in this round (a report's productions are recorded together)"
+                )
             if not self._entries:
                 return Receipt(self.start, self.start, tuple(self._duplicates), ledger.checkpoint)
             size = self._tree.size

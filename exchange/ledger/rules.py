@@ -13,6 +13,14 @@
   debits with the checkpoint that covers them (the exchange signs every entry's tree
   head), so they need no evidence of their own. An account without a key (a keyless
   treasury) cannot pay.
+- Productions (a good made for a trader or consumed from it by the good's issuer)
+  always carry the environment's signed
+  :class:`~catallax.exchange.ledger.evidence.ProductionReport`, signed by the issuer
+  side's registered key (also when that is the exchange's key), listing the transfer
+  exactly (id, producer, asset, units, direction); every item of a report must be
+  recorded (:func:`unrecorded` names the ones missing), so that a recipe's outputs are
+  never recorded without its inputs.
+- Assets: payer and payee hold the transfer's asset (:class:`AssetMismatch`).
 - Balances: the payer loses and the payee gains ``amount``; no account but an issuer
   may go below zero, and no balance may leave the signed 64-bit range.
 """
@@ -20,19 +28,46 @@
 from __future__ import annotations
 
 from catallax.exchange.crypto import CryptoError, MissingSignature, key_fingerprint
-from catallax.exchange.ledger.errors import BadEvidence, InvalidAmount, MissingEvidence, Overdraft
+from catallax.exchange.ledger.errors import (
+    AssetMismatch,
+    BadEvidence,
+    InvalidAmount,
+    InvalidTransfer,
+    MissingEvidence,
+    Overdraft,
+)
 from catallax.exchange.ledger.evidence import (
     CEILING_KINDS,
+    INPUT,
     LATE_KINDS,
     MANDATE_KINDS,
+    OUTPUT,
+    PRODUCTION_MESSAGE,
     Authorization,
+    Evidence,
     Mandate,
+    ProductionReport,
     read_evidence,
 )
-from catallax.exchange.ledger.model import MAX_AMOUNT, Account, AccountKind, Transfer
+from catallax.exchange.ledger.model import (
+    MAX_AMOUNT,
+    Account,
+    AccountKind,
+    Transfer,
+    TransferKind,
+)
 from catallax.exchange.ledger.store import AccountState
 
-__all__ = ["Verified", "apply_transfer", "check_evidence", "evidence_required"]
+__all__ = [
+    "Verified",
+    "apply_transfer",
+    "check_assets",
+    "check_evidence",
+    "evidence_required",
+    "unrecorded",
+]
+
+Memo = tuple[bytes, ...]
 
 
 def evidence_required(transfer: Transfer, payer: Account) -> bool:
@@ -45,14 +80,51 @@ class Verified:
 
     ``auths`` maps an envelope's fields to what it authorises (so one signature is
     checked once); ``spent`` adds up, per mandate and payer, the bids and taxes it has
-    paid for (so a ceiling holds over all the transfers it covers).
+    paid for (so a ceiling holds over all the transfers it covers); ``recorded`` holds,
+    per production report, the ids of its items recorded so far with it as their
+    evidence (:meth:`record`), so that :func:`unrecorded` can name the items left out.
     """
 
-    __slots__ = ("auths", "spent")
+    __slots__ = ("auths", "recorded", "spent")
 
     def __init__(self) -> None:
-        self.auths: dict[tuple[bytes, ...], Authorization | Mandate] = {}
-        self.spent: dict[tuple[tuple[bytes, ...], str], int] = {}
+        self.auths: dict[Memo, Evidence] = {}
+        self.spent: dict[tuple[Memo, str], int] = {}
+        self.recorded: dict[Memo, set[str]] = {}
+
+    def record(self, transfer: Transfer) -> None:
+        """Note a transfer recorded (staged in a round, or replayed): for a production,
+        its report's item is done. Call it once the transfer has passed every check."""
+        ev = transfer.evidence
+        if transfer.kind is TransferKind.PRODUCTION and ev is not None:
+            memo = (ev.message.encode(), ev.data, ev.public_key, ev.signature)
+            self.recorded.setdefault(memo, set()).add(transfer.id)
+
+
+def unrecorded(verified: Verified) -> list[str]:
+    """The ids of the items of every production report with a recorded item (see
+    :meth:`Verified.record`) that were not recorded with it, sorted; empty when every
+    report used was recorded whole.
+
+    A round recording any item of a report must record all of them (a report recorded
+    earlier is whole in the log, so its items come again only as duplicates, which are
+    skipped and never recorded)."""
+    missing: set[str] = set()
+    for memo, done in verified.recorded.items():
+        report = verified.auths.get(memo)
+        if isinstance(report, ProductionReport):
+            missing.update(i.id for i in report.items if i.id not in done)
+    return sorted(missing)
+
+
+def check_assets(transfer: Transfer, payer: Account, payee: Account) -> None:
+    """:class:`AssetMismatch` unless both accounts hold the asset the transfer names."""
+    for role, account in (("payer", payer), ("payee", payee)):
+        if account.asset != transfer.asset:
+            raise AssetMismatch(
+                f"transfer {transfer.id!r}: moves {transfer.asset!r}, but {role} "
+                f"{account.id!r} holds {account.asset!r}"
+            )
 
 
 def check_evidence(
@@ -62,6 +134,7 @@ def check_evidence(
     *,
     origin: str,
     exchange_key: bytes | None = None,
+    payee: Account | None = None,
 ) -> None:
     """Raise :class:`MissingEvidence` or :class:`BadEvidence` unless the transfer's
     evidence is its payer's signed authorisation of exactly this transfer on the exchange
@@ -71,9 +144,14 @@ def check_evidence(
     payer's debits of a round) and what each mandate has paid for; without it, a
     mandate's ceiling is checked against this transfer alone. ``exchange_key`` is the
     ledger's own public key: an issuer holding it needs no evidence (its checkpoint
-    signature covers the entry).
+    signature covers the entry), except for a production. ``payee`` is the payee's
+    account, needed for a production (whose signer may be the payee, the issuer that
+    consumes the input).
     """
     ev = transfer.evidence
+    if transfer.kind is TransferKind.PRODUCTION:
+        _check_production(transfer, payer, payee, verified, origin)
+        return
     if (
         ev is None
         and payer.kind is AccountKind.ISSUER
@@ -95,6 +173,23 @@ def check_evidence(
             f"transfer {transfer.id!r}: evidence signed by key {key_fingerprint(ev.public_key)}, "
             f"but payer {payer.id!r} has key {key_fingerprint(payer.public_key)}"
         )
+    memo, auth = _opened(transfer, verified)
+    if isinstance(auth, Mandate):
+        _check_mandate(transfer, auth, origin, memo, verified)
+    elif isinstance(auth, ProductionReport):
+        raise BadEvidence(
+            f"transfer {transfer.id!r}: a production report authorises productions only, "
+            f"not a {transfer.kind}"
+        )
+    else:
+        _check_binding(transfer, auth, origin)
+
+
+def _opened(transfer: Transfer, verified: Verified | None) -> tuple[Memo, Evidence]:
+    """The memo key and the content of the transfer's evidence, its signature verified
+    (once per envelope with ``verified``)."""
+    ev = transfer.evidence
+    assert ev is not None
     memo = (ev.message.encode(), ev.data, ev.public_key, ev.signature)
     auth = verified.auths.get(memo) if verified is not None else None
     if auth is None:
@@ -110,10 +205,71 @@ def check_evidence(
             raise BadEvidence(f"transfer {transfer.id!r}: {exc}") from exc
         if verified is not None:
             verified.auths[memo] = auth
-    if isinstance(auth, Mandate):
-        _check_mandate(transfer, auth, origin, memo, verified)
+    return memo, auth
+
+
+def _check_production(
+    transfer: Transfer,
+    payer: Account,
+    payee: Account | None,
+    verified: Verified | None,
+    origin: str,
+) -> None:
+    """A production moves a good between its issuer and a trader, with the issuer's
+    signed report listing exactly this transfer (see the module docstring)."""
+    tid = transfer.id
+    if payee is None:
+        raise InvalidTransfer(f"transfer {tid!r}: a production is checked with its payee")
+    issuer, trader = AccountKind.ISSUER, AccountKind.TRADER
+    if payer.kind is issuer and payee.kind is trader:
+        source, producer, direction = payer, payee, OUTPUT
+    elif payer.kind is trader and payee.kind is issuer:
+        source, producer, direction = payee, payer, INPUT
     else:
-        _check_binding(transfer, auth, origin)
+        raise InvalidTransfer(
+            f"transfer {tid!r}: a production moves a good between its issuer and a trader, "
+            f"not from a {payer.kind} to a {payee.kind}"
+        )
+    ev = transfer.evidence
+    if ev is None:
+        raise MissingEvidence(
+            f"transfer {tid!r}: a production needs the environment's signed production "
+            f"report (signed by issuer {source.id!r})"
+        )
+    if ev.public_key != source.public_key:
+        raise BadEvidence(
+            f"transfer {tid!r}: evidence signed by key {key_fingerprint(ev.public_key)}, "
+            f"but the production's issuer {source.id!r} has key "
+            f"{key_fingerprint(source.public_key or b'')}"
+        )
+    _, report = _opened(transfer, verified)
+    if not isinstance(report, ProductionReport):
+        raise BadEvidence(
+            f"transfer {tid!r}: a production's evidence is a {PRODUCTION_MESSAGE!r} report, "
+            f"not a {ev.message!r} message"
+        )
+    where = (
+        ("exchange", report.exchange, origin),
+        ("task", report.task, transfer.task),
+        ("round", report.round, transfer.round),
+    )
+    for field, signed, actual in where:
+        if signed != actual:
+            raise BadEvidence(
+                f"transfer {tid!r}: the production report is for {field} {signed!r}, not {actual!r}"
+            )
+    item = report.item(tid)
+    if item is None:
+        raise BadEvidence(f"transfer {tid!r}: the production report does not list this id")
+    listed = (item.account, item.asset, item.direction, item.amount)
+    actual = (producer.id, transfer.asset, direction, transfer.amount)
+    if listed != actual:
+        raise BadEvidence(
+            f"transfer {tid!r}: the production report lists {item.amount} units of "
+            f"{item.asset!r} as an {item.direction} of {item.account!r}, not "
+            f"{transfer.amount} units of {transfer.asset!r} as an {direction} of "
+            f"{producer.id!r}"
+        )
 
 
 def _check_mandate(
@@ -189,7 +345,9 @@ def _check_binding(transfer: Transfer, auth: Authorization, origin: str) -> None
 def apply_transfer(
     transfer: Transfer, payer: AccountState, payee: AccountState
 ) -> tuple[AccountState, AccountState]:
-    """The payer's and payee's states after the transfer; :class:`Overdraft` if refused."""
+    """The payer's and payee's states after the transfer; :class:`AssetMismatch` if an
+    account holds another asset, :class:`Overdraft` if the payer cannot pay."""
+    check_assets(transfer, payer.account, payee.account)
     paid = payer.balance - transfer.amount
     if paid < 0 and payer.account.kind is not AccountKind.ISSUER:
         raise Overdraft(

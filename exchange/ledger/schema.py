@@ -1,7 +1,10 @@
 """The SQLite ledger file's schema, its creation, and typed reading of its rows.
 
-Schema 2 (issue 8) makes every table ``STRICT`` and records the checkpoint interval in
-``meta``; schema 1 is what earlier versions wrote (read, never written). Opening a file
+Schema 3 (goods) adds each account's asset to ``accounts``; schema 2 (issue 8) made
+every table ``STRICT`` and recorded the checkpoint interval in ``meta``; schema 1 is
+what earlier versions wrote (read, never written). A file of schema 2 is read and
+written as before, with accounts of credits only (its accounts have no asset column;
+a batch opening an account of a good is refused). Opening a file
 compares ``sqlite_master`` with :func:`expected_master` exactly. Every value read back
 goes through :func:`typed`, so a value of another type (a file edited by hand, or of
 schema 1) is :class:`CorruptStore` naming the field, never a silent conversion.
@@ -15,12 +18,15 @@ from pathlib import Path
 
 from catallax.exchange.ledger import files
 from catallax.exchange.ledger.errors import CorruptStore, LedgerStateError, TransferError
-from catallax.exchange.ledger.model import Account, AccountKind
+from catallax.exchange.ledger.model import CREDITS, Account, AccountKind
 from catallax.exchange.ledger.store import AccountState, StoreHeader, TreeState
 
 __all__ = [
     "SCHEMAS",
     "SCHEMA_VERSION",
+    "WITH_ASSETS",
+    "WRITABLE",
+    "account_columns",
     "account_row",
     "build_file",
     "entry_row",
@@ -30,10 +36,29 @@ __all__ = [
     "write_header",
 ]
 
-#: Bumped when the tables change. 2: STRICT tables, the checkpoint interval in ``meta``.
-SCHEMA_VERSION = 2
+#: Bumped when the tables change. 2: STRICT tables, the checkpoint interval in ``meta``;
+#: 3: each account's asset (``accounts.asset``).
+SCHEMA_VERSION = 3
+#: The schemas this version writes: 3, and 2 for accounts of credits only.
+WRITABLE = (2, 3)
+#: The schemas whose accounts hold their asset (older ones hold credits only).
+WITH_ASSETS = 3
 
 SCHEMAS = {
+    3: """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT, WITHOUT ROWID;
+CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL, nodes BLOB NOT NULL) STRICT;
+CREATE TABLE transfer_ids (id TEXT PRIMARY KEY, idx INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, public_key BLOB, balance INTEGER NOT NULL,
+    asset TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE tree (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL, frontier BLOB NOT NULL, checkpoint TEXT NOT NULL
+) STRICT;
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL) STRICT;
+""",
     2: """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT, WITHOUT ROWID;
 CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL, nodes BLOB NOT NULL) STRICT;
@@ -132,14 +157,21 @@ def entry_row(row: tuple) -> tuple[int, bytes, bytes]:
     return row  # type: ignore[return-value]
 
 
+def account_columns(with_assets: bool) -> str:
+    """The columns :func:`account_row` reads, for a layout with or without assets."""
+    return "id, kind, public_key, balance" + (", asset" if with_assets else "")
+
+
 def account_row(row: tuple) -> AccountState:
-    """An ``accounts`` row ``(id, kind, public_key, balance)`` as an :class:`AccountState`."""
+    """An ``accounts`` row ``(id, kind, public_key, balance[, asset])`` as an
+    :class:`AccountState`; a row without its asset (an older layout) holds credits."""
     what = f"account {row[0]!r}"
     if row[2] is not None:
         typed(row[2], bytes, f"{what}: public_key")
     balance = typed(row[3], int, f"{what}: balance")
+    asset = typed(row[4], str, f"{what}: asset") if len(row) > 4 else CREDITS
     try:
         kind = AccountKind(typed(row[1], str, f"{what}: kind"))
-        return AccountState(Account(row[0], kind, row[2]), balance)  # type: ignore[arg-type]
+        return AccountState(Account(row[0], kind, row[2], asset), balance)  # type: ignore[arg-type]
     except (TransferError, ValueError) as exc:
         raise CorruptStore(f"{what}: stored row is malformed ({exc})") from exc

@@ -11,10 +11,13 @@ checked on the statement's way out); the store then reads the file's head throug
 fresh connection and returns normally if the round landed, so that a raised commit
 always means nothing was written.
 
-Tables are ``STRICT`` (schema 2), so SQLite refuses a value of another type; every
-read checks the types again (files of schema 1 have no such tables, and a file can be
-edited by hand), and a mistyped value is :class:`CorruptStore` naming the field. A
-file of schema 1 can be read and verified but is never written.
+Tables are ``STRICT`` (schema 2 and 3), so SQLite refuses a value of another type;
+every read checks the types again (files of schema 1 have no such tables, and a file
+can be edited by hand), and a mistyped value is :class:`CorruptStore` naming the field.
+New files are schema 3, whose accounts keep their asset. A file of schema 2 is read
+and written as before, for accounts of credits only (:attr:`SqliteStore.holds_goods`
+is False; a batch holding an account of a good is refused); a file of schema 1 can be
+read and verified but is never written.
 
 Opening never writes: an existing file is checked first (the SQLite header, the file
 length against the page count in the header, ``PRAGMA quick_check``, the exact schema)
@@ -40,6 +43,9 @@ from catallax.exchange.ledger.errors import CorruptStore, LedgerStateError
 from catallax.exchange.ledger.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
+    WITH_ASSETS,
+    WRITABLE,
+    account_columns,
     account_row,
     build_file,
     entry_row,
@@ -114,11 +120,11 @@ class SqliteStore(LedgerStore):
             except sqlite3.DatabaseError as exc:
                 raise _corrupt(self.path, exc) from exc
             self.check()
-            if not readonly and self.schema != SCHEMA_VERSION:
+            if not readonly and self.schema not in WRITABLE:
                 raise LedgerStateError(
                     f"{self.path}: a ledger of schema {self.schema}, written by an older "
                     f"version; it can be verified read-only but not written (this version "
-                    f"writes schema {SCHEMA_VERSION})"
+                    f"writes schemas {', '.join(map(str, WRITABLE))})"
                 )
         except BaseException:
             self.close()
@@ -173,6 +179,17 @@ class SqliteStore(LedgerStore):
                     f"{self.path}: schema: table {name!r} is not as schema {version} makes it"
                 )
         self.schema = version
+
+    @property
+    def holds_goods(self) -> bool:  # type: ignore[override]
+        """Whether the file keeps each account's asset (schema 3); older files keep
+        accounts of credits only."""
+        return self.schema >= WITH_ASSETS
+
+    @property
+    def layout(self) -> str:  # type: ignore[override]
+        """The file's schema, for messages."""
+        return f"SQLite schema {self.schema}"
 
     def _conn(self) -> sqlite3.Connection:
         if self._closed or self._db is None:
@@ -265,13 +282,12 @@ class SqliteStore(LedgerStore):
         return TreeState(size, frontier, checkpoint)  # type: ignore[arg-type]
 
     def account(self, account_id: str) -> AccountState | None:
-        row = self._one(
-            "SELECT id, kind, public_key, balance FROM accounts WHERE id = ?", (account_id,)
-        )
+        columns = account_columns(self.holds_goods)
+        row = self._one(f"SELECT {columns} FROM accounts WHERE id = ?", (account_id,))
         return None if row is None else account_row(row)
 
     def accounts(self) -> list[AccountState]:
-        sql = "SELECT id, kind, public_key, balance FROM accounts ORDER BY id"
+        sql = f"SELECT {account_columns(self.holds_goods)} FROM accounts ORDER BY id"
         return [account_row(row) for row in self._iter(sql, ())]
 
     def transfer_index(self, transfer_id: str) -> int | None:
@@ -335,7 +351,8 @@ class SqliteStore(LedgerStore):
             raise
 
     def commit(self, batch: Batch) -> None:
-        check_batch_keys(batch)
+        goods = self.holds_goods
+        check_batch_keys(batch, goods=goods)
         db = self._write_db()
         _end_stale(db)
         try:
@@ -351,13 +368,16 @@ class SqliteStore(LedgerStore):
                 zip(count(batch.start), batch.entries, batch.nodes),
             )
             db.executemany("INSERT INTO transfer_ids (id, idx) VALUES (?, ?)", batch.transfer_ids)
+            rows = [
+                (s.account.id, s.account.kind.value, s.account.public_key, s.balance)
+                + ((s.account.asset,) if goods else ())
+                for s in batch.accounts
+            ]
+            marks = ", ".join("?" * (5 if goods else 4))
             db.executemany(
-                "INSERT INTO accounts (id, kind, public_key, balance) VALUES (?, ?, ?, ?) "
+                f"INSERT INTO accounts ({account_columns(goods)}) VALUES ({marks}) "
                 "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance",
-                [
-                    (s.account.id, s.account.kind.value, s.account.public_key, s.balance)
-                    for s in batch.accounts
-                ],
+                rows,
             )
             state = batch.state
             db.execute(

@@ -14,6 +14,9 @@ what they are. Every backend MUST:
   :class:`CorruptStore` and stays as it was;
 - return values of their declared types only (a stored value of another type is
   :class:`CorruptStore` naming the field, never a silent conversion);
+- keep every account's asset and give it back as it was opened; a store of an older
+  layout that keeps accounts of credits only says so (``holds_goods`` False) and
+  refuses a batch holding an account of another asset, writing nothing;
 - inside :meth:`LedgerStore.snapshot`, answer every read from one consistent state,
   whatever other connections commit meanwhile.
 
@@ -27,9 +30,9 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from catallax.exchange.ledger.errors import InvalidTransfer
+from catallax.exchange.ledger.errors import InvalidTransfer, LedgerStateError
 from catallax.exchange.ledger.keycheck import is_valid_public_key
-from catallax.exchange.ledger.model import Account
+from catallax.exchange.ledger.model import CREDITS, Account
 
 __all__ = ["AccountState", "Batch", "LedgerStore", "StoreHeader", "TreeState", "check_batch_keys"]
 
@@ -47,7 +50,7 @@ class StoreHeader:
 
 @dataclass(frozen=True, slots=True)
 class AccountState:
-    """An account and its balance in units."""
+    """An account and its balance in units of the account's asset."""
 
     account: Account
     balance: int
@@ -85,7 +88,15 @@ class Batch:
 
 
 class LedgerStore(ABC):
-    """Where a ledger lives. Small contract: read by key or range, commit a batch."""
+    """Where a ledger lives. Small contract: read by key or range, commit a batch.
+
+    ``holds_goods`` says whether the store keeps an account's asset (stores of an older
+    layout keep accounts of credits only, and refuse a batch holding another asset);
+    ``layout`` names the store's layout in messages.
+    """
+
+    holds_goods: bool = True
+    layout: str = "in memory"
 
     @abstractmethod
     def header(self) -> StoreHeader | None:
@@ -174,13 +185,21 @@ class LedgerStore(ABC):
         raise IndexError(f"entry {index} is not stored")
 
 
-def check_batch_keys(batch: Batch) -> None:
-    """Refuse a batch that registers a public key which is no usable Ed25519 point.
+def check_batch_keys(batch: Batch, *, goods: bool = True) -> None:
+    """Refuse a batch that registers a public key which is no usable Ed25519 point, or
+    (``goods`` False: a store that keeps accounts of credits only) an account of
+    another asset (:class:`InvalidTransfer`, :class:`LedgerStateError`), naming the
+    account, before anything is written.
 
     ``cryptography`` loads any 32 bytes as a key, so the model checks only the length;
     the check is memoised per key, so a commit pays for it once per account.
     """
     for state in batch.accounts:
+        if not goods and state.account.asset != CREDITS:
+            raise LedgerStateError(
+                f"account {state.account.id!r}: holds {state.account.asset!r}, but this "
+                "store keeps accounts of credits only (an older layout); nothing written"
+            )
         key = state.account.public_key
         if key is not None and not is_valid_public_key(key):
             raise InvalidTransfer(

@@ -3,7 +3,8 @@ PostgreSQL ledger (a ``postgresql://USER@HOST:PORT/DB?schema=NAME`` URL in place
 
 Every command opens the ledger read-only and never writes to it. ``verify`` recomputes
 every hash and the tree and checks every checkpoint signature; ``audit`` also replays
-every entry (evidence signatures, balances). A ledger that fails prints
+every entry (evidence signatures, balances) and checks that each asset's balances
+(credits and every good) sum to zero, naming the assets it checked. A ledger that fails prints
 ``FAILED entry <n>: <what>`` (or ``FAILED ledger: <what>``) and exits with status 1; bad
 input (no such folder, a malformed URL or a server that does not answer, an index out
 of range, an unreadable key, pin or checkpoint file) is one line on stderr and status 2.
@@ -33,7 +34,9 @@ from typing import Annotated
 import typer
 
 from catallax.exchange.ledger import (
+    CREDITS,
     UNITS_PER_CREDIT,
+    UNITS_PER_GOOD,
     CorruptLedger,
     InvalidArgument,
     Ledger,
@@ -42,6 +45,7 @@ from catallax.exchange.ledger import (
     Opening,
     ProofError,
     Transfer,
+    is_good,
     open_ledger,
     verify_consistency,
     verify_inclusion,
@@ -244,8 +248,8 @@ def audit(folder: _Dir, key: _Key = None, pin: _Pin = None, since: _Since = None
         _pin_now(new_pin, folder)
         _print(
             f"ok: {report.size} entries, {report.accounts} accounts, {report.transfers} "
-            f"transfers, {report.evidence} evidence signatures checked, balances sum to 0, "
-            f"root {_b64(report.root)}"
+            f"transfers, {report.evidence} evidence signatures checked, balances sum to 0 "
+            f"in each asset ({', '.join(report.assets)}), root {_b64(report.root)}"
         )
         _extended(ext, kept)
         _said_pinned(new_pin)
@@ -331,23 +335,32 @@ def consistency(
 
 @app.command("balances")
 def balances(folder: _Dir, as_json: _Json = False) -> None:
-    """Every account's kind and balance (units; 1 credit = 10^6 units)."""
+    """Every account's kind, asset and balance (units of its asset: 1 credit, or 1 unit
+    of a good, = 10^6 units)."""
     with _opened(folder, verify=False) as ledger:
         states = ledger.accounts()
         if as_json:
             rows = [
-                {"account": s.account.id, "kind": s.account.kind.value, "balance": s.balance}
+                {
+                    "account": s.account.id,
+                    "kind": s.account.kind.value,
+                    "asset": s.account.asset,
+                    "balance": s.balance,
+                }
                 for s in states
             ]
             _print(json.dumps({"size": ledger.size, "accounts": rows}))
             return
         width = max([len(s.account.id) for s in states] + [7])
-        _print(f"{'account':<{width}}  {'kind':<8}  {'units':>20}  {'credits':>16}")
+        assets = max([len(s.account.asset) for s in states] + [7])
+        _print(
+            f"{'account':<{width}}  {'kind':<8}  {'asset':<{assets}}  {'units':>20}  {'amount':>16}"
+        )
         for s in states:
-            credits = s.balance / UNITS_PER_CREDIT
+            scale = UNITS_PER_GOOD if is_good(s.account.asset) else UNITS_PER_CREDIT
             _print(
-                f"{s.account.id:<{width}}  {s.account.kind.value:<8}  {s.balance:>20}  "
-                f"{credits:>16.6f}"
+                f"{s.account.id:<{width}}  {s.account.kind.value:<8}  "
+                f"{s.account.asset:<{assets}}  {s.balance:>20}  {s.balance / scale:>16.6f}"
             )
 
 
@@ -359,6 +372,7 @@ def _describe(index: int, entry: Opening | Transfer) -> dict:
             "type": "open",
             "account": entry.account.id,
             "kind": entry.account.kind.value,
+            "asset": entry.account.asset,
             "public_key": _b64(key) if key else None,
         }
     ev = entry.evidence
@@ -369,6 +383,7 @@ def _describe(index: int, entry: Opening | Transfer) -> dict:
         "payer": entry.payer,
         "payee": entry.payee,
         "amount": entry.amount,
+        "asset": entry.asset,
         "kind": entry.kind.value,
         "task": entry.task,
         "round": entry.round,
@@ -393,13 +408,15 @@ def tail(
             if as_json:
                 _print(json.dumps(d))
             elif d["type"] == "open":
-                _print(f"{index:>8}  open      {d['account']} ({d['kind']})")
+                held = "" if d["asset"] == CREDITS else f" of {d['asset']}"
+                _print(f"{index:>8}  open      {d['account']} ({d['kind']}{held})")
             else:
                 ev = d["evidence"]
                 signed = "" if ev is None else f"  [{ev['message']} signed]"
+                of = "" if d["asset"] == CREDITS else f" of {d['asset']}"
                 _print(
                     f"{index:>8}  {d['kind']:<9} {d['id']}: {d['payer']} -> {d['payee']} "
-                    f"{d['amount']} units  task={d['task'] or '-'} round={d['round']}{signed}"
+                    f"{d['amount']} units{of}  task={d['task'] or '-'} round={d['round']}{signed}"
                 )
 
 
