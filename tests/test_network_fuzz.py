@@ -96,7 +96,7 @@ OK, IA, UNAUTH, DENIED = (
     Code.PERMISSION_DENIED,
 )
 NOT_FOUND, PRECOND, EXISTS = Code.NOT_FOUND, Code.FAILED_PRECONDITION, Code.ALREADY_EXISTS
-RANGE, EXHAUSTED, UNAVAILABLE = Code.OUT_OF_RANGE, Code.RESOURCE_EXHAUSTED, Code.UNAVAILABLE
+RANGE, EXHAUSTED = Code.OUT_OF_RANGE, Code.RESOURCE_EXHAUSTED
 
 CHAIN = "catallax/Chain-v0"
 ORIGIN = "test.local/fuzz"
@@ -679,7 +679,7 @@ def trade_verdict(net: Net, frames: list[bytes]) -> frozenset[Code]:
     """A Trade stream's status on ``done``: its Hello, then each Bids, in the documented
     order. No round opens there, so a Bids that passes the channel's checks and is not
     for a future round is late, never an error; the stream then ends when the trader
-    closes it (``UNAVAILABLE``: "the trader closed its stream")."""
+    closes it (``OK``: the trader ended its session)."""
     if not frames:
         return frozenset({OK})
     session: tuple[bytes, str] | None = None
@@ -714,7 +714,7 @@ def trade_verdict(net: Net, frames: list[bytes]) -> frozenset[Code]:
             continue
         if body.round > net.task(task).round:
             return frozenset({RANGE})  # FutureRound
-    return frozenset({UNAVAILABLE})  # the trader closed its stream
+    return frozenset({OK})  # the trader closed its stream
 
 
 LEDGER_REQUESTS: dict[str, type[Message]] = {
@@ -1460,9 +1460,9 @@ def test_bad_envelopes_get_their_documented_status(net: Net, unchanged: None, me
         raws = [e.SerializeToString() for e in envelopes]
         if message in ("Hello", "Bids"):
             if message == "Hello" and len(raws) == 2:  # a valid session first, then the replay
-                assert trade_verdict(net, raws[:1]) == {UNAVAILABLE}
+                assert trade_verdict(net, raws[:1]) == {OK}
                 got = net.bidi("exchange", rpc.path, raws[:1])
-                _check(rpc, raws[0], frozenset({UNAVAILABLE}), got)
+                _check(rpc, raws[0], frozenset({OK}), got)
                 raws = raws[1:]
             frames = raws if message == "Hello" else [opening, *raws]
             assert trade_verdict(net, frames) == {code}, (defect, code)
@@ -1527,7 +1527,7 @@ def streams(draw, net: Net) -> list[bytes]:
 
 def test_trade_streams_of_garbage_and_valid_frames(net: Net, unchanged: None) -> None:
     """The first frame that is refused decides the status; a stream whose every frame
-    passes ends, once the trader closes it, with UNAVAILABLE (late bids: no error)."""
+    passes ends, once the trader closes it, with OK (late bids: no error)."""
     rpc = BY_NAME["exchange:Trade"]
 
     @FUZZ
@@ -1625,7 +1625,7 @@ def test_fuzz_while_a_task_runs_leaves_no_entry_of_an_unknown_key(net: Net) -> N
     method = net._method("exchange", "stream_stream", trade.path)
     #: What a Trade stream may end with while a round may be open: every refusal of a
     #: Bids (the channel's, the round's, each bid's), or the end of a late one's stream.
-    live_codes = frozenset({IA, UNAUTH, DENIED, EXISTS, RANGE, PRECOND, UNAVAILABLE})
+    live_codes = frozenset({IA, UNAUTH, DENIED, EXISTS, RANGE, PRECOND, OK})
 
     def session(makers: list[Callable[[int], bytes]]) -> tuple[Code, str]:
         """A session of the live probe: its Hello, then (once the exchange asks for bids,

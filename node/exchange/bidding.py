@@ -67,6 +67,12 @@ class Session:
             self.closed = True
             self.outbox.put_nowait(error)
 
+    def finish(self) -> None:
+        """End the session because its trader ended it: its stream ends ``OK``."""
+        if not self.closed:
+            self.closed = True
+            self.outbox.put_nowait(None)
+
 
 @dataclass
 class Offer:

@@ -32,9 +32,9 @@ they are not counted, and the stream goes on. Over-wealth bids are capped by the
 market at ``balance // slots`` units, as in process; NaN and infinite bids cannot be
 sent (amounts are int64 units; the trader runner drops them as "no bid"). A session
 refused for cause ends, and its bids are withdrawn from the round if it is still open.
-A Trade stream its trader closes before the first frame ends ``OK``; one it closes
-after its Hello ends ``UNAVAILABLE`` ("the trader closed its stream": a session the
-exchange cannot serve any more).
+A Trade stream its trader closes ends ``OK``, before the first frame or after its
+Hello: the trader ended its session, nothing was refused. A stream that breaks (the
+trader went away) ends its session with ``UNAVAILABLE``.
 """
 
 from __future__ import annotations
@@ -213,6 +213,8 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
             reader = asyncio.ensure_future(self._read(request_iterator, task, session))
             while True:
                 item = await session.outbox.get()
+                if item is None:  # the trader closed its stream: the session ends, OK
+                    return
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -235,7 +237,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
             async for envelope in requests:
                 body = open_envelope(envelope, "Bids")
                 task.offer(session, envelope, body)
-            session.close(_StreamEnded("the trader closed its stream"))
+            session.finish()  # the trader closed its stream
         except WireError as exc:
             task.withdraw(session)  # nothing of a session refused for cause counts
             session.close(exc)
