@@ -605,6 +605,29 @@ async def test_bad_bids_end_the_session_and_are_never_charged(tmp_path, case, ma
         )
 
 
+async def test_bad_bids_are_refused_the_same_after_a_restart(tmp_path):
+    """Across an exchange restart (identities, balances and sequence books read back from
+    disk), every bad Bids case above gets the same status, each in a session of its own,
+    and nothing of any of them is charged."""
+    async with network(tmp_path) as net:
+        trader, other = Trader(net), Trader(net)
+        await trader.register()
+        await other.register()
+        await net.restart()
+        for case, make, code, why in _bad_bids():
+            stream = await trader.trade()
+            request = await stream.read("BidRequest")
+            size, balances = net.snapshot()
+            envelope = make(trader, other, request.round)
+            await stream.call.write(envelope)
+            got, details = await stream.status(), await stream.call.details()
+            assert (got, details.startswith(why)) == (code, True), (case, got, details)
+            await net.settled(request.round)
+            assert net.debits_since(size, trader.accounts + other.accounts) == [], case
+            after = net.ledger.balances()
+            assert all(after[a] == balances[a] for a in trader.accounts + other.accounts), case
+
+
 async def test_bids_for_a_past_round_are_late_not_an_error(tmp_path):
     async with network(tmp_path) as net:
         trader = Trader(net)
