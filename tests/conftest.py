@@ -166,3 +166,18 @@ class Wire:
 def wire() -> type[Wire]:
     """:class:`Wire`: raw Hello envelopes and first-frame statuses."""
     return Wire
+
+
+@pytest.fixture
+def catallax_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``catallax_cli(*argv)`` runs ``catallax argv...`` in this process and returns
+    ``(exit status, stdout, stderr)``."""
+    from catallax.node.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        captured = capsys.readouterr()
+        return exit_info.value.code, captured.out, captured.err
+
+    return run

@@ -49,21 +49,12 @@ from catallax.exchange.ledger import (
 )
 from catallax.exchange.ledger.evidence import authorize_transfers, decode_production
 from catallax.exchange.ledger.rules import apply_transfer
-from catallax.node.cli import main
 
 ORIGIN = "catallax.test/assets"
 WOOD, PLANK, ORE = "good:wood", "good:plank", "good:ore"
 VECTORS = Path(__file__).parent / "vectors" / "ledger-schema2"
 
 pub = crypto.public_key_bytes
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``catallax argv...`` in-process; return (status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 class World:
@@ -456,7 +447,7 @@ def test_entries_of_goods_carry_their_asset_in_version_2() -> None:
         decode_entry(encode_entry(delivery)[:-3])
 
 
-def test_a_tampered_goods_entry_or_asset_is_detected(w: World, capsys) -> None:
+def test_a_tampered_goods_entry_or_asset_is_detected(w: World, catallax_cli) -> None:
     w.ledger.commit_round(w.clearing())
     index = w.ledger.transfer_index("x.2.0")
     w.ledger.close()
@@ -469,7 +460,7 @@ def test_a_tampered_goods_entry_or_asset_is_detected(w: World, capsys) -> None:
     assert forged != data and decode_entry(forged).amount == 3 * UNITS_PER_GOOD
     db.execute("UPDATE entries SET data = ? WHERE idx = ?", (forged, index))
     db.commit()
-    status, out, _ = run(capsys, "ledger", "verify", str(w.folder))
+    status, out, _ = catallax_cli("ledger", "verify", str(w.folder))
     assert status == 1 and out.startswith(f"FAILED entry {index}:"), out
     with pytest.raises(TamperedEntry) as info:
         open_ledger(w.folder)
@@ -481,7 +472,7 @@ def test_a_tampered_goods_entry_or_asset_is_detected(w: World, capsys) -> None:
     db.close()
     with pytest.raises(TamperedState, match=r"'x.b.0/wood': stored as a trader of 'good:ore'"):
         open_ledger(w.folder, key=w.exchange)
-    status, out, _ = run(capsys, "ledger", "audit", str(w.folder))
+    status, out, _ = catallax_cli("ledger", "audit", str(w.folder))
     assert status == 1 and "x.b.0/wood" in out, out
     db = sqlite3.connect(path)
     db.execute("UPDATE accounts SET asset = 'good:wood' WHERE id = 'x.b.0/wood'")
@@ -494,27 +485,27 @@ def test_a_tampered_goods_entry_or_asset_is_detected(w: World, capsys) -> None:
 # --- the command line ------------------------------------------------------------------------
 
 
-def test_the_cli_shows_each_accounts_asset_and_audits_every_asset(w: World, capsys) -> None:
+def test_the_cli_shows_each_accounts_asset_and_audits_every_asset(w: World, catallax_cli) -> None:
     w.ledger.commit_round(w.clearing())
     w.ledger.commit_round(w.production())
     folder = str(w.folder)
-    status, out, _ = run(capsys, "ledger", "balances", folder, "--json")
+    status, out, _ = catallax_cli("ledger", "balances", folder, "--json")
     assert status == 0
     rows = {r["account"]: r for r in json.loads(out)["accounts"]}
     assert rows["x.a.0/plank"] == {"account": "x.a.0/plank", "kind": "trader",
                                    "asset": PLANK, "balance": UNITS_PER_GOOD}  # fmt: skip
     assert rows["x.a.0"]["asset"] == CREDITS and rows["x.issuer/wood"]["balance"] == -3_000_000
-    status, out, _ = run(capsys, "ledger", "balances", folder)
+    status, out, _ = catallax_cli("ledger", "balances", folder)
     line = next(x for x in out.splitlines() if x.startswith("x.b.0/wood"))
     assert line.split() == ["x.b.0/wood", "trader", WOOD, "2000000", "2.000000"]
     assert out.splitlines()[0].split() == ["account", "kind", "asset", "units", "amount"]
-    status, out, _ = run(capsys, "ledger", "audit", folder)
+    status, out, _ = catallax_cli("ledger", "audit", folder)
     assert status == 0
     assert "balances sum to 0 in each asset (credits, good:plank, good:wood)" in out
-    status, out, _ = run(capsys, "ledger", "tail", folder, "-n", "4")
+    status, out, _ = catallax_cli("ledger", "tail", folder, "-n", "4")
     assert "x.3.out: x.issuer/plank -> x.a.0/plank 1000000 units of good:plank" in out
     assert "[Production signed]" in out
-    status, out, _ = run(capsys, "ledger", "tail", folder, "-n", "1", "--json")
+    status, out, _ = catallax_cli("ledger", "tail", folder, "-n", "1", "--json")
     assert json.loads(out)["asset"] == PLANK
 
 
@@ -533,7 +524,9 @@ def old_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def test_a_ledger_written_before_goods_verifies_and_audits_unchanged(old_folder, capsys) -> None:
+def test_a_ledger_written_before_goods_verifies_and_audits_unchanged(
+    old_folder, catallax_cli
+) -> None:
     with open_ledger(old_folder) as old:
         assert old.verify().size == 10 and old._store.schema == 2
         report = old.audit()
@@ -544,10 +537,10 @@ def test_a_ledger_written_before_goods_verifies_and_audits_unchanged(old_folder,
         # Every stored leaf re-encodes to its bytes (the audit checks it too).
         for index, entry in old.entries():
             assert encode_entry(entry) == old.entry_bytes(index)
-    status, out, _ = run(capsys, "ledger", "audit", str(old_folder))
+    status, out, _ = catallax_cli("ledger", "audit", str(old_folder))
     assert status == 0 and "root pWQXkfWCZaCev40qJDzdcP1ln8RTkWJNMyo/Wc8goc8=" in out
     assert "balances sum to 0 in each asset (credits)" in out
-    status, out, _ = run(capsys, "ledger", "balances", str(old_folder), "--json")
+    status, out, _ = catallax_cli("ledger", "balances", str(old_folder), "--json")
     assert {r["asset"] for r in json.loads(out)["accounts"]} == {CREDITS}
 
 

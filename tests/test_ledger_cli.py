@@ -25,17 +25,8 @@ from catallax.exchange.ledger import (
 )
 from catallax.exchange.ledger.evidence import authorize_transfers
 from catallax.node import keys
-from catallax.node.cli import main
 
 ORIGIN = "catallax.test/cli"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``catallax argv...`` in-process; return (status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -56,32 +47,31 @@ def ledger_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def test_keys_new_writes_a_usable_key_pair(capsys, tmp_path: Path) -> None:
-    status, out, _ = run(capsys, "keys", "new", str(tmp_path / "k.pem"))
+def test_keys_new_writes_a_usable_key_pair(catallax_cli, tmp_path: Path) -> None:
+    status, out, _ = catallax_cli("keys", "new", str(tmp_path / "k.pem"))
     assert status == 0
     key = keys.load_private_key(tmp_path / "k.pem")
     public = crypto.public_key_bytes(key)
     assert keys.load_public_key(tmp_path / "k.pem.pub") == public
     assert crypto.key_fingerprint(public) in out
-    status, out2, _ = run(capsys, "keys", "show", str(tmp_path / "k.pem.pub"))
+    status, out2, _ = catallax_cli("keys", "show", str(tmp_path / "k.pem.pub"))
     assert status == 0 and crypto.key_fingerprint(public) in out2
 
 
-def test_keys_bad_input_is_one_line_and_status_2(capsys, tmp_path: Path) -> None:
-    run(capsys, "keys", "new", str(tmp_path / "k.pem"))
+def test_keys_bad_input_is_one_line_and_status_2(catallax_cli, tmp_path: Path) -> None:
+    catallax_cli("keys", "new", str(tmp_path / "k.pem"))
     before = (tmp_path / "k.pem").read_bytes()
-    status, _, err = run(capsys, "keys", "new", str(tmp_path / "k.pem"))
+    status, _, err = catallax_cli("keys", "new", str(tmp_path / "k.pem"))
     assert status == 2 and "already exists" in err and err.count("\n") == 1
     assert (tmp_path / "k.pem").read_bytes() == before
-    status, _, err = run(capsys, "keys", "show", str(tmp_path / "missing.pem"))
+    status, _, err = catallax_cli("keys", "show", str(tmp_path / "missing.pem"))
     assert status == 2 and err.startswith("catallax: error:")
 
 
-def test_verify_and_audit_pass_on_an_intact_ledger(capsys, ledger_dir: Path) -> None:
-    status, out, _ = run(capsys, "ledger", "verify", str(ledger_dir))
+def test_verify_and_audit_pass_on_an_intact_ledger(catallax_cli, ledger_dir: Path) -> None:
+    status, out, _ = catallax_cli("ledger", "verify", str(ledger_dir))
     assert status == 0 and out.startswith("ok: 7 entries")
-    status, out, _ = run(
-        capsys,
+    status, out, _ = catallax_cli(
         "ledger",
         "verify",
         str(ledger_dir),
@@ -89,33 +79,33 @@ def test_verify_and_audit_pass_on_an_intact_ledger(capsys, ledger_dir: Path) -> 
         str(ledger_dir.parent / "exchange.pem"),
     )
     assert status == 0
-    status, out, _ = run(capsys, "ledger", "audit", str(ledger_dir))
+    status, out, _ = catallax_cli("ledger", "audit", str(ledger_dir))
     assert status == 0 and "3 evidence signatures checked" in out
 
 
-def test_verify_with_another_key_fails(capsys, ledger_dir: Path, tmp_path: Path) -> None:
+def test_verify_with_another_key_fails(catallax_cli, ledger_dir: Path, tmp_path: Path) -> None:
     keys.save_private_key(crypto.generate_private_key(), tmp_path / "other.pem")
-    status, out, _ = run(
-        capsys, "ledger", "verify", str(ledger_dir), "--key", str(tmp_path / "other.pem")
+    status, out, _ = catallax_cli(
+        "ledger", "verify", str(ledger_dir), "--key", str(tmp_path / "other.pem")
     )
     assert status == 1 and out.startswith("FAILED ledger: checkpoints are signed by key")
 
 
-def test_balances_tail_and_proof(capsys, ledger_dir: Path) -> None:
-    status, out, _ = run(capsys, "ledger", "balances", str(ledger_dir), "--json")
+def test_balances_tail_and_proof(catallax_cli, ledger_dir: Path) -> None:
+    status, out, _ = catallax_cli("ledger", "balances", str(ledger_dir), "--json")
     assert status == 0
     doc = json.loads(out)
     balances = {row["account"]: row["balance"] for row in doc["accounts"]}
     assert balances == {"env": -3_000_000, "t1": 3_000_000 - 3003, "treasury": 3003}
-    status, out, _ = run(capsys, "ledger", "balances", str(ledger_dir))
+    status, out, _ = catallax_cli("ledger", "balances", str(ledger_dir))
     assert status == 0 and "-3000000" in out and "-3.000000" in out
-    status, out, _ = run(capsys, "ledger", "tail", str(ledger_dir), "-n", "2", "--json")
+    status, out, _ = catallax_cli("ledger", "tail", str(ledger_dir), "-n", "2", "--json")
     lines = [json.loads(line) for line in out.splitlines()]
     assert [d["index"] for d in lines] == [5, 6]
     assert lines[-1]["id"] == "rent-2" and lines[-1]["evidence"]["message"] == "Debits"
-    status, out, _ = run(capsys, "ledger", "tail", str(ledger_dir))
+    status, out, _ = catallax_cli("ledger", "tail", str(ledger_dir))
     assert status == 0 and len(out.splitlines()) == 7 and "rent-0" in out
-    status, out, _ = run(capsys, "ledger", "proof", str(ledger_dir), "4")
+    status, out, _ = catallax_cli("ledger", "proof", str(ledger_dir), "4")
     assert status == 0
     doc = json.loads(out)
     with open_ledger(ledger_dir) as ledger:
@@ -125,7 +115,7 @@ def test_balances_tail_and_proof(capsys, ledger_dir: Path) -> None:
 
     proof = [base64.b64decode(h) for h in doc["proof"]]
     verify_inclusion(leaf_hash(data), 4, head.size, proof, head.root)
-    status, out, _ = run(capsys, "ledger", "proof", str(ledger_dir), "1", "--size", "5")
+    status, out, _ = catallax_cli("ledger", "proof", str(ledger_dir), "1", "--size", "5")
     assert status == 0 and json.loads(out)["tree_size"] == 5
 
 
@@ -141,9 +131,9 @@ def test_balances_tail_and_proof(capsys, ledger_dir: Path) -> None:
         ["ledger", "verify", "{dir}", "--key", "{missing}"],
     ],
 )
-def test_ledger_bad_input_is_one_line_and_status_2(capsys, ledger_dir: Path, argv) -> None:
+def test_ledger_bad_input_is_one_line_and_status_2(catallax_cli, ledger_dir: Path, argv) -> None:
     args = [a.format(dir=ledger_dir, missing=ledger_dir / "nope") for a in argv]
-    status, out, err = run(capsys, *args)
+    status, out, err = catallax_cli(*args)
     assert status == 2, (out, err)
     assert err.startswith("catallax: error:") and err.count("\n") == 1
 
@@ -180,17 +170,19 @@ def test_every_changed_byte_of_a_stored_transfer_is_named(ledger_dir: Path) -> N
 
 
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
-def test_verify_names_the_entry_whose_byte_changed(capsys, ledger_dir: Path, where: str) -> None:
+def test_verify_names_the_entry_whose_byte_changed(
+    catallax_cli, ledger_dir: Path, where: str
+) -> None:
     path = ledger_dir / "ledger.sqlite"
     start, length = _entry_offset(ledger_dir, 5)
     offset = {"first": start, "middle": start + length // 2, "last": start + length - 1}[where]
     damaged = _flip(path, offset)
-    status, out, _ = run(capsys, "ledger", "verify", str(ledger_dir))
+    status, out, _ = catallax_cli("ledger", "verify", str(ledger_dir))
     assert status == 1
     assert out.startswith("FAILED entry 5: its bytes do not match its stored leaf hash"), out
     assert path.read_bytes() == damaged, "verify wrote to the ledger"
     _flip(path, offset)
-    assert run(capsys, "ledger", "verify", str(ledger_dir))[0] == 0
+    assert catallax_cli("ledger", "verify", str(ledger_dir))[0] == 0
 
 
 def test_the_installed_command_names_a_tampered_entry(ledger_dir: Path) -> None:
@@ -211,14 +203,16 @@ def test_the_installed_command_names_a_tampered_entry(ledger_dir: Path) -> None:
     assert audit.returncode == 1 and "entry 3" in audit.stdout
 
 
-def test_rows_removed_or_rewritten_through_sqlite_are_caught(capsys, ledger_dir: Path) -> None:
+def test_rows_removed_or_rewritten_through_sqlite_are_caught(
+    catallax_cli, ledger_dir: Path
+) -> None:
     path = ledger_dir / "ledger.sqlite"
     original = path.read_bytes()
     db = sqlite3.connect(path)
     db.execute("DELETE FROM entries WHERE idx >= 5")
     db.commit()
     db.close()
-    status, out, _ = run(capsys, "ledger", "verify", str(ledger_dir))
+    status, out, _ = catallax_cli("ledger", "verify", str(ledger_dir))
     assert status == 1 and out.startswith("FAILED entry 5: missing")
     path.write_bytes(original)
     # A forger who rewrites an amount and its leaf hash is caught by the tree above it.
@@ -233,8 +227,8 @@ def test_rows_removed_or_rewritten_through_sqlite_are_caught(capsys, ledger_dir:
     db.execute("UPDATE entries SET nodes = ? WHERE idx = 4", (leaf_hash(forged) + nodes[32:],))
     db.commit()
     db.close()
-    status, out, _ = run(capsys, "ledger", "verify", str(ledger_dir))
+    status, out, _ = catallax_cli("ledger", "verify", str(ledger_dir))
     assert status == 1
     assert out.startswith("FAILED entry 5: stored tree node over entries 4..5 is wrong"), out
-    status, out, _ = run(capsys, "ledger", "audit", str(ledger_dir))
+    status, out, _ = catallax_cli("ledger", "audit", str(ledger_dir))
     assert status == 1

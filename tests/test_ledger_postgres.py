@@ -24,7 +24,6 @@ from catallax.exchange.ledger import (
 )
 from catallax.exchange.ledger.evidence import authorize_transfers
 from catallax.node import keys
-from catallax.node.cli import main
 from catallax.node.exchange.config import ConfigError, parse_config
 from catallax.node.exchange.watch import wait_task
 from catallax.node.keys import load_public_key
@@ -33,14 +32,6 @@ from catallax.node.localnet import catallax_command, launch, new_key, write_toml
 
 ORIGIN = "catallax.test/postgres"
 CHAIN = "catallax/Chain-v0"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """``catallax argv...`` in-process: (status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -83,30 +74,30 @@ def test_open_ledger_on_a_url_writes_reopens_and_audits(filled, tmp_path: Path) 
         open_ledger(url.rsplit("schema=", 1)[0] + "schema=No%20Such")
 
 
-def test_the_cli_reads_a_url_like_a_folder(capsys, filled) -> None:
+def test_the_cli_reads_a_url_like_a_folder(catallax_cli, filled) -> None:
     url, pub = filled
-    status, out, err = run(capsys, "ledger", "audit", url, "--key", str(pub))
+    status, out, err = catallax_cli("ledger", "audit", url, "--key", str(pub))
     assert status == 0, err
     assert out.startswith("ok: 7 entries, 3 accounts, 4 transfers, 3 evidence signatures")
-    status, out, _ = run(capsys, "ledger", "verify", url, "--key", str(pub))
+    status, out, _ = catallax_cli("ledger", "verify", url, "--key", str(pub))
     assert status == 0 and out.startswith("ok: 7 entries")
-    status, out, _ = run(capsys, "ledger", "balances", url, "--json")
+    status, out, _ = catallax_cli("ledger", "balances", url, "--json")
     assert status == 0 and '"account": "treasury"' in out and '"balance": 3003' in out
-    status, out, _ = run(capsys, "ledger", "tail", url, "-n", "2")
+    status, out, _ = catallax_cli("ledger", "tail", url, "-n", "2")
     assert status == 0 and "rent-2" in out
 
 
-def test_keys_show_takes_the_name_from_a_url_ledger(capsys, filled) -> None:
+def test_keys_show_takes_the_name_from_a_url_ledger(catallax_cli, filled) -> None:
     url, pub = filled
-    status, out, err = run(capsys, "keys", "show", str(pub), "--vkey", "--ledger", url)
+    status, out, err = catallax_cli("keys", "show", str(pub), "--vkey", "--ledger", url)
     assert status == 0, err
     assert out.strip() == verifier_key(ORIGIN, load_public_key(pub))
     other = str(pub.parent / "other.pem")
     keys.save_private_key(crypto.generate_private_key(), pub.parent / "other.pem")
-    status, _, err = run(capsys, "keys", "show", other + ".pub", "--vkey", "--ledger", url)
+    status, _, err = catallax_cli("keys", "show", other + ".pub", "--vkey", "--ledger", url)
     assert status == 2 and "not the key of the ledger" in err and err.count("\n") == 1
     dead = "postgresql://root:secret@127.0.0.1:1/test"
-    status, _, err = run(capsys, "keys", "show", str(pub), "--vkey", "--ledger", dead)
+    status, _, err = catallax_cli("keys", "show", str(pub), "--vkey", "--ledger", dead)
     assert status == 2 and "cannot connect" in err and err.count("\n") == 1
     assert "secret" not in err
 
@@ -123,15 +114,15 @@ def test_keys_show_takes_the_name_from_a_url_ledger(capsys, filled) -> None:
         (["ledger", "serve", "postgresql://root@127.0.0.1:1/test"], "cannot connect"),
     ],
 )
-def test_bad_urls_and_dead_servers_are_one_line_and_status_2(capsys, argv, said) -> None:
-    status, out, err = run(capsys, *argv)
+def test_bad_urls_and_dead_servers_are_one_line_and_status_2(catallax_cli, argv, said) -> None:
+    status, out, err = catallax_cli(*argv)
     assert status == 2, (out, err)
     assert err.startswith("catallax: error:") and err.count("\n") == 1, err
     assert said in err and "secret" not in err
 
 
-def test_a_missing_schema_is_status_2(capsys, postgres_url: str) -> None:
-    status, _, err = run(capsys, "ledger", "verify", postgres_url)
+def test_a_missing_schema_is_status_2(catallax_cli, postgres_url: str) -> None:
+    status, _, err = catallax_cli("ledger", "verify", postgres_url)
     assert status == 2 and "no ledger here" in err and err.count("\n") == 1
 
 
