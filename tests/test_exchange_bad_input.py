@@ -584,25 +584,31 @@ async def test_bad_bids_end_the_session_and_are_never_charged(tmp_path, case, ma
         trader, other = Trader(net), Trader(net)
         await trader.register()
         await other.register()
-        stream = await trader.trade()
-        request = await stream.read("BidRequest")
-        size, balances = net.snapshot()
-        envelope = make(trader, other, request.round)
-        await stream.call.write(envelope)
-        got, details = await stream.status(), await stream.call.details()
-        assert (got, details.startswith(why)) == (code, True), (case, got, details)
-        # the round goes on without the offender and settles with nothing of it
-        await net.settled(request.round)
-        assert not net.task.state.startswith("paused"), net.task.state
-        assert net.debits_since(size, trader.accounts + other.accounts) == []
-        after = net.ledger.balances()
-        for account in trader.accounts + other.accounts:
-            assert after[account] == balances[account]
-        assert all(
-            e.evidence is None or e.evidence.data != envelope.body
-            for _, e in net.ledger.entries(size)
-            if isinstance(e, Transfer)
-        )
+        await _refused_bids(net, trader, other, case, make, code, why)
+
+
+async def _refused_bids(net: Net, trader: Trader, other: Trader, case: str, make, code, why):
+    """``trader`` opens a session and sends ``make(...)``'s Bids: the stream ends with
+    ``code`` (details beginning ``why``), the round goes on without the offender and
+    settles with nothing of it."""
+    stream = await trader.trade()
+    request = await stream.read("BidRequest")
+    size, balances = net.snapshot()
+    envelope = make(trader, other, request.round)
+    await stream.call.write(envelope)
+    got, details = await stream.status(), await stream.call.details()
+    assert (got, details.startswith(why)) == (code, True), (case, got, details)
+    await net.settled(request.round)
+    assert not net.task.state.startswith("paused"), (case, net.task.state)
+    assert net.debits_since(size, trader.accounts + other.accounts) == [], case
+    after = net.ledger.balances()
+    for account in trader.accounts + other.accounts:
+        assert after[account] == balances[account], case
+    assert all(
+        e.evidence is None or e.evidence.data != envelope.body
+        for _, e in net.ledger.entries(size)
+        if isinstance(e, Transfer)
+    ), case
 
 
 async def test_bad_bids_are_refused_the_same_after_a_restart(tmp_path):
@@ -615,17 +621,7 @@ async def test_bad_bids_are_refused_the_same_after_a_restart(tmp_path):
         await other.register()
         await net.restart()
         for case, make, code, why in _bad_bids():
-            stream = await trader.trade()
-            request = await stream.read("BidRequest")
-            size, balances = net.snapshot()
-            envelope = make(trader, other, request.round)
-            await stream.call.write(envelope)
-            got, details = await stream.status(), await stream.call.details()
-            assert (got, details.startswith(why)) == (code, True), (case, got, details)
-            await net.settled(request.round)
-            assert net.debits_since(size, trader.accounts + other.accounts) == [], case
-            after = net.ledger.balances()
-            assert all(after[a] == balances[a] for a in trader.accounts + other.accounts), case
+            await _refused_bids(net, trader, other, case, make, code, why)
 
 
 async def test_bids_for_a_past_round_are_late_not_an_error(tmp_path):
