@@ -248,16 +248,11 @@ def _check_production(
             f"transfer {tid!r}: a production's evidence is a {PRODUCTION_MESSAGE!r} report, "
             f"not a {ev.message!r} message"
         )
-    where = (
+    _bound(tid, "the production report is for", (
         ("exchange", report.exchange, origin),
         ("task", report.task, transfer.task),
         ("round", report.round, transfer.round),
-    )
-    for field, signed, actual in where:
-        if signed != actual:
-            raise BadEvidence(
-                f"transfer {tid!r}: the production report is for {field} {signed!r}, not {actual!r}"
-            )
+    ))  # fmt: skip
     item = report.item(tid)
     if item is None:
         raise BadEvidence(f"transfer {tid!r}: the production report does not list this id")
@@ -314,19 +309,22 @@ def _check_mandate(
             verified.spent[key] = spent
 
 
+def _bound(tid: str, says: str, where: tuple[tuple[str, object, object], ...]) -> None:
+    """:class:`BadEvidence` for the first ``(field, signed, actual)`` that differ: what
+    the evidence was signed for is not what the transfer is."""
+    for field, signed, actual in where:
+        if signed != actual:
+            raise BadEvidence(f"transfer {tid!r}: {says} {field} {signed!r}, not {actual!r}")
+
+
 def _check_binding(transfer: Transfer, auth: Authorization, origin: str) -> None:
     """The authorisation names this exchange, task, round and payer, and this transfer."""
-    where = (
+    _bound(transfer.id, "evidence authorises", (
         ("exchange", auth.exchange, origin),
         ("task", auth.task, transfer.task),
         ("round", auth.round, transfer.round),
         ("payer", auth.payer, transfer.payer),
-    )
-    for field, signed, actual in where:
-        if signed != actual:
-            raise BadEvidence(
-                f"transfer {transfer.id!r}: evidence authorises {field} {signed!r}, not {actual!r}"
-            )
+    ))  # fmt: skip
     debit = auth.allows(transfer.id)
     if debit is None:
         raise BadEvidence(f"transfer {transfer.id!r}: the evidence does not authorise this id")
