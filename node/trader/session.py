@@ -32,7 +32,7 @@ import numpy as np
 
 from catallax.exchange.crypto import Ed25519PrivateKey, key_fingerprint, public_key_bytes
 from catallax.exchange.money import UNITS_PER_CREDIT
-from catallax.exchange.protocols import Bidders, Learner, Mortal
+from catallax.exchange.protocols import Bidders, Enumerable, Learner, Mortal
 from catallax.node.errors import NodeError, Unanswered, WireError
 from catallax.node.serving import channel_options
 from catallax.node.wire import MemoryBook, Sequencer, open_envelope, seal
@@ -338,8 +338,7 @@ class TraderSession:
         bankrupt ones): the population grows to match, so that member numbers agree. A
         population that cannot grow leaves them idle (they never bid)."""
         pop = self.population
-        grow = getattr(pop, "grow", None)
-        added = int(grow(count)) if grow is not None else 0
+        added = int(pop.grow(count)) if isinstance(pop, Enumerable) else 0
         if added != count:
             log.warning(
                 "event=birth_unmatched exchange=%s task=%s born=%d grown=%d",
