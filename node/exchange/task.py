@@ -288,8 +288,6 @@ class DeepTask:
                     fut.set_result(ident)
 
     async def _admit(self, public_key: bytes, members: int) -> Identity:
-        market = self.market
-        assert market is not None
         known = self.identity(public_key)
         if known is not None:
             return known
@@ -297,16 +295,23 @@ class DeepTask:
             raise BudgetExhausted(f"task {self.name}: the allowance budget is spent")
         ident = self.remote.add(public_key, members, publish=False)
         try:
-            value = market.admission(0, ident.numbers, ident.accounts)
-            await self.journal.commit(market, value, self.round)
-            market.apply(value)
+            await self._endow(ident.numbers, ident.accounts, self.round)
         except BaseException:
             self.remote.drop_last(ident)
             raise
         self.remote.publish(ident)  # known by key (Hello, bids) once it is on the ledger
-        self.allowance_given += members * self.allowance_units
         log.info("task=%s event=registered identity=%s members=%d", self.name, ident.name, members)
         return ident
+
+    async def _endow(self, numbers: list[int], accounts: list[str], round_: int) -> None:
+        """Admit market members ``numbers`` with their ``accounts`` and the allowance from
+        the budget: committed to the ledger (labelled ``round_``), then applied."""
+        market = self.market
+        assert market is not None
+        value = market.admission(0, numbers, accounts)
+        await self.journal.commit(market, value, round_)
+        market.apply(value)
+        self.allowance_given += len(accounts) * self.allowance_units
 
     async def _births(self, rows: np.ndarray, round_: int) -> None:
         """Replace each member removed at the floor (``rows``) by a new member of the same
@@ -328,14 +333,11 @@ class DeepTask:
                 continue
             numbers, accounts = self.remote.extend(ident, count)
             try:
-                value = market.admission(0, numbers, accounts)
-                await self.journal.commit(market, value, round_)
-                market.apply(value)
+                await self._endow(numbers, accounts, round_)
             except BaseException:
                 self.remote.drop_newest(ident, count)
                 raise
             ident.born.extend(range(ident.members - count, ident.members))
-            self.allowance_given += count * self.allowance_units
             self.born += count
             log.info("task=%s event=born identity=%s members=%d", self.name, ident.name, count)
 
