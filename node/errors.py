@@ -14,12 +14,18 @@ exception a caller would naturally catch::
     ├── NotTrusted             a ledger fails a trust check: not the trusted key or origin,
     │                          or it does not extend a kept checkpoint (a rollback, a fork);
     │                          the command line prints ``FAILED ledger: ...``, exit status 1
-    │   └── BadRemoteLedger    what a Ledger server sent does not verify
+    │   ├── BadRemoteLedger    what a Ledger server sent does not verify
+    │   └── CheckpointAlarm    a checkpoint that does not extend one seen before
+    │       │                  (``.first``, ``.second``: both notes); ``catallax.node.monitor``
+    │       ├── Rollback       a smaller tree than one seen before
+    │       └── SplitView      the same size with another root, or no consistency proof
+    │                          from the earlier tree to the later one
     ├── CallFailed             a call to a server was refused or failed (``.code``: its
     │                          gRPC status); ``catallax.node.ledger_client``
     └── WireError              a message from the network is refused; ``catallax.node.wire``
         ├── Malformed          a message does not parse or breaks a rule of the protocol
         │   │                  (also a ValueError)
+        │   ├── BadPayload     an MQTT message that is not what its topic says
         │   ├── BadTensor      a tensor's dtype, shape or data do not agree
         │   ├── UnknownSlot    an episode slot the node does not have, or named twice
         │   └── OutsideSpace   an action outside the action space
@@ -141,6 +147,26 @@ class BadRemoteLedger(NotTrusted):
     """What a Ledger server sent does not verify (the message says what)."""
 
 
+class CheckpointAlarm(NotTrusted):
+    """A checkpoint that does not extend an earlier one of the same log; both are named.
+
+    ``first`` and ``second`` are the two signed notes, in the order they were seen."""
+
+    def __init__(self, message: str, *, first: str = "", second: str = "") -> None:
+        super().__init__(message)
+        self.first = first
+        self.second = second
+
+
+class Rollback(CheckpointAlarm):
+    """A later checkpoint of a smaller tree than one seen before."""
+
+
+class SplitView(CheckpointAlarm):
+    """Two checkpoints that no append-only log can both have signed: the same size with
+    different roots, or a later tree the earlier one is not consistent with."""
+
+
 class WireError(NodeError):
     """A message from the network is refused (:mod:`catallax.node.wire`)."""
 
@@ -148,6 +174,10 @@ class WireError(NodeError):
 class Malformed(WireError, ValueError):
     """A message does not parse, or breaks a rule of the protocol (a missing field,
     lists of different lengths, a negative amount...)."""
+
+
+class BadPayload(Malformed):
+    """An MQTT message whose payload is not what its topic says (docs/mqtt.md)."""
 
 
 class BadTensor(Malformed):
