@@ -144,6 +144,10 @@ class Mandate:
         exchange, task, round: where and when the bids were made.
         ceilings: account id -> the most it pays for purchases in ``round`` (units).
         rules: the digest of the task's rules the signer accepted (hex; informational).
+        kinds: the transfer kinds it authorises (a deep market's ``Bids``:
+            :data:`MANDATE_KINDS`; a wide market's ``Orders``: trades and deliveries).
+        ceiling_kinds: the kinds that count against the ceilings (the others are
+            bounded by the payer's balance).
     """
 
     exchange: str
@@ -151,6 +155,8 @@ class Mandate:
     round: int
     ceilings: Mapping[str, int] = field(default_factory=dict)
     rules: str = ""
+    kinds: frozenset[str] = MANDATE_KINDS
+    ceiling_kinds: frozenset[str] = CEILING_KINDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,8 @@ from catallax.exchange.ledger.errors import (
     Overdraft,
 )
 from catallax.exchange.ledger.evidence import (
-    CEILING_KINDS,
     INPUT,
     LATE_KINDS,
-    MANDATE_KINDS,
     OUTPUT,
     PRODUCTION_MESSAGE,
     Authorization,
@@ -289,7 +287,7 @@ def _check_mandate(
         raise BadEvidence(
             f"transfer {transfer.id!r}: the signed bids hold no bid of {transfer.payer!r}"
         )
-    if kind not in MANDATE_KINDS:
+    if kind not in mandate.kinds:
         raise BadEvidence(f"transfer {transfer.id!r}: signed bids cannot authorise a {kind}")
     late_ok = kind in LATE_KINDS
     if transfer.round != mandate.round and not (late_ok and transfer.round > mandate.round):
@@ -297,7 +295,7 @@ def _check_mandate(
             f"transfer {transfer.id!r}: the signed bids are for round {mandate.round}, "
             f"not {transfer.round}"
         )
-    if kind in CEILING_KINDS:
+    if kind in mandate.ceiling_kinds:
         key = (memo, transfer.payer)
         spent = (verified.spent.get(key, 0) if verified is not None else 0) + transfer.amount
         if spent > ceiling:
