@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from catallax.exchange.equilibrium import FisherMarket, solve
+from catallax.exchange.equilibrium import CESMarket, FisherMarket, LeontiefMarket, solve
 from catallax.exchange.errors import BidError, GoodsError, MarketInputError
 from catallax.exchange.wide.values import Clearing, Orders
 
-__all__ = ["clear", "posted_clearing"]
+__all__ = ["UTILITIES", "clear", "posted_clearing"]
+
+#: What an order's values can mean: per-unit values, Leontief needs, CES weights.
+UTILITIES = ("linear", "leontief", "ces")
 
 
 def clear(
@@ -27,6 +30,8 @@ def clear(
     *,
     cap: np.ndarray | None = None,
     tol: float = 1e-6,
+    utility: str = "linear",
+    rho: float = 0.5,
 ) -> Clearing:
     """One wide-market clearing per episode.
 
@@ -34,8 +39,11 @@ def clear(
        sum to at most its cap: ``cap``, or ``max(wealth, 0) / E`` (wealth shared over
        the ``E`` episodes, as in the deep market).
     2. The supply is the sum of all holdings, the traders' and the world's.
-    3. Prices and allocations: :func:`posted_clearing` when every order values at most
-       one good, the quasi-linear Fisher solver otherwise.
+    3. Prices and allocations: with linear orders (``utility="linear"``, the default),
+       :func:`posted_clearing` when every order values at most one good, the
+       quasi-linear Fisher solver otherwise; with ``"leontief"`` (``orders.values`` are
+       the units of each good per unit of utility) or ``"ces"`` (weights, exponent
+       ``rho``) the Fisher market of that utility, where buyers spend their budgets.
     4. Supply nobody took (price zero) returns to its holders pro rata, so that
        ``Σ ω' = Σ ω`` holds exactly.
     5. Every holder is paid ``p·ω[α]`` for what it held and charged ``p·ω'[α]`` for what
@@ -49,6 +57,8 @@ def clear(
             is not given (one of the two is required).
         cap: ``(N,)`` credits each trader may spend in each episode.
         tol: certificate tolerance handed to the general equilibrium solver.
+        utility: ``"linear"``, ``"leontief"`` or ``"ces"``: what every order's values mean.
+        rho: the CES exponent (``utility="ces"``), finite, < 1 and != 0.
 
     Raises:
         GoodsError: holdings or world of the wrong shape, negative or not finite.
@@ -94,7 +104,11 @@ def clear(
     supply = holdings.sum(axis=1) + world
     prices = np.zeros((e, g))
     bought = np.zeros((e, k, g))
-    if k:
+    if utility not in UTILITIES:
+        raise BidError(f"utility must be one of {', '.join(UTILITIES)}, got {utility!r}")
+    if k and utility != "linear":
+        prices, bought = _homothetic(values, budgets, supply, tol, utility, rho)
+    elif k:
         single = np.count_nonzero(values, axis=-1) <= 1
         if single.all():
             prices, bought = posted_clearing(values, budgets, supply)
@@ -111,7 +125,7 @@ def clear(
     paid = np.einsum("eg,eng->en", prices, holdings)
     charged = np.einsum("eg,eng->en", prices, bundles)
     world_net = np.einsum("eg,eg->e", prices, world - new_world)
-    return Clearing(prices, bundles, new_world, charged, paid, world_net, budgets)
+    return Clearing(prices, bundles, new_world, charged, paid, world_net, budgets, bought)
 
 
 def _cap(budgets: np.ndarray, owner: np.ndarray, cap: np.ndarray, n: int, e: int):
@@ -191,4 +205,29 @@ def _general(values, budgets, supply, tol):
     eq = solve(FisherMarket(v, budgets, s, quasilinear=True), tol=tol)
     prices = np.where(live, eq.prices, 0.0)
     bought = np.where(live[:, None, :], eq.allocation, 0.0)
+    return prices, bought
+
+
+def _homothetic(values, budgets, supply, tol, utility, rho):
+    """Leontief or CES orders: the Fisher market of that utility (buyers spend it all).
+
+    Goods nobody can be sold (no supply) are left out of the market; an order with no
+    budget buys nothing (the solver needs every buyer with a budget to value a good).
+    """
+    live = supply > 0
+    w = np.where(live[:, None, :], values, 0.0)
+    spend = np.where(np.any(w > 0, axis=-1), budgets, 0.0)
+    s = np.where(live, supply, 1.0)
+    if utility == "leontief":
+        # A need for a good with no supply cannot be met: such an order buys nothing.
+        blocked = np.any((values > 0) & ~live[:, None, :], axis=-1)
+        spend = np.where(blocked, 0.0, spend)
+        market = LeontiefMarket(np.where(spend[..., None] > 0, w, 0.0), spend, s)
+    else:
+        market = CESMarket(w, spend, s, rho=rho)
+    if not np.any(spend > 0):
+        return np.zeros(supply.shape), np.zeros(values.shape)
+    eq = solve(market, tol=tol)
+    prices = np.where(live, eq.prices, 0.0)
+    bought = np.where(live[:, None, :] & (spend[..., None] > 0), eq.allocation, 0.0)
     return prices, bought

@@ -85,6 +85,8 @@ class Clearing(_Value):
         paid: ``(E, N)`` credits each trader receives, ``p·ω[α]``.
         world_net: ``(E,)`` credits the issuer receives net, ``p·(ω_world − ω'_world)``.
         budgets: ``(E, K)`` the order budgets after the budget cap.
+        allocation: ``(E, K, G)`` what each order bought (the equilibrium's allocation,
+            which its certificate checks), or ``None`` for a clearing made by hand.
     """
 
     prices: np.ndarray
@@ -94,6 +96,7 @@ class Clearing(_Value):
     paid: np.ndarray
     world_net: np.ndarray
     budgets: np.ndarray
+    allocation: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
