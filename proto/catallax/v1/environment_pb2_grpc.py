@@ -49,6 +49,11 @@ class EnvironmentStub:
                 request_serializer=catallax_dot_v1_dot_common__pb2.Envelope.SerializeToString,
                 response_deserializer=catallax_dot_v1_dot_common__pb2.Envelope.FromString,
                 _registered_method=True)
+        self.Produce = channel.unary_unary(
+                '/catallax.v1.Environment/Produce',
+                request_serializer=catallax_dot_v1_dot_common__pb2.Envelope.SerializeToString,
+                response_deserializer=catallax_dot_v1_dot_common__pb2.Envelope.FromString,
+                _registered_method=True)
 
 
 class EnvironmentServicer:
@@ -75,6 +80,15 @@ class EnvironmentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Produce(self, request, context):
+        """One round of a production economy's world (catallax/Production-v0): the members'
+        recipe runs, consumers, depreciation, the world's sales and inflow. Request body:
+        ProduceRequest; reply: ProduceReply.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnvironmentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +104,11 @@ def add_EnvironmentServicer_to_server(servicer, server):
             ),
             'Step': grpc.unary_unary_rpc_method_handler(
                     servicer.Step,
+                    request_deserializer=catallax_dot_v1_dot_common__pb2.Envelope.FromString,
+                    response_serializer=catallax_dot_v1_dot_common__pb2.Envelope.SerializeToString,
+            ),
+            'Produce': grpc.unary_unary_rpc_method_handler(
+                    servicer.Produce,
                     request_deserializer=catallax_dot_v1_dot_common__pb2.Envelope.FromString,
                     response_serializer=catallax_dot_v1_dot_common__pb2.Envelope.SerializeToString,
             ),
@@ -173,6 +192,33 @@ class Environment:
             request,
             target,
             '/catallax.v1.Environment/Step',
+            catallax_dot_v1_dot_common__pb2.Envelope.SerializeToString,
+            catallax_dot_v1_dot_common__pb2.Envelope.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Produce(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/catallax.v1.Environment/Produce',
             catallax_dot_v1_dot_common__pb2.Envelope.SerializeToString,
             catallax_dot_v1_dot_common__pb2.Envelope.FromString,
             options,
