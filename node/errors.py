@@ -55,8 +55,17 @@ exception a caller would naturally catch::
             │                      (also a WrongMessage)
             ├── BudgetExhausted    the task's allowance budget cannot endow a newcomer
             ├── Superseded         a session replaced by a newer one of the same identity
-            └── TaskPaused         the task cannot serve now (its environment node is
-                                   unreachable, say); try again
+            ├── TaskPaused         the task cannot serve now (its environment node is
+            │                      unreachable, say); try again
+            └── the wide market's refusals (``catallax.node.exchange.wide``)
+                ├── UnknownGood        a valuation naming a good the task does not have
+                │                      (also a Malformed)
+                ├── OverBudget         orders whose budgets exceed the member's balance
+                ├── NotAnEconomy       Produce on an environment that is no production
+                │                      economy
+                ├── Uncertified        a clearing whose certificate fails: not settled
+                └── ForgedProduction   an environment's production report that makes
+                                       goods from nothing (or breaks its recipes)
 
 The command line prints these (all but ``NotTrusted``) as one line,
 ``catallax: error: <what>``, with exit status 2. The network layer maps each class to a
@@ -81,6 +90,11 @@ __all__ = [
     "TaskPaused",
     "UnknownTask",
     "WrongPlace",
+    "UnknownGood",
+    "OverBudget",
+    "NotAnEconomy",
+    "Uncertified",
+    "ForgedProduction",
     "NodeError",
     "NotTrusted",
     "BadRemoteLedger",
@@ -279,3 +293,23 @@ class Superseded(WireError):
 
 class TaskPaused(WireError):
     """The task cannot serve now (for example its environment node is unreachable)."""
+
+
+class UnknownGood(Malformed):
+    """A valuation naming a good the task does not trade."""
+
+
+class OverBudget(WireError):
+    """Orders whose budgets for a member add up to more than the member holds."""
+
+
+class NotAnEconomy(WireError):
+    """``Produce`` on an environment node whose environment is no production economy."""
+
+
+class Uncertified(WireError):
+    """A clearing whose equilibrium certificate fails: the exchange does not settle it."""
+
+
+class ForgedProduction(WireError):
+    """A production report that makes goods from nothing or breaks the recipes."""

@@ -24,8 +24,9 @@ import grpc
 import gymnasium as gym
 import numpy as np
 
-from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
+from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
 from catallax.node import errors
+from catallax.node.env.economy import Production
 from catallax.node.errors import Malformed, OptionError, Unanswered, WireError
 from catallax.node.serving import channel_options
 from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
@@ -62,6 +63,7 @@ class RemoteSpec:
     observation_space: gym.Space
     action_space: gym.Space
     max_episode_steps: int
+    economy_json: str = ""  # a production economy's description (wide tasks), else ""
 
 
 class EnvironmentClient:
@@ -115,6 +117,7 @@ class EnvironmentClient:
             observation_space=space_from_proto(reply.observation_space),
             action_space=space_from_proto(reply.action_space),
             max_episode_steps=reply.max_episode_steps,
+            economy_json=reply.economy_json,
         )
 
     async def reset(
@@ -147,6 +150,46 @@ class EnvironmentClient:
             np.array(reply.truncated, dtype=bool),
             _infos(reply.info_json, n),
         )
+
+    async def produce(
+        self,
+        *,
+        exchange: str,
+        task: str,
+        round_: int,
+        slot: int,
+        accounts: list[str],
+        recipes: np.ndarray,
+        runs: np.ndarray,
+        bundles: np.ndarray,
+        world_sold: np.ndarray,
+    ) -> Production:
+        """One round of a production economy's world (``ProduceRequest``; quantities in
+        int64 units): the node's signed :class:`~catallax.node.env.economy.Production`."""
+        request = environment_pb2.ProduceRequest(
+            exchange=exchange, task=task, round=round_, slot=slot, accounts=accounts,
+            recipes=np.asarray(recipes, dtype=np.int64).tolist(),
+            runs=np.asarray(runs, dtype=np.float64).tolist(),
+            bundles=tensor_to_proto(np.asarray(bundles, dtype=np.int64)),
+            world_sold=np.asarray(world_sold, dtype=np.int64).tolist(),
+        )  # fmt: skip
+        reply = await self._call("Produce", request, "ProduceReply")
+        n = len(accounts)
+        arrays = [
+            tensor_from_proto(getattr(reply, name))
+            for name in ("consumed", "made", "taken", "depreciated")
+        ]
+        bad = [a.shape for a in arrays if a.shape[:1] != (n,) or a.dtype != np.int64]
+        if bad or len(reply.payments) != n:
+            raise Malformed(f"ProduceReply: expected ({n}, goods) int64 arrays, got {bad}")
+        consumed, made, taken, depreciated = arrays
+        return Production(
+            consumed=consumed, made=made, taken=taken,
+            payments=np.asarray(reply.payments, dtype=np.int64), depreciated=depreciated,
+            world=np.asarray(reply.world, dtype=np.int64), welfare=float(reply.welfare),
+            report=_signed(reply.production) if reply.HasField("production") else None,
+            world_debits=tuple(_signed(e) for e in reply.world_debits),
+        )  # fmt: skip
 
     async def close(self) -> None:
         """Close the channel (and the book, if the client made it)."""
@@ -181,6 +224,14 @@ class EnvironmentClient:
     def _check_slots(reply: Any, slots: list[int]) -> None:
         if list(reply.slots) != list(slots):
             raise Unanswered(f"reply for slots {list(reply.slots)}, asked for {list(slots)}")
+
+
+def _signed(envelope: Any) -> SignedEnvelope:
+    """A wire ``Envelope`` of ledger evidence as the ledger's value (checked there)."""
+    return SignedEnvelope(
+        envelope.message, bytes(envelope.body), bytes(envelope.public_key),
+        bytes(envelope.signature),
+    )  # fmt: skip
 
 
 def _infos(text: str, count: int) -> list[dict]:

@@ -32,7 +32,9 @@ stale timestamp (``Stale``)             ``OUT_OF_RANGE``
 bytes that do not parse, unknown slot,
 action outside space, a negative seed,
 malformed body, wrong message name      ``INVALID_ARGUMENT``
-step in an ended slot (``SlotEnded``)   ``FAILED_PRECONDITION``
+step in an ended slot (``SlotEnded``),
+Produce on a node that serves no
+production economy (``NotAnEconomy``)   ``FAILED_PRECONDITION``
 no time left before the deadline        ``DEADLINE_EXCEEDED``
 the environment itself fails            ``INTERNAL``
 ======================================  =======================
@@ -65,11 +67,19 @@ import grpc
 import gymnasium as gym
 import numpy as np
 
-from catallax.exchange.crypto import Ed25519PrivateKey, key_fingerprint, public_key_bytes
+from catallax.exchange.crypto import (
+    Ed25519PrivateKey,
+    SignedEnvelope,
+    key_fingerprint,
+    public_key_bytes,
+)
+from catallax.exchange.envs.production import Economy
+from catallax.node.env.economy import EconomyWorld, economy_to_json
 from catallax.node.errors import (
     BadSignature,
     Malformed,
     NodeError,
+    NotAnEconomy,
     OptionError,
     OutsideSpace,
     Replayed,
@@ -238,6 +248,12 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
         self.running = [False] * len(envs)
         self.observation_space = envs[0].observation_space
         self.action_space = envs[0].action_space
+        economy = getattr(envs[0].unwrapped, "economy", None)
+        self.economy = economy if isinstance(economy, Economy) else None
+        #: A production economy's world per slot (wide-market tasks), else None.
+        self.worlds = [
+            EconomyWorld(e.unwrapped.economy) if self.economy is not None else None for e in envs
+        ]
         self._lock = asyncio.Lock()
 
     # --- the rpcs ----------------------------------------------------------------------
@@ -250,6 +266,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
                 observation_space=space_to_proto(self.observation_space),
                 action_space=space_to_proto(self.action_space),
                 max_episode_steps=_max_episode_steps(self.envs[0]),
+                economy_json=economy_to_json(self.economy) if self.economy is not None else "",
             )
 
         return await self._handle("Spec", "SpecRequest", "EnvSpec", request, context, work)
@@ -297,6 +314,41 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
             )
 
         return await self._handle("Step", "StepRequest", "StepReply", request, context, work)
+
+    async def Produce(self, request: common_pb2.Envelope, context: Any) -> common_pb2.Envelope:
+        async def work(req: _Request) -> environment_pb2.ProduceReply:
+            body = req.body
+            if self.economy is None:
+                raise NotAnEconomy(f"{self.env_id} is not a production economy; Produce needs one")
+            (slot,) = self._slots([body.slot])
+            world = self.worlds[slot]
+            assert world is not None
+            async with self._lock:
+                if not self.running[slot]:
+                    raise SlotEnded(f"slot {slot}: the episode ended (or never began); Reset")
+                _check_time(context)
+                out = await asyncio.to_thread(
+                    world.produce, self.key, exchange=body.exchange, task=body.task,
+                    round_=int(body.round), accounts=list(body.accounts),
+                    recipes=np.asarray(body.recipes, dtype=np.int64),
+                    runs=np.asarray(body.runs, dtype=np.float64),
+                    bundles=tensor_from_proto(body.bundles),
+                    world_sold=np.asarray(body.world_sold, dtype=np.int64),
+                )  # fmt: skip
+            reply = environment_pb2.ProduceReply(
+                request_hash=req.hash, consumed=tensor_to_proto(out.consumed),
+                made=tensor_to_proto(out.made), taken=tensor_to_proto(out.taken),
+                payments=out.payments.tolist(), depreciated=tensor_to_proto(out.depreciated),
+                world=out.world.tolist(), welfare=out.welfare,
+                world_debits=[envelope_to_proto(d) for d in out.world_debits],
+            )  # fmt: skip
+            if out.report is not None:
+                reply.production.CopyFrom(envelope_to_proto(out.report))
+            return reply
+
+        return await self._handle(
+            "Produce", "ProduceRequest", "ProduceReply", request, context, work
+        )
 
     # --- the pieces --------------------------------------------------------------------
 
@@ -368,6 +420,9 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
         for i, slot in enumerate(slots):
             obs, info = self.envs[slot].reset(seed=seeds[i] if seeds else None)
             self.running[slot] = True
+            world = self.worlds[slot]
+            if world is not None:  # the world holds the episode's first stock
+                world.reset(obs)
             observations.append(obs)
             infos.append(info)
         return _batch(observations, self.observation_space), infos
@@ -394,6 +449,17 @@ def _check_time(context: Any) -> None:
 
 class _DeadlinePassed(NodeError):
     pass
+
+
+def envelope_to_proto(envelope: SignedEnvelope) -> common_pb2.Envelope:
+    """A signed ledger evidence envelope as the wire's ``Envelope``."""
+    return common_pb2.Envelope(
+        body=envelope.data, public_key=envelope.public_key,
+        signature=envelope.signature, message=envelope.message,
+    )  # fmt: skip
+
+
+STATUS[NotAnEconomy] = grpc.StatusCode.FAILED_PRECONDITION
 
 
 STATUS[_DeadlinePassed] = grpc.StatusCode.DEADLINE_EXCEEDED

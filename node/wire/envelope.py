@@ -32,7 +32,7 @@ from catallax.exchange.crypto import (
     MissingSignature as _MissingSignature,
 )
 from catallax.node.errors import BadSignature, Malformed, MissingSignature, WrongMessage
-from catallax.v1 import common_pb2, environment_pb2, exchange_pb2, ledger_pb2
+from catallax.v1 import common_pb2, environment_pb2, exchange_pb2, ledger_pb2, wide_pb2
 
 if TYPE_CHECKING:
     from catallax.node.wire.sequence import SequenceBook
@@ -41,7 +41,7 @@ __all__ = ["Envelope", "message_class", "open_envelope", "receive", "seal"]
 
 Envelope = common_pb2.Envelope
 
-_MODULES = (common_pb2, environment_pb2, exchange_pb2, ledger_pb2)
+_MODULES = (common_pb2, environment_pb2, exchange_pb2, ledger_pb2, wide_pb2)
 #: Every message of the protocol by name (names are unique in package catallax.v1).
 _MESSAGES: dict[str, type[Message]] = {
     name: getattr(module, name)
