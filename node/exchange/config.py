@@ -31,7 +31,23 @@ episodes = 0                     # stop training after this many episodes (0: ne
 rounds = 0                       # ... or after this many rounds (0: never)
 eval_episodes = 0                # then evaluate greedily over this many episodes
 seed = 0
+
+[tasks.economy]                  # a wide-market task (equilibrium clearing of goods)
+market = "wide"                  # "deep" (the default) or "wide"
+env = "127.0.0.1:50053"          # an environment node serving catallax/Production-v0
+env_key = "env.pem.pub"
+allowance = 200.0                # credits per member, given once
+valuation = "linear"             # what orders value: linear, leontief or ces
+rho = 0.5                        # the CES exponent (valuation = "ces")
+clearing_deadline_ms = 2000      # how long a round waits for orders
+tol = 1e-6                       # the certificate's tolerance: a clearing beyond it is
+                                 # not settled
+rounds = 800                     # stop after this many rounds (0: never)
 ```
+
+A wide task's goods, recipes and depreciation are its environment's economy (read from
+the node's ``Spec``); ``auction``, ``rent``, ``discount``, ``royalty``, ``floor`` and the
+evaluation keys are deep-market rules and are ignored there.
 
 Relative paths are relative to the file's folder. ``--set tasks.chain.rent=0.1`` (a
 TOML value) overrides one key, and the CLI's ``--port``, ``--host``, ``--data-dir``,
@@ -88,9 +104,24 @@ class TaskConfig:
     rounds: int = 0
     eval_episodes: int = 0
     seed: int = 0
+    market: str = "deep"
+    valuation: str = "linear"
+    rho: float = 0.5
+    clearing_deadline_ms: int = 2000
+    tol: float = 1e-6
 
     def rules(self) -> dict[str, Any]:
         """What a trader accepts by bidding: everything that decides what it pays."""
+        if self.market == "wide":
+            return {
+                "task": self.name,
+                "market": "wide",
+                "allowance": self.allowance,
+                "valuation": self.valuation,
+                "rho": self.rho,
+                "clearing_deadline_ms": self.clearing_deadline_ms,
+                "tol": self.tol,
+            }
         return {
             "task": self.name,
             "market": "deep",
@@ -235,7 +266,7 @@ def _task(name: str, table: Any, base: Path, bad) -> TaskConfig:
     for key, value in table.items():
         where = f"tasks.{name}.{key}"
         default = _TASK_FIELDS[key].default
-        if key in ("env", "env_key", "env_ca", "auction"):
+        if key in ("env", "env_key", "env_ca", "auction", "market", "valuation"):
             if not isinstance(value, str) or not value:
                 raise bad(where, f"expected a non-empty string, got {value!r}")
             values[key] = _path(base, value) if key in _PATHS else value
@@ -264,6 +295,13 @@ def _task(name: str, table: Any, base: Path, bad) -> TaskConfig:
         (abs(task.floor) < MAX_CREDITS, "floor", "expected finite credits"),
         (1 <= task.bid_deadline_ms <= 600_000, "bid_deadline_ms", "expected 1 .. 600000"),
         (1 <= task.env_timeout_ms <= 600_000, "env_timeout_ms", "expected 1 .. 600000"),
+        (task.market in ("deep", "wide"), "market", "expected deep or wide"),
+        (task.valuation in ("linear", "leontief", "ces"), "valuation",
+         "expected linear, leontief or ces"),
+        (task.rho < 1 and task.rho != 0, "rho", "expected a value < 1 and != 0"),
+        (1 <= task.clearing_deadline_ms <= 600_000, "clearing_deadline_ms",
+         "expected 1 .. 600000"),
+        (0 < task.tol < 1, "tol", "expected a value in (0, 1)"),
     )  # fmt: skip
     for ok, key, why in checks:
         if not ok:
