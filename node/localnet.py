@@ -297,11 +297,13 @@ def start_deep_network(
     traders: Sequence[tuple[str, Mapping[str, Any]]] = (),
     seed: int = 0,
     hosts: Mapping[str, Host] | None = None,
+    exchange_args: Sequence[str] = (),
 ) -> DeepNetwork:
     """Keys, an environment node serving ``env_id`` in ``slots`` slots, an exchange with
     one task (``rules``: keys of ``[tasks.NAME]``), and one trader process per
     ``(plugin, options)``; ports chosen by the kernel. ``hosts`` places ``"env"``,
-    ``"exchange"`` and ``"traders"`` (default: all on loopback)."""
+    ``"exchange"`` and ``"traders"`` (default: all on loopback); ``exchange_args`` are more
+    options of ``catallax node exchange`` (``--mqtt HOST:PORT``, say)."""
     folder = Path(folder)
     keys = folder / "keys"
     ex_key, env_key = new_key(keys / "exchange.pem"), new_key(keys / "env.pem")
@@ -329,7 +331,7 @@ def start_deep_network(
                 f"tasks.{task}": table,
             },
         )  # fmt: skip
-        argv = ["node", "exchange", "--config", str(net.config)]
+        argv = ["node", "exchange", "--config", str(net.config), *exchange_args]
         net._argv["exchange"] = argv
         net.exchange = net.add(
             launch("exchange", argv, folder / "logs" / "exchange.log",

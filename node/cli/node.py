@@ -128,6 +128,20 @@ def exchange(
     tls_key: Annotated[
         Path | None, typer.Option("--tls-key", help="Override exchange.tls_key (PEM key).")
     ] = None,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt",
+            help="Publish status, ledger, checkpoints and rounds to this broker "
+            "(HOST:PORT; docs/mqtt.md).",
+        ),
+    ] = None,
+    advertise: Annotated[
+        str | None,
+        typer.Option(
+            "--advertise", help="The HOST:PORT the MQTT status gives (default: where it binds)."
+        ),
+    ] = None,
 ) -> int:
     """Run an exchange node: the deep-market tasks of CONFIG over gRPC, with its ledger.
 
@@ -143,6 +157,14 @@ def exchange(
         fail(f"--port: expected 0 .. 65535, got {port}")
     if grace < 0:
         fail(f"--grace: expected 0 or more seconds, got {grace}")
+    from catallax.node.monitor.follow import parse_address
+
+    try:
+        broker = parse_address(mqtt, "--mqtt") if mqtt is not None else None
+        if advertise is not None:
+            parse_address(advertise, "--advertise")
+    except NodeError as exc:
+        fail(str(exc))
     overrides = {
         "port": port,
         "host": host,
@@ -158,7 +180,7 @@ def exchange(
         fail(str(exc))
     _logging()
     try:
-        return asyncio.run(serve(cfg, grace=grace))
+        return asyncio.run(serve(cfg, grace=grace, mqtt=broker, advertise=advertise))
     except NodeError as exc:
         fail(str(exc))
 

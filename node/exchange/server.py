@@ -7,6 +7,10 @@ accounts from it (:mod:`.restore`), and serves the ``Exchange`` and ``Ledger`` s
 rounds. :meth:`ExchangeNode.stop` (SIGTERM in :func:`serve`) marks the server
 NOT_SERVING, lets every task finish the round under way (a round is committed whole or
 not at all), ends the sessions, stops the server and closes the ledger.
+
+Given a broker (``mqtt``, ``(host, port)``), the node also publishes its status, ledger,
+checkpoints and rounds there (:class:`~catallax.node.monitor.publisher.MqttPublisher`,
+docs/mqtt.md), and on stop publishes what its ledger holds before it closes it.
 """
 
 from __future__ import annotations
@@ -57,8 +61,17 @@ SEQUENCE_FILE = "exchange-sequences.sqlite"
 class ExchangeNode:
     """A running exchange (make one with :meth:`start`)."""
 
-    def __init__(self, cfg: ExchangeConfig) -> None:
+    def __init__(
+        self,
+        cfg: ExchangeConfig,
+        *,
+        mqtt: tuple[str, int] | None = None,
+        advertise: str | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.mqtt = mqtt
+        self.advertise = advertise
+        self.publisher = None
         self.server: Server | None = None
         self.port = 0
         self.tasks: dict[str, DeepTask] = {}
@@ -68,9 +81,17 @@ class ExchangeNode:
         self._health_updates: set[asyncio.Future] = set()
 
     @classmethod
-    async def start(cls, cfg: ExchangeConfig) -> ExchangeNode:
-        """Open the ledger, rebuild the tasks, start the server and the round loops."""
-        node = cls(cfg)
+    async def start(
+        cls,
+        cfg: ExchangeConfig,
+        *,
+        mqtt: tuple[str, int] | None = None,
+        advertise: str | None = None,
+    ) -> ExchangeNode:
+        """Open the ledger, rebuild the tasks, start the server and the round loops (and
+        the MQTT publisher, given ``mqtt``; its status gives ``advertise`` as the
+        exchange's address, default :attr:`address`)."""
+        node = cls(cfg, mqtt=mqtt, advertise=advertise)
         try:
             await node._start()
         except BaseException:
@@ -132,6 +153,8 @@ class ExchangeNode:
             )
         except RuntimeError as exc:
             raise OptionError(f"cannot listen on {cfg.host}:{cfg.port} ({exc})") from None
+        if self.mqtt is not None:
+            self._start_publisher(location)
         for task in self.tasks.values():
             await self._report_health(task)
             task.on_state.append(self._health_changed)
@@ -141,6 +164,24 @@ class ExchangeNode:
             cfg.origin, cfg.host, self.port, key_fingerprint(ctx.public_key),
             ",".join(self.tasks), ledger.size, creds is not None,
         )  # fmt: skip
+
+    def _start_publisher(self, location: str | Path) -> None:
+        from catallax.node.monitor.payloads import TaskStatus
+        from catallax.node.monitor.publisher import CURSOR_FILE, MqttPublisher
+
+        def tasks() -> list[TaskStatus]:
+            return [
+                TaskStatus(t.name, "deep", t.cfg.env, t.cfg.auction, t.slots)
+                for t in self.tasks.values()
+            ]
+
+        host, port = self.mqtt  # type: ignore[misc]
+        self.publisher = MqttPublisher(
+            host, port, ledger=self.ctx.ledger, location=location,
+            address=self.advertise or self.address, tasks=tasks,
+            cursor=Path(self.cfg.data_dir) / CURSOR_FILE,
+        )  # fmt: skip
+        self.publisher.start()
 
     async def _report_health(self, task: DeepTask) -> None:
         if self.server is None or self._stopping:
@@ -170,6 +211,8 @@ class ExchangeNode:
                 await loop
         for task in self.tasks.values():
             await task.stop()
+        if self.publisher is not None:
+            await self.publisher.stop(grace)
         if self.server is not None:
             await self.server.stop(grace)
         await self._close()
@@ -182,10 +225,17 @@ class ExchangeNode:
         self._closers = []
 
 
-async def serve(cfg: ExchangeConfig, *, grace: float = 5.0) -> int:
+async def serve(
+    cfg: ExchangeConfig,
+    *,
+    grace: float = 5.0,
+    mqtt: tuple[str, int] | None = None,
+    advertise: str | None = None,
+) -> int:
     """Run an exchange until SIGTERM or SIGINT, then stop it cleanly; prints
-    ``listening on HOST:PORT`` (flushed) once it accepts calls."""
-    node = await ExchangeNode.start(cfg)
+    ``listening on HOST:PORT`` (flushed) once it accepts calls. ``mqtt``: publish to
+    this broker (see :class:`ExchangeNode`)."""
+    node = await ExchangeNode.start(cfg, mqtt=mqtt, advertise=advertise)
     print(f"listening on {node.address}", flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
