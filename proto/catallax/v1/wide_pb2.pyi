@@ -33,7 +33,7 @@ class WideRequest(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., supply: _Optional[_Iterable[int]] = ..., world: _Optional[_Iterable[int]] = ..., prices: _Optional[_Iterable[float]] = ..., deadline_ms: _Optional[int] = ..., rules: _Optional[bytes] = ...) -> None: ...
 
 class Orders(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "rules", "orders", "plans")
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "rules", "orders", "plans", "goods")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class Orders(_message.Message):
     RULES_FIELD_NUMBER: _ClassVar[int]
     ORDERS_FIELD_NUMBER: _ClassVar[int]
     PLANS_FIELD_NUMBER: _ClassVar[int]
+    GOODS_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     exchange: str
@@ -50,7 +51,8 @@ class Orders(_message.Message):
     rules: bytes
     orders: _containers.RepeatedCompositeFieldContainer[Order]
     plans: _containers.RepeatedCompositeFieldContainer[Plan]
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., rules: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ...) -> None: ...
+    goods: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., rules: _Optional[bytes] = ..., orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ..., goods: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Order(_message.Message):
     __slots__ = ("member", "valuation", "budget")
