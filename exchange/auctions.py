@@ -9,9 +9,15 @@ numpy reference; the deep market runs the same rules in one compiled pass
 
 Rules shared by every kind (the paper's Algorithm 1):
 
-* **No bid.** A bid that is NaN, infinite or negative is no bid. A trader whose cap is
-  negative (removed, or without money) cannot bid. A bid of exactly zero is a bid.
-* **Cap.** Each bid is capped: ``b = min(bid, cap)``. The deep market's cap is the
+* **No bid.** A bid that is NaN or infinite is no bid. A trader whose cap is negative
+  (removed, or without money) cannot bid. Every finite bid is a bid, zero and negative
+  ones included.
+* **Negative prices.** A negative bid asks to be paid for taking the state: a state
+  worth less than nothing (its costs exceed what it will earn) has a negative price,
+  and its owner pays the buyer to be rid of it (the deep market's settlement moves
+  that payment from the seller, within what it holds).
+* **Cap.** Each bid is capped: ``b = min(bid, cap)`` (a cap bounds what a buyer pays,
+  so it never binds a negative bid). The deep market's cap is the
   trader's balance shared over its ``E`` parallel episodes (the paper's footnote 2),
   ``balance // E`` units, so that winning in every episode of a step never costs more
   than the trader holds.
@@ -19,6 +25,8 @@ Rules shared by every kind (the paper's Algorithm 1):
   rank ``splitmix64(key XOR mask)`` wins (the deep market passes each account's tie key
   and the round's mask: a fresh draw every round, see
   :mod:`catallax.exchange.deep.accounts`).
+* **Second.** The best capped bid of the others; where nobody else bid, the lesser of
+  0 and the winner's bid (a lone buyer pays nothing; a lone asker is paid its ask).
 * **Nobody bids.** The winner is ``-1``: the world (the environment's issuer account)
   takes the state back for nothing.
 
@@ -66,9 +74,12 @@ class AuctionResult:
     Attributes:
         winner: index of the winning trader, or :data:`NO_WINNER`.
         top: the winning capped bid (0 where nobody bid), in credits.
-        second: the second-highest capped bid (0 where fewer than two bid), in credits.
-        price: what the winner pays, in credits (0 where nobody bid).
-        proceeds: what the previous owner is owed before the discount tax, in credits.
+        second: the second-highest capped bid, in credits (where fewer than two bid,
+            ``min(top, 0)``).
+        price: what the winner pays, in credits (0 where nobody bid; negative: what it
+            is paid).
+        proceeds: what the previous owner is owed before the discount tax, in credits
+            (negative: what it owes the winner).
     """
 
     winner: np.ndarray
@@ -119,21 +130,21 @@ def run_auction(
         zeros = np.zeros(e)
         return AuctionResult(np.full(e, NO_WINNER), zeros, zeros, zeros, zeros)
     rank = np.arange(n, dtype=np.uint64) if keys is None else tie_rank(keys, mask)
-    valid = (bids >= 0) & (bids < np.inf) & (caps >= 0)[:, None]
-    capped = np.where(valid, np.minimum(bids, caps[:, None]), -1.0)
+    valid = np.isfinite(bids) & (caps >= 0)[:, None]
+    capped = np.where(valid, np.minimum(bids, caps[:, None]), -np.inf)
     top = capped.max(axis=0)
     # Among the traders at the top, the smallest rank.
     at_top = (capped == top) & valid
     ranked = np.where(at_top, rank[:, None], np.iinfo(np.uint64).max)
     winner = ranked.argmin(axis=0)
     if n > 1:
-        capped[winner, cols] = -1.0
+        capped[winner, cols] = -np.inf
         second = capped.max(axis=0)
     else:
-        second = np.full(e, -1.0)
+        second = np.full(e, -np.inf)
     nobody = ~valid[winner, cols]
-    second = np.maximum(second, 0.0)
-    top = np.where(nobody, 0.0, np.maximum(top, 0.0))
+    top = np.where(nobody, 0.0, top)
+    second = np.where(np.isfinite(second), second, np.minimum(top, 0.0))
     winner = np.where(nobody, NO_WINNER, winner)
     if kind is AuctionKind.FIRST_PRICE:
         price = top

@@ -37,14 +37,30 @@ def test_nonconserving_vickrey_pays_second_but_seller_receives_top():
     assert r.proceeds.tolist() == [0.9]
 
 
-@pytest.mark.parametrize("bad", [NAN, INF, -INF, -0.1])
-def test_nan_infinite_and_negative_bids_are_no_bid(bad):
+@pytest.mark.parametrize("bad", [NAN, INF, -INF])
+def test_nan_and_infinite_bids_are_no_bid(bad):
     r = run_auction(col(bad, 0.2), np.ones(2), "vickrey")
     assert r.winner.tolist() == [1]
     assert r.second.tolist() == [0.0]  # the bad bid is not a runner-up either
     r = run_auction(col(bad), np.ones(1), "first-price")
     assert r.winner.tolist() == [NO_WINNER]
     assert r.price.tolist() == [0.0] and r.proceeds.tolist() == [0.0]
+
+
+def test_negative_bids_are_asks_that_win_when_nobody_bids_more():
+    """A state worth less than nothing has a negative price: the best ask wins."""
+    r = run_auction(col(-3.0, -1.5, -2.0), np.ones(3), "vickrey")
+    assert r.winner.tolist() == [1]
+    assert r.top.tolist() == [-1.5] and r.second.tolist() == [-2.0]
+    assert r.price.tolist() == [-2.0] and r.proceeds.tolist() == [-2.0]
+    r = run_auction(col(-3.0, 0.0), np.ones(2), "first-price")
+    assert r.winner.tolist() == [1] and r.price.tolist() == [0.0]
+    # A lone asker is paid its ask; a lone buyer pays nothing (Vickrey).
+    r = run_auction(col(-3.0), np.ones(1), "vickrey")
+    assert r.winner.tolist() == [0] and r.price.tolist() == [-3.0]
+    # A cap bounds what a buyer pays, never an ask; without money nobody bids.
+    r = run_auction(col(-3.0, -4.0), np.array([0.0, -1.0]), "first-price")
+    assert r.winner.tolist() == [0] and r.top.tolist() == [-3.0]
 
 
 def test_traders_with_a_negative_cap_cannot_bid_but_zero_bid_counts():
@@ -89,7 +105,7 @@ def test_matches_brute_force_on_random_markets():
     rng = np.random.default_rng(7)
     for _ in range(200):
         n, e = rng.integers(1, 6), rng.integers(1, 4)
-        bids = rng.choice([NAN, INF, -1.0, 0.0, 0.2, 0.5, 0.9, 1.3], size=(n, e))
+        bids = rng.choice([NAN, INF, -INF, -1.0, -0.3, 0.0, 0.2, 0.5, 0.9, 1.3], size=(n, e))
         wealth = rng.choice([-1.0, 0.0, 0.4, 1.0, 2.0], size=n)
         kind = AuctionKind(str(rng.choice([k.value for k in AuctionKind])))
         r = run_auction(bids, wealth, kind)
@@ -97,13 +113,14 @@ def test_matches_brute_force_on_random_markets():
             valid = [
                 (min(b, w), -i)
                 for i, (b, w) in enumerate(zip(bids[:, j], wealth, strict=True))
-                if w >= 0 and np.isfinite(b) and b >= 0
+                if w >= 0 and np.isfinite(b)
             ]
             if not valid:
                 assert r.winner[j] == NO_WINNER
                 continue
             valid.sort(reverse=True)
-            top, second = valid[0][0], (valid[1][0] if len(valid) > 1 else 0.0)
+            top = valid[0][0]
+            second = valid[1][0] if len(valid) > 1 else min(top, 0.0)
             assert r.winner[j] == -valid[0][1]
             assert r.top[j] == top and r.second[j] == second
             price = top if kind is AuctionKind.FIRST_PRICE else second

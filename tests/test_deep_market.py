@@ -96,6 +96,35 @@ def test_next_owner_pays_previous_owner_less_discount_tax():
     assert m.total() == pytest.approx(0.0, abs=1e-12)
 
 
+def test_a_negative_price_is_paid_by_the_seller_within_what_it_holds():
+    """An ask: the world pays the first buyer to take a state worth less than nothing;
+    the next seller pays γ of the next ask (no tax), capped by its balance; the buyers
+    learn negative prices and the sellers negative receipts."""
+    # State 0: trader 0 asks 2 credits; state 1: trader 1 asks 3.
+    pop = Table([[-2.0, np.nan], [np.nan, -3.0]], [0, 0])
+    m = DeepMarket(pop, n_actions=1, auction="first-price", discount=0.5, allowance=1.0)
+    d = m.act(np.array([0]))
+    assert d.winner.tolist() == [0] and d.price.tolist() == [-2.0]
+    r = m.settle(d, np.array([-0.5]), flags(False), flags(False))
+    # The world pays 0.5 × 2 = 1 (no tax); the owner pays the cost 0.5.
+    assert m.wealth.tolist() == pytest.approx([1.0 + 1.0 - 0.5, 1.0])
+    assert r.from_world == pytest.approx(1.0) and r.tax == 0.0 and r.costs == 0.5
+    d = m.act(np.array([1]))
+    r = m.settle(d, np.array([0.0]), flags(False), flags(False))
+    # Trader 0 owes 0.5 × 3 = 1.5 but holds 1.5: all of it moves to trader 1.
+    assert m.wealth.tolist() == pytest.approx([0.0, 2.5]) and r.unpaid == 0.0
+    (first,) = pop.learned
+    assert first.price.tolist() == [-1.0] and first.value.tolist() == pytest.approx([-2.0])
+    assert m.total() == 0
+    # A seller short of money pays what it holds; the rest is unpaid.
+    pop = Table([[-2.0, np.nan], [np.nan, -9.0]], [0, 0])
+    m = DeepMarket(pop, n_actions=1, auction="first-price", allowance=1.0)
+    m.settle(m.act(np.array([0])), np.array([0.0]), flags(False), flags(False))
+    r = m.settle(m.act(np.array([1])), np.array([0.0]), flags(False), flags(False))
+    assert m.wealth.tolist() == pytest.approx([0.0, 4.0]) and r.unpaid == pytest.approx(6.0)
+    assert (m.balance >= 0).all() and m.total() == 0
+
+
 def test_nonconserving_vickrey_mints_the_difference():
     pop = Table([[0.2, np.nan], [0.7, np.nan], [np.nan, 0.9], [np.nan, 0.4]], [0, 0, 0, 0])
     m = DeepMarket(pop, n_actions=1, auction="vickrey-nonconserving", allowance=1.0)
@@ -254,11 +283,11 @@ def test_no_population_is_refused_but_an_empty_one_starts_a_market_for_the_world
 def test_conservation_on_random_markets(
     seed, kind, n, e, rent, discount, floor, royalty, steps, consumers
 ):
-    """Σw' = Σw + rewards + minted − costs − to_world − rent − tax (in integer units) at
+    """Σw' = Σw + rewards + minted + from_world − costs − to_world − rent − tax (units) at
     every step; all balances sum to exactly zero; no trader balance is ever negative."""
     rng = np.random.default_rng(seed)
     states = 3
-    table = rng.choice([np.nan, np.inf, -1.0, 0.0, 0.2, 0.5, 1.5], size=(n, states))
+    table = rng.choice([np.nan, np.inf, -1.0, -0.4, 0.0, 0.2, 0.5, 1.5], size=(n, states))
     pop = Table(table, rng.integers(0, 2, size=n), grow_bids=rng.uniform(0, 1, states))
 
     class Buyer:
@@ -293,7 +322,8 @@ def test_conservation_on_random_markets(
         m.apply(s)
         assert int(m.balance.sum()) == before + into_traders - out_of_traders
         r = s.report
-        units = round((r.rewards + r.minted - r.costs - r.to_world - r.rent - r.tax) * 1e6)
+        flows = r.rewards + r.minted + r.from_world - r.costs - r.to_world - r.rent - r.tax
+        units = round(flows * 1e6)
         royalty_units = round(r.royalties * 1e6)
         if royalty == 0:
             assert int(m.balance.sum()) - before == units

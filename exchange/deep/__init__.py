@@ -7,14 +7,20 @@ steps) -> :class:`Settlement` -> ``DeepMarket.apply`` (after the ledger commits 
 
 from catallax.exchange.deep.accounts import tie_key
 from catallax.exchange.deep.loop import (
+    EVALUATION_CAP,
+    Evaluation,
     Progress,
     TrainLog,
+    episode_cap,
     evaluate,
+    evaluation,
     greedy_policy,
+    stream_seeds,
     train,
     vector_env,
 )
 from catallax.exchange.deep.market import DeepMarket, Journal
+from catallax.exchange.deep.scale import ScaleTracker
 from catallax.exchange.deep.values import Admission, Decision, Owners, Settlement, StepReport
 
 __all__ = [
@@ -29,10 +35,16 @@ __all__ = [
     "Settlement",
     "StepReport",
     # the training loop
+    "EVALUATION_CAP",
+    "Evaluation",
     "Progress",
+    "ScaleTracker",
     "TrainLog",
+    "episode_cap",
     "evaluate",
+    "evaluation",
     "greedy_policy",
+    "stream_seeds",
     "train",
     "vector_env",
 ]

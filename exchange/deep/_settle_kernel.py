@@ -1,9 +1,10 @@
-"""The common phases of a settlement, compiled: sales, rewards and costs, rent.
+"""The common phases of a settlement, compiled: sales and asks, rewards and costs, rent.
 
 :func:`sale_reward_rent` runs phases 1 to 3 of :mod:`catallax.exchange.deep.settlement`
 in one compiled pass over the ``E`` episodes, in the order the module docstring gives,
 with every debit checked against a running balance (so a cost takes at most what its
-owner holds after the sale). It writes the itemised transfers into preallocated
+owner holds after the sale, and an ask at most what its seller holds after the buyers'
+payments). It writes the itemised transfers into preallocated
 columns and returns how many it wrote; the caller wraps them in a
 :class:`~catallax.exchange.transfers.Transfers`. Amounts are int64 units; a split of
 ``a`` with share ``γ`` gives ``rint(γ·a)`` to the named party, as
@@ -50,12 +51,14 @@ def sale_reward_rent(  # pragma: no cover - compiled
     paid_price,
     credit,
     reward_net,  # (E,) int64 outputs
+    alive,  # (N,) bool: removed traders are never debited
 ):
     e = winner.shape[0]
     k = 0
     unpaid = 0
     n_cap = avail.shape[0]
     # 1. The sale: the winner pays at most its cap, balance // E (start of the step).
+    # Negative prices (asks) are paid by the seller after the buyers' payments, below.
     for s in range(e):
         g = winner[s]
         paid_price[s] = 0
@@ -67,12 +70,16 @@ def sale_reward_rent(  # pragma: no cover - compiled
         p = price_u[s]
         if p > cap:
             p = cap
+        if p < 0:
+            p = 0  # an ask: settled after the buyers' payments
         paid_price[s] = p
         up = p
         if upfront < 1.0:
             up = np.int64(np.rint(upfront * price_u[s]))
             if up > p:
                 up = p
+            if up < 0:
+                up = 0
         seller = prev[s] if prev[s] >= 0 else _ISSUER
         share = up if gamma == 1.0 else np.int64(np.rint(up * gamma))
         tax = up - share
@@ -87,7 +94,10 @@ def sale_reward_rent(  # pragma: no cover - compiled
                 t = np.int64(np.rint(upfront * top_u[s]))
             if t > cap:
                 t = cap
-            extra = t - up
+            base = up
+            if price_u[s] < 0:
+                base = np.int64(np.rint(upfront * price_u[s])) if upfront < 1.0 else price_u[s]
+            extra = t - base
             if extra > 0:
                 m = extra if gamma == 1.0 else np.int64(np.rint(extra * gamma))
                 if m > 0 and seller >= 0:
@@ -105,6 +115,35 @@ def sale_reward_rent(  # pragma: no cover - compiled
             avail[payee[j]] += a
         else:
             special[-1 - payee[j]] += a
+    # 1b. Asks: where the price is negative the seller pays the buyer γ of the upfront
+    # part of |price| (no tax on a loss), within what it holds now (the issuer always
+    # pays); what it cannot pay is unpaid. A trader that buys from itself pays nothing.
+    for s in range(e):
+        g = winner[s]
+        if g < 0 or price_u[s] >= 0:
+            continue
+        ask = -price_u[s]
+        if upfront < 1.0:
+            ask = np.int64(np.rint(upfront * ask))
+        owed = ask if gamma == 1.0 else np.int64(np.rint(ask * gamma))
+        seller = prev[s] if prev[s] >= 0 else _ISSUER
+        if seller == g or owed <= 0:
+            continue
+        p = owed
+        if seller >= 0:
+            have = avail[seller] if avail[seller] > 0 and alive[seller] else 0
+            if p > have:
+                p = have
+        unpaid += owed - p
+        if p > 0:
+            k = _put(out, k, seller, g, p, _BID, s)
+            if seller >= 0:
+                avail[seller] -= p
+            else:
+                special[-1 - seller] -= p
+            avail[g] += p
+        paid_price[s] = -p
+        credit[s] -= p
     # 2. Rewards, then costs, source by source.
     for c in range(sources.shape[0]):
         src = sources[c]

@@ -114,8 +114,9 @@ class ForwardPass:
 
         Args:
             obs: ``(E, ...)`` the observations bid on.
-            bids: ``(size, E)`` float bids in credits, one row per trader row (NaN,
-                infinite or negative: no bid; rows of removed traders are ignored).
+            bids: ``(size, E)`` float bids in credits, one row per trader row (NaN or
+                infinite: no bid; negative: an ask to be paid for the state; rows of
+                removed traders are ignored).
             actions: ``(size, E)`` integer actions each trader takes if it wins.
 
         Raises :class:`BidError` or :class:`ActionError` for a malformed matrix or a

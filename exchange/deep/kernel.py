@@ -11,11 +11,12 @@ after the first call of a process).
 The rules are those of :func:`catallax.exchange.auctions.run_auction`, the numpy
 reference that the tests compare this kernel against:
 
-* a bid is valid when it is a finite number ``>= 0`` and its trader may bid (cap ``>= 0``);
+* a bid is valid when it is a finite number (negative ones included: an ask to be paid
+  for taking the state) and its trader may bid (cap ``>= 0``);
 * a valid bid is capped: ``min(bid, cap)``;
 * the highest capped bid wins; between equal capped bids the trader with the smaller
   tie rank wins (see :mod:`catallax.exchange.deep.accounts`);
-* ``second`` is the best capped bid of the others (``0`` when nobody else bid).
+* ``second`` is the best capped bid of the others (``min(top, 0)`` when nobody else bid).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def _top_two(bids, cap, key, mask, winner, top, second):  # pragma: no cover - c
     n, e = bids.shape
     for j in range(e):
         winner[j] = -1
-        top[j] = -1.0
-        second[j] = -1.0
+        top[j] = -np.inf
+        second[j] = -np.inf
     for i in range(n):
         c = cap[i]
         if c < 0.0:
@@ -54,8 +55,8 @@ def _top_two(bids, cap, key, mask, winner, top, second):  # pragma: no cover - c
         row = bids[i]
         for j in range(e):
             b = row[j]
-            # NaN fails both comparisons; +inf fails the second.
-            if not (b >= 0.0 and b < np.inf):
+            # NaN fails both comparisons; -inf the first, +inf the second.
+            if not (b > -np.inf and b < np.inf):
                 continue
             if b > c:
                 b = c
@@ -67,10 +68,11 @@ def _top_two(bids, cap, key, mask, winner, top, second):  # pragma: no cover - c
             elif b > second[j]:
                 second[j] = b
     for j in range(e):
-        if top[j] < 0.0:
+        if winner[j] < 0:
             top[j] = 0.0
-        if second[j] < 0.0:
             second[j] = 0.0
+        elif second[j] == -np.inf:
+            second[j] = top[j] if top[j] < 0.0 else 0.0
 
 
 def top_two(
@@ -83,8 +85,8 @@ def top_two(
     """``(winner, top, second)`` per episode of a ``(N, E)`` bid matrix.
 
     Args:
-        bids: ``(N, E)`` C-contiguous float64 bids in credits (NaN, infinite or negative:
-            no bid).
+        bids: ``(N, E)`` C-contiguous float64 bids in credits (NaN or infinite: no bid;
+            negative: an ask).
         cap: ``(N,)`` float64 caps in credits; a negative cap means the trader cannot bid.
         key: ``(N,)`` uint64 tie keys.
         mask: this round's tie mask: between equal capped bids the smaller
@@ -94,7 +96,8 @@ def top_two(
 
     Returns:
         ``winner`` (``-1`` where nobody bid), the winning capped bid and the second-best
-        capped bid (both ``0`` where absent), in credits.
+        capped bid (both ``0`` where nobody bid; ``second`` is ``min(top, 0)`` for a lone
+        bidder), in credits.
     """
     e = bids.shape[1]
     if out is None:

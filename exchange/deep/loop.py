@@ -5,8 +5,15 @@ copies of an environment side by side (Gymnasium's ``SyncVectorEnv`` with same-s
 autoreset): each step is the market's forward pass, the environment's step, and the
 market's settlement. Between steps the economy grows: new traders are enumerated at
 ``births_per_episode`` per finished episode, and (with ``replace_dead``) one for each
-trader that went bankrupt. :func:`evaluate` measures the market acting greedily
-(exploration off, no money moving).
+trader that went bankrupt; the scale of money follows the task's (:mod:`.scale`).
+:func:`evaluation` measures the market acting greedily (exploration off, no money
+moving) on a fixed set of episodes, each played to its end or to a step cap.
+
+**Seeds.** Every random stream derives from the run's seed through
+``numpy.random.SeedSequence`` children (:func:`stream_seeds`): slot ``i`` of a training
+run and episode ``k`` of an evaluation each get a child's own seed, so two runs with
+seeds ``s`` and ``s + 1`` share no environment stream (they did when slot ``i`` used
+``s + i``).
 
 Returns are undiscounted sums of the environment's rewards, as Gymnasium reports them.
 """
@@ -15,14 +22,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from catallax.exchange.deep.market import DeepMarket
+from catallax.exchange.deep.scale import ScaleTracker
 from catallax.exchange.errors import MarketConfigError
 
-__all__ = ["Progress", "TrainLog", "evaluate", "greedy_policy", "train", "vector_env"]
+__all__ = [
+    "EVALUATION_CAP",
+    "Evaluation",
+    "Progress",
+    "TrainLog",
+    "episode_cap",
+    "evaluate",
+    "evaluation",
+    "greedy_policy",
+    "stream_seeds",
+    "train",
+    "vector_env",
+]
+
+#: Steps after which an evaluation episode is cut when the environment sets no limit of
+#: its own (a greedy policy may walk into a wall forever where nobody learnt better).
+EVALUATION_CAP = 1000
+
+#: A seed: an int, a ``SeedSequence`` (a child of a run's root), or ``None`` (fresh entropy).
+Seed = int | np.random.SeedSequence | None
+
+
+def stream_seeds(seed: Seed, n: int) -> list[int]:
+    """``n`` independent 64-bit seeds, one per stream: the first word of each of ``n``
+    children spawned from ``SeedSequence(seed)`` (or from ``seed`` itself)."""
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return [int(c.generate_state(1, np.uint64)[0]) for c in root.spawn(n)]
 
 
 @dataclass
@@ -47,6 +82,8 @@ class TrainLog:
         alive: traders alive at each checkpoint.
         steps: environment steps taken in total (over all parallel episodes).
         births, deaths: traders that entered and left during training.
+        seeds: the environment seed of each parallel slot (its whole stream).
+        scale: the scale of money at the end (:mod:`.scale`).
     """
 
     returns: list[float] = field(default_factory=list)
@@ -57,6 +94,8 @@ class TrainLog:
     steps: int = 0
     births: int = 0
     deaths: int = 0
+    seeds: list[int] = field(default_factory=list)
+    scale: float = 1.0
 
 
 def vector_env(make: Callable[[], gym.Env], n: int) -> gym.vector.SyncVectorEnv:
@@ -81,9 +120,10 @@ def train(
     make: Callable[[], gym.Env],
     *,
     episodes: int,
-    seed: int | None = None,
+    seed: Seed = None,
     births_per_episode: float = 0.0,
     replace_dead: bool = True,
+    scale: bool = True,
     max_steps: int | None = None,
     report_every: int = 100,
     on_progress: Callable[[Progress], None] | None = None,
@@ -94,9 +134,10 @@ def train(
         market: the market to train (its wealth and its traders change in place).
         make: builds one environment (Discrete actions of size ``market.n_actions``).
         episodes: finished episodes to train for, counted over all parallel slots.
-        seed: seeds the environments' first reset.
+        seed: the root of the slots' environment seeds (see :func:`stream_seeds`).
         births_per_episode: new traders enumerated per finished episode.
         replace_dead: enumerate one new trader for each that goes bankrupt.
+        scale: let allowance and floor follow the task's scale of money (:mod:`.scale`).
         max_steps: also stop after this many environment steps (over all slots).
         report_every: episodes between progress reports and checkpoints.
         on_progress: called with a :class:`Progress` at every checkpoint.
@@ -107,10 +148,13 @@ def train(
         raise MarketConfigError(f"births_per_episode must be >= 0, got {births_per_episode}")
     envs = vector_env(make, market.n_envs)
     _set_exploring(market, True)
-    log = TrainLog()
+    log = TrainLog(seeds=stream_seeds(seed, market.n_envs))
+    tracker = ScaleTracker(market.n_envs, market.discount) if scale else None
+    if tracker is not None:
+        tracker.scale = market.scale
     births_before, deaths_before = market.births, market.deaths
     try:
-        obs, _ = envs.reset(seed=seed)
+        obs, _ = envs.reset(seed=log.seeds)
         running = np.zeros(market.n_envs)
         owed = 0.0
         bid_sum, bid_n = 0.0, 0
@@ -129,6 +173,8 @@ def train(
             if ended.any():
                 log.returns.extend(running[ended].tolist())
                 running[ended] = 0.0
+            if tracker is not None and tracker.observe(reward, ended):
+                market.rescale(tracker.scale)
             owed += births_per_episode * int(ended.sum())
             if replace_dead:
                 owed += report.deaths
@@ -153,6 +199,7 @@ def train(
     del log.returns[episodes:]
     log.births = market.births - births_before
     log.deaths = market.deaths - deaths_before
+    log.scale = market.scale
     return log
 
 
@@ -171,44 +218,127 @@ def _set_exploring(market: DeepMarket, on: bool) -> None:
             setter(on)
 
 
+@dataclass
+class Evaluation:
+    """Greedy returns of a fixed set of episodes, each played to its end or to the cap.
+
+    Attributes:
+        returns: the undiscounted return of every episode started, in episode order
+            (episode ``k`` is played from ``seeds[k]``), none left out: their mean is
+            an unbiased estimate of the greedy policy's expected return over ``cap``
+            steps.
+        capped: how many episodes the cap cut (the environment had not ended them).
+        cap: the step cap: the environment's own limit, else :data:`EVALUATION_CAP`.
+        seeds: the environment seed of each episode.
+    """
+
+    returns: np.ndarray
+    capped: int
+    cap: int
+    seeds: list[int]
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean())
+
+    @property
+    def standard_error(self) -> float:
+        """The standard error of :attr:`mean` (0 for a single episode)."""
+        n = len(self.returns)
+        return float(self.returns.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+
+
+def episode_cap(env: gym.Env, cap: int | None = None) -> int:
+    """The steps after which an evaluation episode of ``env`` ends: ``cap`` if given,
+    else the environment's own limit (``TimeLimit`` or ``max_steps``), else
+    :data:`EVALUATION_CAP`."""
+    if cap is not None:
+        if cap < 1:
+            raise MarketConfigError(f"the evaluation cap must be >= 1 step, got {cap}")
+        return int(cap)
+    limits = [getattr(env.unwrapped, "max_steps", None)]
+    layer = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            limits.append(layer._max_episode_steps)
+        layer = layer.env
+    known = [int(limit) for limit in limits if limit is not None]
+    return min(known) if known else EVALUATION_CAP
+
+
+def evaluation(
+    market: DeepMarket,
+    make: Callable[[], gym.Env],
+    *,
+    episodes: int = 100,
+    n_envs: int = 32,
+    seed: Seed = None,
+    cap: int | None = None,
+) -> Evaluation:
+    """The market acting greedily on ``episodes`` episodes, every one played out.
+
+    Exploration is off and no money moves (only the forward pass runs). Episode ``k``
+    starts from the ``k``-th of :func:`stream_seeds` and is played to its end or to
+    ``cap`` steps (:func:`episode_cap`); ``n_envs`` episodes are played side by side,
+    each slot taking the next episode when its own ends, and every episode started is
+    reported, so long episodes are not dropped (keeping the first to finish biased the
+    mean upwards).
+    """
+    if episodes < 1:
+        raise MarketConfigError(f"episodes must be >= 1, got {episodes}")
+    if n_envs < 1:
+        raise MarketConfigError(f"n_envs must be >= 1, got {n_envs}")
+    seeds = stream_seeds(seed, episodes)
+    n = min(n_envs, episodes)
+    slots = [make() for _ in range(n)]
+    limit = episode_cap(slots[0], cap)
+    returns = np.zeros(episodes)
+    capped = 0
+    _set_exploring(market, False)
+    try:
+        episode = [-1] * n
+        steps = [0] * n
+        obs: list[Any] = [None] * n
+        nxt = 0
+        for i in range(n):
+            obs[i], _ = slots[i].reset(seed=seeds[nxt])
+            episode[i], nxt = nxt, nxt + 1
+        while True:
+            live = [i for i in range(n) if episode[i] >= 0]
+            if not live:
+                break
+            decision = market.act(np.stack([np.asarray(obs[i]) for i in live]))
+            for j, i in enumerate(live):
+                o, reward, terminated, truncated, _ = slots[i].step(int(decision.actions[j]))
+                returns[episode[i]] += float(reward)
+                steps[i] += 1
+                obs[i] = o
+                if terminated or truncated or steps[i] >= limit:
+                    capped += not (terminated or truncated)
+                    steps[i] = 0
+                    if nxt < episodes:
+                        obs[i], _ = slots[i].reset(seed=seeds[nxt])
+                        episode[i], nxt = nxt, nxt + 1
+                    else:
+                        episode[i] = -1
+    finally:
+        for env in slots:
+            env.close()
+        _set_exploring(market, True)
+    return Evaluation(returns=returns, capped=capped, cap=limit, seeds=seeds)
+
+
 def evaluate(
     market: DeepMarket,
     make: Callable[[], gym.Env],
     *,
     episodes: int = 100,
     n_envs: int = 32,
-    seed: int | None = None,
+    seed: Seed = None,
+    cap: int | None = None,
 ) -> np.ndarray:
-    """Returns of ``episodes`` episodes of the market acting greedily.
-
-    Exploration is off and no money moves (only the forward pass runs). Each of the
-    ``n_envs`` slots plays the same number of episodes, so short episodes are not
-    over-represented. Returns the undiscounted returns, one per episode.
-    """
-    if episodes < 1:
-        raise MarketConfigError(f"episodes must be >= 1, got {episodes}")
-    n = min(n_envs, episodes)
-    quota = -(-episodes // n)
-    envs = vector_env(make, n)
-    _set_exploring(market, False)
-    results: list[float] = []
-    try:
-        obs, _ = envs.reset(seed=seed)
-        done = np.zeros(n, dtype=np.int64)
-        running = np.zeros(n)
-        while (done < quota).any():
-            decision = market.act(obs)
-            obs, reward, terminated, truncated, _ = envs.step(decision.actions)
-            running += reward
-            for i in np.flatnonzero(np.logical_or(terminated, truncated)):
-                if done[i] < quota:
-                    results.append(float(running[i]))
-                    done[i] += 1
-                running[i] = 0.0
-    finally:
-        envs.close()
-        _set_exploring(market, True)
-    return np.asarray(results[:episodes])
+    """The returns of :func:`evaluation`, one per episode started, in episode order."""
+    return evaluation(market, make, episodes=episodes, n_envs=n_envs, seed=seed, cap=cap).returns
 
 
 def greedy_policy(market: DeepMarket, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -129,10 +129,13 @@ class DeepMarket(Membership, ForwardPass):
         _check(allowance < MAX_CREDITS, "allowance", allowance, "is too large")
         self.n_actions = int(n_actions)
         self.n_envs = int(n_envs)
+        self.scale = 1.0
+        self.base_allowance = float(allowance)
         self.allowance = float(allowance)
         self.allowance_units = int(to_units(allowance))
         self.rent = float(rent)
         self.discount = float(discount)
+        self.base_floor = float(floor)
         self.floor = float(floor)
         self.floor_units = int(to_units(floor))
         self.royalty = float(royalty)
@@ -231,6 +234,24 @@ class DeepMarket(Membership, ForwardPass):
                 slot=slot,
             )
         return compute_settlement(self, decision, rewards, ended, pay_by)
+
+    def rescale(self, scale: float) -> None:
+        """Set the allowance and the floor to ``scale`` times the configured ones (see
+        :mod:`.scale`). No money moves; new traders get the new allowance, and traders
+        below the new floor leave at the next settlement. Values computed before are
+        stale.
+
+        Raises:
+            MarketConfigError: ``scale`` is not a positive number, or makes the allowance
+                or the floor too large.
+        """
+        _check(np.isfinite(scale) and scale > 0, "scale", scale, "must be > 0")
+        allowance, floor = self.base_allowance * scale, self.base_floor * scale
+        _check(allowance < MAX_CREDITS and abs(floor) < MAX_CREDITS, "scale", scale, "is too large")
+        self.scale = float(scale)
+        self.allowance, self.allowance_units = allowance, int(to_units(allowance))
+        self.floor, self.floor_units = floor, int(to_units(floor))
+        self.version += 1
 
     def new_episodes(self) -> None:
         """Every episode slot begins anew outside the market's steps (its environment

@@ -11,7 +11,11 @@ every transfer in order accepts them all):
    the treasury (TAX). The seller is the previous owner, or the issuer where the world
    owned the state; a trader that buys from itself pays only the tax. A non-conserving
    Vickrey auction also mints, from the issuer, the seller's ``γ`` share of
-   ``top − price`` (MINT).
+   ``top − price`` (MINT). A **negative price** (an ask: the state is worth less than
+   nothing) is paid the other way once every buyer has paid: the seller pays the buyer
+   ``γ`` of the upfront part of ``|price|`` (BID, no tax on a loss), within what it
+   holds then (the issuer always pays; a removed seller pays nothing); the rest is
+   ``unpaid``. The buyer's price and the seller's receipt are then negative.
 2. **Reward.** A positive reward goes from the issuer (or each consumer) to the new owner
    (REWARD). A negative reward is a **cost**: the owner pays the issuer (or consumer)
    (COST), capped by what it holds after the sale and its rewards; what it cannot pay
@@ -114,6 +118,7 @@ def compute_settlement(
         paid_price,
         credit,
         reward_u,
+        acc.alive,
     )
     royalty_parts: list[Transfers] = []
     kernel_part = Transfers(*(c[:k] for c in cols))

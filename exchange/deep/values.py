@@ -92,6 +92,8 @@ class StepReport:
         minted: what the issuer created for non-conserving Vickrey sellers.
         royalties: royalties moved at episode ends (to sellers and the world).
         to_world: what buyers paid the world as the original owner (to the issuer).
+        from_world: what the world paid buyers to take states of negative price (asks,
+            from the issuer).
         rent: rent levied on owners (to the treasury).
         tax: the ``1 − γ`` share of payments to sellers, royalties included (to the
             treasury).
@@ -129,8 +131,15 @@ class StepReport:
         world = (t.payee == ISSUER) & ((t.kind == _BID) | (t.kind == _ROYALTY))
         return float(t.amount[world].sum()) / UNITS_PER_CREDIT
 
+    @property
+    def from_world(self) -> float:
+        t = self._transfers
+        world = (t.payer == ISSUER) & (t.kind == _BID)
+        return float(t.amount[world].sum()) / UNITS_PER_CREDIT
+
     def __repr__(self) -> str:
-        fields = ("rewards", "costs", "unpaid", "minted", "royalties", "to_world", "rent", "tax")
+        fields = ("rewards", "costs", "unpaid", "minted", "royalties", "to_world", "from_world",
+                  "rent", "tax")  # fmt: skip
         inner = ", ".join(f"{f}={getattr(self, f)!r}" for f in fields)
         return f"StepReport({inner}, deaths={self.deaths})"
 
