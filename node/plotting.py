@@ -1,4 +1,5 @@
-"""Plots people would rather look at than read: a training run on one page (PNG)."""
+"""Plots people would rather look at than read: a training run, or a ledger's history, on
+one page (PNG)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from catallax.exchange.deep import TrainLog
 
-__all__ = ["plot_training"]
+__all__ = ["plot_ledger", "plot_training"]
 
 
 def plot_training(log: TrainLog, path: str | Path, *, title: str, optimal: float | None) -> Path:
@@ -49,5 +50,98 @@ def plot_training(log: TrainLog, path: str | Path, *, title: str, optimal: float
     ax.set_ylabel("mean winning bid (credits)")
     ax.set_xlabel("training episodes")
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_ledger(location: str | Path, path: str | Path, *, top: int = 5) -> Path:
+    """Write a PNG of a ledger's history, round by round: the wealth of the ``top``
+    richest identities (credits, all their accounts), the winning prices (credits)
+    coloured by winner, which identity won, and the rewards net of costs per round.
+
+    Identities are named by their trader accounts (``<task>.<identity>.<k>``); rounds
+    are the transfers' ``(task, round)`` labels in ledger order; admissions (allowances)
+    count for wealth but make no round. The ledger records no episode ends (a bid of
+    zero moves nothing), so returns show as rewards per round with a moving mean.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from catallax.exchange.ledger import (
+        UNITS_PER_CREDIT,
+        AccountKind,
+        Opening,
+        TransferKind,
+        open_ledger,
+    )
+    from catallax.node.wire.mandate import identity_name
+
+    owner: dict[str, str] = {}
+    wealth: dict[str, int] = {}
+    rounds: list[tuple[str, int]] = []
+    history: list[dict[str, int]] = []
+    prices: list[tuple[int, float, str]] = []
+    net: list[float] = []
+    with open_ledger(location, verify=False) as ledger:
+        for _, entry in ledger.entries():
+            if isinstance(entry, Opening):
+                acc = entry.account
+                if acc.kind is AccountKind.TRADER and acc.public_key is not None:
+                    owner[acc.id] = identity_name(acc.public_key)
+                continue
+            for account, sign in ((entry.payer, -1), (entry.payee, 1)):
+                if account in owner:
+                    who = owner[account]
+                    wealth[who] = wealth.get(who, 0) + sign * entry.amount
+            if entry.kind is TransferKind.ALLOWANCE:
+                continue
+            label = (entry.task, entry.round)
+            if not rounds or rounds[-1] != label:
+                rounds.append(label)
+                history.append({})
+                net.append(0.0)
+            k = len(rounds) - 1
+            history[k] = dict(wealth)
+            if entry.kind is TransferKind.BID and entry.payer in owner:
+                prices.append((k, entry.amount / UNITS_PER_CREDIT, owner[entry.payer]))
+            elif entry.kind is TransferKind.REWARD:
+                net[k] += entry.amount / UNITS_PER_CREDIT
+            elif entry.kind is TransferKind.COST:
+                net[k] -= entry.amount / UNITS_PER_CREDIT
+    richest = sorted(wealth, key=lambda who: -wealth[who])[:top]
+    colour = {who: f"C{i}" for i, who in enumerate(richest)}
+    x = np.arange(len(rounds))
+    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True, constrained_layout=True)
+    ax = axes[0]
+    for who in richest:
+        ax.plot(x, [h.get(who, 0) / UNITS_PER_CREDIT for h in history], color=colour[who],
+                label=who[:12])  # fmt: skip
+    ax.set_ylabel("wealth (credits)")
+    ax.set_title(f"{ledger.origin}: {len(rounds)} rounds, {len(owner)} trader accounts")
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
+    ax = axes[1]
+    for who in {w for _, _, w in prices}:
+        pts = [(k, p) for k, p, w in prices if w == who]
+        ax.plot(*zip(*pts, strict=True), ".", ms=3, color=colour.get(who, "tab:gray"))
+    ax.set_ylabel("winning price (credits)")
+    ax = axes[2]
+    rank = {who: i for i, who in enumerate(richest)}
+    ax.plot([k for k, _, _ in prices], [rank.get(w, len(richest)) for _, _, w in prices], "|",
+            ms=6, color="tab:purple")  # fmt: skip
+    ax.set_yticks(range(len(richest) + 1), [w[:12] for w in richest] + ["others"], fontsize=7)
+    ax.set_ylabel("winner")
+    ax = axes[3]
+    window = max(1, len(net) // 50)
+    ax.plot(x, net, ".", ms=2, alpha=0.4, color="tab:gray", label="round")
+    if len(net) >= window:
+        smooth = np.convolve(net, np.ones(window) / window, mode="valid")
+        ax.plot(x[window - 1 :], smooth, color="tab:blue", label=f"mean of {window}")
+    ax.set_ylabel("rewards − costs (credits)")
+    ax.set_xlabel("round (ledger order)")
+    ax.legend(loc="upper left", fontsize=8)
+    path = Path(path)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -21,12 +21,14 @@ app = new_app(
 
 def _attach() -> None:
     # Imported here so that each module can import ``app``-free helpers without cycles.
-    from catallax.node.cli import demo, keys, ledger, net, node, trader, train
+    from catallax.node.cli import demo, keys, ledger, monitor, net, node, trader, train
 
     app.command("demo", help=demo.__doc__)(demo.demo)
     app.command("train", help=train.__doc__)(train.train)
     app.command("health", help=net.health.__doc__)(net.health)
     app.command("tasks", help=net.tasks.__doc__)(net.tasks)
+    app.command("monitor", help=monitor.monitor.__doc__)(monitor.monitor)
+    app.command("plot", help=monitor.plot.__doc__)(monitor.plot)
     app.add_typer(trader.app, name="trader")
     app.add_typer(keys.app, name="keys")
     app.add_typer(ledger.app, name="ledger")

@@ -16,6 +16,10 @@ if the ledger agrees with itself. ``verify --since FILE`` proves that the log ex
 checkpoint kept earlier (``checkpoint`` prints it), so that a rollback or a fork fails;
 ``consistency`` prints and checks the proof between two sizes.
 
+``watch`` follows running exchanges (``--mqtt HOST:PORT`` or ``--exchange HOST:PORT``) and
+verifies each checkpoint as it arrives against the one before with a consistency proof;
+a rollback or a split view prints ``ALARM`` with both checkpoints and exits with status 1.
+
 ``serve`` offers the ledger read-only over gRPC (:mod:`catallax.node.ledger_service`) to
 monitors and :func:`catallax.node.ledger_client.verify_remote`, beside an exchange that
 writes it, until SIGTERM.
@@ -500,3 +504,82 @@ def serve(
     except (LedgerStateError, InvalidArgument) as exc:
         fail(str(exc))
     return 0
+
+
+@app.command("watch")
+def watch(
+    mqtt: Annotated[
+        list[str], typer.Option("--mqtt", help="A broker HOST:PORT to follow; repeatable.")
+    ] = [],  # noqa: B006  (typer reads the default)
+    exchange: Annotated[
+        list[str],
+        typer.Option("--exchange", help="An exchange HOST:PORT to follow over gRPC; repeatable."),
+    ] = [],  # noqa: B006
+    key: Annotated[
+        list[Path],
+        typer.Option("--key", help="Watch only this exchange's key (PEM); repeatable."),
+    ] = [],  # noqa: B006
+    entries: Annotated[
+        bool, typer.Option("--entries", help="Also print one line per ledger entry.")
+    ] = False,
+) -> None:
+    """Verify every checkpoint as it arrives against the one before (signature and RFC
+    9162 consistency proof); alarm on a rollback or a split view: print ALARM with both
+    checkpoints and exit with status 1. Runs until SIGTERM or SIGINT (status 0)."""
+    import asyncio
+    import logging
+
+    from catallax.node.cli.monitor import run_until_signal, sources
+    from catallax.node.errors import CheckpointAlarm, NotTrusted
+    from catallax.node.monitor import Follower, NetworkView, follow_all
+
+    brokers, addresses, pinned = sources(mqtt, exchange, key)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING,
+        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )  # fmt: skip
+    view = NetworkView(keys=pinned)
+    follower = Follower(view, only=set(pinned) or None, stop_on_alarm=True)
+    if not pinned:
+        err.print(NO_ANCHOR_WARNING, markup=False)
+
+    def show(event: dict) -> None:
+        kind = event["event"]
+        if kind == "checkpoint":
+            how = (
+                f"consistent with size {event['proved_from']}"
+                if event["proved_from"]
+                else "the first seen"
+            )
+            match = {True: "; its entries give its root", False: "; ITS ENTRIES DO NOT GIVE "
+                     "ITS ROOT", None: ""}[event["entries_match"]]  # fmt: skip
+            _print(f"checkpoint {event['exchange']} {event['origin']} size {event['size']} "
+                   f"root {event['root']}: signature ok, {how}{match}")  # fmt: skip
+        elif kind == "entry" and entries:
+            what = event.get("account") or (
+                f"{event['kind']} {event['payer']} -> {event['payee']} {event['amount']} units"
+            )
+            _print(f"entry {event['exchange']} {event['index']} {event['type']} {what}")
+        elif kind == "status":
+            _print(f"status {event['exchange']} {event['origin']} {event['state']} "
+                   f"{event['address']}")  # fmt: skip
+
+    view.listen(show)
+
+    async def main(stop: asyncio.Event) -> None:
+        await follow_all(follower, mqtt=brokers, exchanges=addresses, stop=stop)
+
+    try:
+        run_until_signal(main)
+    except (CheckpointAlarm, NotTrusted) as exc:
+        first = getattr(exc, "first", "")
+        second = getattr(exc, "second", "")
+        _print(f"ALARM {one_line(str(exc))}")
+        _print(f"  first:  {_note_line(first)}")
+        _print(f"  second: {_note_line(second)}")
+        raise typer.Exit(FAILED) from exc
+
+
+def _note_line(note: str) -> str:
+    """A signed note on one line (its lines joined by `` | ``)."""
+    return " | ".join(line for line in note.splitlines() if line) or "(none)"

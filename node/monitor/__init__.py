@@ -10,7 +10,13 @@
 """
 
 from catallax.node.monitor.chain import Advance, CheckpointChain, describe_checkpoint
-from catallax.node.monitor.follow import Follower, follow_grpc, follow_mqtt, parse_address
+from catallax.node.monitor.follow import (
+    Follower,
+    follow_all,
+    follow_grpc,
+    follow_mqtt,
+    parse_address,
+)
 from catallax.node.monitor.payloads import (
     VERSION,
     CheckpointMsg,
@@ -64,6 +70,7 @@ __all__ = [
     "ExchangeView",
     "Follower",
     "NetworkView",
+    "follow_all",
     "follow_grpc",
     "follow_mqtt",
     "parse_address",

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiomqtt
 import grpc
@@ -47,7 +47,7 @@ from catallax.node.monitor.payloads import (
 from catallax.node.monitor.topics import PREFIX, exchange_id, parse_topic
 from catallax.node.monitor.view import NetworkView
 
-__all__ = ["Follower", "follow_grpc", "follow_mqtt", "parse_address"]
+__all__ = ["Follower", "follow_all", "follow_grpc", "follow_mqtt", "parse_address"]
 
 log = logging.getLogger("catallax.node.monitor")
 #: aiomqtt's own logger: it warns of every publish beyond ten in flight, which is how
@@ -307,3 +307,27 @@ async def follow_grpc(follower: Follower, address: str) -> None:
     finally:
         with contextlib.suppress(NodeError):
             await client.close()
+
+
+async def follow_all(
+    follower: Follower,
+    *,
+    mqtt: Sequence[tuple[str, int]] = (),
+    exchanges: Sequence[str] = (),
+    stop: asyncio.Event,
+) -> None:
+    """Run a source per broker and per exchange address until ``stop`` is set; the first
+    that fails (an alarm, with ``stop_on_alarm``) ends the others and is raised."""
+    runs = [asyncio.ensure_future(follow_mqtt(follower, h, p)) for h, p in mqtt]
+    runs += [asyncio.ensure_future(follow_grpc(follower, a)) for a in exchanges]
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({*runs, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for run in done:
+            if run is not stopper and run.exception() is not None:
+                raise run.exception()  # type: ignore[misc]
+    finally:
+        for run in (*runs, stopper):
+            run.cancel()
+        await asyncio.gather(*runs, stopper, return_exceptions=True)
+        await follower.close()
