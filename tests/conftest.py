@@ -181,3 +181,132 @@ def catallax_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int,
         return exit_info.value.code, captured.out, captured.err
 
     return run
+
+
+# --- MQTT ------------------------------------------------------------------------------
+
+#: The broker tried first (the machine's Mosquitto).
+MQTT_DEFAULT = ("127.0.0.1", 1883)
+
+
+def mqtt_answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True if an MQTT broker at ``host:port`` accepts a CONNECT (CONNACK, return code 0)."""
+    import socket
+
+    connect = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 0])
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(connect)
+            reply = b""
+            while len(reply) < 4:
+                chunk = sock.recv(4 - len(reply))
+                if not chunk:
+                    return False
+                reply += chunk
+    except OSError:
+        return False
+    return reply[0] == 0x20 and reply[3] == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Broker:
+    """An MQTT broker process of the tests' own on 127.0.0.1: ``mosquitto`` if installed
+    (persistence in ``folder``, so retained messages survive :meth:`restart`), else
+    amqtt's (dev extra). :meth:`start` returns once it accepts a CONNECT."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        import shutil
+
+        self.folder = folder
+        self.port = port or _free_port()
+        self.host = "127.0.0.1"
+        self.proc: subprocess.Popen | None = None
+        self.mosquitto = shutil.which("mosquitto") or (
+            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Broker:
+        import time
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = open(self.folder / "broker.log", "ab")  # noqa: SIM115  (the child keeps it)
+        if self.mosquitto:
+            conf = self.folder / "mosquitto.conf"
+            conf.write_text(
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                f"persistence_location {self.folder}/\n"
+            )
+            argv = [self.mosquitto, "-c", str(conf)]
+        else:
+            conf = self.folder / "amqtt.yaml"
+            conf.write_text(
+                f"listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{self.port}\n"
+                "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+                "    allow_anonymous: true\n"
+            )
+            argv = [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not mqtt_answers(self.host, self.port, timeout=1.0):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = (self.folder / "broker.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the test broker did not start: {tail}")
+            time.sleep(0.05)  # polling the port: a broker says nothing else when it is ready
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM (Mosquitto saves its persistence file) and wait."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory):
+    """``(host, port)`` of an MQTT broker: the Mosquitto on 127.0.0.1:1883 if it answers,
+    otherwise one started here (:class:`Broker`) for the session.
+    ``CATALLAX_REQUIRE_MQTT=1`` (``.ci/run``) makes a missing 1883 broker a failure."""
+    import os
+
+    if mqtt_answers(*MQTT_DEFAULT):
+        yield MQTT_DEFAULT
+        return
+    if os.environ.get("CATALLAX_REQUIRE_MQTT") == "1":
+        pytest.fail("CATALLAX_REQUIRE_MQTT=1 but no MQTT broker answers on 127.0.0.1:1883")
+    broker = Broker(tmp_path_factory.mktemp("mqtt")).start()
+    try:
+        yield (broker.host, broker.port)
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path):
+    """A :class:`Broker` of this test's own (to restart), stopped afterwards."""
+    broker = Broker(tmp_path / "broker").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -50,6 +50,7 @@ from catallax.exchange.ledger import (
     ProofError,
     Transfer,
     is_good,
+    open_checkpoint,
     open_ledger,
     verify_consistency,
     verify_inclusion,
@@ -522,10 +523,19 @@ def watch(
     entries: Annotated[
         bool, typer.Option("--entries", help="Also print one line per ledger entry.")
     ] = False,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            "--since",
+            help="Start from this kept checkpoint (`catallax ledger checkpoint`); needs --key.",
+        ),
+    ] = None,
 ) -> None:
     """Verify every checkpoint as it arrives against the one before (signature and RFC
     9162 consistency proof); alarm on a rollback or a split view: print ALARM with both
-    checkpoints and exit with status 1. Runs until SIGTERM or SIGINT (status 0)."""
+    checkpoints and exit with status 1. Runs until SIGTERM or SIGINT (status 0).
+
+    With --since FILE the first checkpoint seen must extend the one kept in FILE."""
     import asyncio
     import logging
 
@@ -534,11 +544,22 @@ def watch(
     from catallax.node.monitor import Follower, NetworkView, follow_all
 
     brokers, addresses, pinned = sources(mqtt, exchange, key)
+    kept: dict[str, str] = {}
+    if since is not None:
+        if len(pinned) != 1:
+            fail("--since: give the one exchange's --key it was signed by")
+        ((exchange_id, public_key),) = pinned.items()
+        note = _kept(since).note  # type: ignore[union-attr]
+        try:
+            open_checkpoint(note, public_key)
+        except LedgerError as exc:
+            fail(f"--since {str(since)!r}: {exc}")
+        kept[exchange_id] = note
     logging.basicConfig(
         stream=sys.stderr, level=logging.WARNING,
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )  # fmt: skip
-    view = NetworkView(keys=pinned)
+    view = NetworkView(keys=pinned, since=kept)
     follower = Follower(view, only=set(pinned) or None, stop_on_alarm=True)
     if not pinned:
         err.print(NO_ANCHOR_WARNING, markup=False)

@@ -70,9 +70,6 @@ def check(
 @app.command("run")
 def run(
     plugin: Annotated[str, typer.Argument(help="Trader family id, or module:Class.")],
-    exchange: Annotated[
-        list[str], typer.Option("--exchange", help="An exchange HOST:PORT; repeatable.")
-    ],
     task: Annotated[list[str], typer.Option("--task", help="A task name; repeatable.")],
     key: Annotated[
         list[Path],
@@ -92,13 +89,25 @@ def run(
     ca: Annotated[
         Path | None, typer.Option("--ca", help="Connect with TLS, trusting this CA (PEM).")
     ] = None,
+    exchange: Annotated[
+        list[str], typer.Option("--exchange", help="An exchange HOST:PORT; repeatable.")
+    ] = [],  # noqa: B006  (typer reads the default)
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt",
+            help="Find the exchanges offering --task from this broker's status "
+            "messages (HOST:PORT) and join each, also later ones.",
+        ),
+    ] = None,
 ) -> int:
     """Trade with PLUGIN on remote tasks: dial out, register, bid, learn, reconnect.
 
     Repeat --exchange/--task to join several tasks with one key in one process: one
-    identity, each exchange keeping its own ledger of it. Repeat --key to run several
-    identities in one process, each on every task. Runs until SIGTERM or SIGINT; logs
-    go to stderr as key=value lines.
+    identity, each exchange keeping its own ledger of it. With --mqtt HOST:PORT (and one
+    --task, no --exchange) it joins every exchange whose retained status offers the
+    task. Repeat --key to run several identities in one process, each on every task.
+    Runs until SIGTERM or SIGINT; logs go to stderr as key=value lines.
     """
     import asyncio
     import logging
@@ -121,8 +130,17 @@ def run(
             options[name] = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             options[name] = raw
+    from catallax.node.monitor.follow import parse_address
+
     try:
-        joins = parse_joins(exchange, task)
+        broker = None
+        if mqtt is not None:
+            broker = parse_address(mqtt, "--mqtt")
+            if exchange or len(task) != 1:
+                fail("--mqtt: give one --task and no --exchange (the broker names them)")
+            joins = []
+        else:
+            joins = parse_joins(exchange, task)
         if len(set(key)) != len(key):
             fail("the same --key is given twice")
         identities = [load_private_key(k) for k in key]
@@ -145,6 +163,22 @@ def run(
         level=logging.INFO,
         format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
+    if broker is not None:
+        from catallax.node.trader.discovery import run_discovered
+
+        try:
+            asyncio.run(
+                run_discovered(
+                    plugin, task[0], identities, *broker, seed=seed, options=options,
+                    exchange_key=pinned, credentials=credentials,
+                )
+            )  # fmt: skip
+        except SessionFailed as exc:
+            out.print(f"catallax: trader stopped: {exc}", markup=False)
+            return 1
+        except NodeError as exc:
+            fail(str(exc))
+        return 0
     sessions = []
     for j, identity in enumerate(identities):
         sessions += make_sessions(

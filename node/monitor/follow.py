@@ -91,6 +91,7 @@ class Follower:
         self.timeout = timeout
         self._clients: dict[str, LedgerClient] = {}
         self._frozen: set[str] = set()
+        self._gaps: dict[str, int] = {}  # the gap last logged, by exchange
 
     def wants(self, exchange: str) -> bool:
         return (self.only is None or exchange in self.only) and exchange not in self._frozen
@@ -137,17 +138,17 @@ class Follower:
     async def _fill(self, exchange: str, stop: int) -> bool:
         """Fetch entries up to ``stop`` from the exchange's Ledger service; False if it
         cannot be reached (the gap stays, and later entries wait for it)."""
-        view = self.view.exchange(exchange)
+        start = self.view.exchange(exchange).expects()
         client = self._client(exchange)
-        if client is None:
-            log.warning("event=gap exchange=%s from=%d to=%d why=no_address",
-                        exchange, view.expects(), stop)  # fmt: skip
-            return False
-        start = view.expects()
         try:
+            if client is None:
+                raise CallFailed("the exchange's status gives no address")
             rows = await client.entries(start, stop)
         except (CallFailed, NotTrusted) as exc:
-            log.warning("event=gap exchange=%s from=%d to=%d why=%s", exchange, start, stop, exc)
+            if self._gaps.get(exchange) != start:  # once per gap, not once per entry
+                self._gaps[exchange] = start
+                log.warning("event=gap exchange=%s from=%d to=%d why=%s",
+                            exchange, start, stop, exc)  # fmt: skip
             return False
         for index, data in rows:
             self.view.on_entry(exchange, index, data, decode_entry(data))

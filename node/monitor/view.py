@@ -96,11 +96,19 @@ class ExchangeView:
 class NetworkView:
     """Every exchange seen (see the module docstring)."""
 
-    def __init__(self, *, top: int = 10, keys: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        top: int = 10,
+        keys: dict[str, bytes] | None = None,
+        since: dict[str, str] | None = None,
+    ) -> None:
         self.exchanges: dict[str, ExchangeView] = {}
         self.top = top
         #: Pinned keys by exchange id; an exchange not in it is trusted on first sight.
         self.keys = dict(keys or {})
+        #: Checkpoints kept earlier, by exchange id: each one's chain starts from it.
+        self.since = dict(since or {})
         self.history: deque = deque(maxlen=HISTORY)
         self._listeners: list[Listener] = []
         self.started = time.time()
@@ -127,6 +135,9 @@ class NetworkView:
         if view.chain is None:
             key = self.keys.get(status.exchange, status.public_key)
             view.chain = CheckpointChain(key, status.origin)
+            kept = self.since.get(status.exchange)
+            if kept is not None:
+                view.chain.advance(kept, view.chain.open(kept))
         self._emit({"event": "status", "exchange": status.exchange, "state": status.state,
                     "origin": status.origin, "address": status.address,
                     "tasks": [t.name for t in status.tasks]})  # fmt: skip
