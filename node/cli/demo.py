@@ -5,9 +5,10 @@ catallax/Chain-v0, an exchange node with one deep-market task (a Vickrey auction
 SQLite ledger in --data-dir) and --traders trader processes of the built-in families,
 each with its own key. The traders register, bid over gRPC for --rounds rounds and
 learn from what they earn; then the exchange evaluates the greedy policy over the
-network. The summary shows the return reached against the optimum, the richest
-traders, and the ledger verified and audited against the exchange's key. Everything
-stays in --data-dir: keys, the exchange's config and ledger, one log per process.
+network (publishing to MQTT with --mqtt HOST:PORT: docs/mqtt.md). The summary shows
+the return reached against the optimum, the richest traders, and the ledger verified
+and audited against the exchange's key. Everything stays in --data-dir: keys, the
+exchange's config and ledger, one log per process.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def demo(
         typer.Option("--family", help="Trader family (cycled over the traders); repeatable."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line on stdout.")] = False,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            "--mqtt",
+            help="The exchange publishes its topics to this broker (HOST:PORT; "
+            "watch with mosquitto_sub -t 'catallax/v1/#' or catallax monitor).",
+        ),
+    ] = None,
 ) -> int:
     """Run an exchange, an environment node and traders on loopback; show what they learned."""
     from catallax.node.errors import NodeError
@@ -62,7 +71,14 @@ def demo(
         fail(f"--slots: expected 1 .. 64, got {slots}")
     if not 1 <= eval_episodes <= 10_000:
         fail(f"--eval-episodes: expected 1 .. 10000, got {eval_episodes}")
+    from catallax.node.monitor.follow import parse_address
     from catallax.traders import PluginError, load_family
+
+    if mqtt is not None:
+        try:
+            parse_address(mqtt, "--mqtt")
+        except NodeError as exc:
+            fail(str(exc))
 
     families = list(family or FAMILIES)
     for name in families:
@@ -72,7 +88,9 @@ def demo(
             fail(str(exc))
     folder = _fresh_folder(data_dir)
     try:
-        summary = _run(folder, rounds, traders, slots, seed, eval_episodes, families, json_out)
+        summary = _run(
+            folder, rounds, traders, slots, seed, eval_episodes, families, json_out, mqtt
+        )
     except NodeError as exc:
         fail(f"{exc} (logs in {folder / 'logs'})")
     if json_out:
@@ -101,7 +119,7 @@ def _fresh_folder(folder: Path) -> Path:
 
 def _run(
     folder: Path, rounds: int, traders: int, slots: int, seed: int, eval_episodes: int,
-    cycle: list[str], quiet: bool,
+    cycle: list[str], quiet: bool, mqtt: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     from catallax.node.exchange.watch import wait_task
     from catallax.node.localnet import start_deep_network
@@ -117,6 +135,7 @@ def _run(
     net = start_deep_network(
         folder, ENV_ID, slots=slots, task=TASK, rules=rules, seed=seed,
         traders=[(f, {}) for f in families],
+        exchange_args=["--mqtt", mqtt] if mqtt else [],
     )  # fmt: skip
     try:
         progress = Progress(
