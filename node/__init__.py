@@ -4,7 +4,8 @@
 ``catallax.node`` may import ``catallax.exchange`` and ``catallax.traders``; they never
 import it. Importing it lets the ledger read network bids as evidence
 (:func:`catallax.node.wire.mandate.read_bids`), so that every process that audits a
-network ledger through the node can check them.
+network ledger through the node can check them, and a wide market's orders
+(:func:`catallax.node.exchange.wide.orders.read_orders`) likewise.
 """
 
 from catallax.exchange.ledger.evidence import register_reader as _register_reader
@@ -16,6 +17,13 @@ def _read_bids(evidence):  # imported on first use: reading a ledger needs no gR
     return read_bids(evidence)
 
 
+def _read_orders(evidence):  # a wide market's signed orders
+    from catallax.node.exchange.wide.orders import read_orders
+
+    return read_orders(evidence)
+
+
 _register_reader("Bids", _read_bids)
+_register_reader("Orders", _read_orders)
 
 __all__: list[str] = []

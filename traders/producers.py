@@ -150,6 +150,12 @@ class LeontiefProducers:
         budget = self.inputs[members, goods] * self.plan[members] * unit
         return Orders(members, values, np.broadcast_to(budget, (e, k)).copy())
 
+    def plans(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's production on the network: ``(recipe (J,), most runs (J,))``;
+        member ``j`` runs recipe ``j`` as often as its inputs allow, up to capacity (what
+        :meth:`produce` does in process)."""
+        return np.arange(self.size), self.capacity.copy()
+
     def produce(self, bundles: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             feed = np.where(self._uses, bundles / self.inputs, np.inf)

@@ -1,7 +1,9 @@
 """The trader plugin registry: families by id, like Gymnasium's environments.
 
 A *family* is a class with ``for_env(observation_space, action_space, *, seed, **options)``
-returning a population or a trader. Families are found three ways:
+returning a population or a trader, or, for a wide market's producers,
+``for_economy(economy, **options)`` returning a population of producers (as
+:class:`~catallax.traders.producers.LeontiefProducers`). Families are found three ways:
 
 * installed plugins: entry points in the group ``catallax.traders`` of any installed
   distribution; catallax declares its own built-in families, ``adaptive``
@@ -94,7 +96,9 @@ def load_family(spec: str) -> Any:
         if not hasattr(obj, part):
             raise PluginError(f"{module_name!r} has no attribute {attr!r} (trader family {spec!r})")
         obj = getattr(obj, part)
-    if not callable(getattr(obj, "for_env", None)):
+    if not callable(getattr(obj, "for_env", None)) and not callable(
+        getattr(obj, "for_economy", None)
+    ):
         raise PluginError(f"trader family {spec!r} ({target}) has no for_env classmethod")
     return obj
 

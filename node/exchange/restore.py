@@ -58,8 +58,8 @@ def read_history(ledger: Ledger, tasks: list[str]) -> dict[str, TaskHistory]:
             if acc.id in special_accounts(task):
                 out[task].opened = True
                 continue
-            if acc.kind is not AccountKind.TRADER:
-                continue
+            if acc.kind is not AccountKind.TRADER or "/" in acc.id:
+                continue  # a good's account belongs to the credits account before the "/"
             name, _, member = rest.rpartition(".")
             if not name or not member.isdigit() or acc.public_key is None:
                 raise NodeError(f"ledger account {acc.id!r} is not <task>.<identity>.<member>")

@@ -29,14 +29,15 @@ from catallax.exchange.ledger.location import describe
 from catallax.node.errors import NodeError, OptionError
 from catallax.node.exchange.config import ExchangeConfig
 from catallax.node.exchange.restore import read_history
-from catallax.node.exchange.servicer import ExchangeServicer
+from catallax.node.exchange.servicer import ExchangeServicer, WideExchangeServicer
 from catallax.node.exchange.task import DeepTask, ExchangeContext
+from catallax.node.exchange.wide.task import WideTask
 from catallax.node.keys import load_private_key, load_public_key
 from catallax.node.ledger_service import SERVICE_NAME as LEDGER_SERVICE
 from catallax.node.ledger_service import LedgerServicer, LedgerSource
 from catallax.node.serving import Server, Service, server_credentials, start_server
 from catallax.node.wire import SequenceBook
-from catallax.v1 import exchange_pb2, exchange_pb2_grpc, ledger_pb2_grpc
+from catallax.v1 import exchange_pb2, exchange_pb2_grpc, ledger_pb2_grpc, wide_pb2, wide_pb2_grpc
 
 __all__ = ["EXCHANGE_SERVICE", "SEQUENCE_FILE", "ExchangeNode", "serve", "task_health_name"]
 
@@ -44,6 +45,8 @@ log = logging.getLogger("catallax.node.exchange")
 
 #: The full proto name of the Exchange service.
 EXCHANGE_SERVICE = exchange_pb2.DESCRIPTOR.services_by_name["Exchange"].full_name
+#: The full proto name of the WideExchange service (wide tasks' sessions).
+WIDE_SERVICE = wide_pb2.DESCRIPTOR.services_by_name["WideExchange"].full_name
 
 
 def task_health_name(task: str) -> str:
@@ -131,8 +134,10 @@ class ExchangeNode:
         self.ctx = ctx
         history = await asyncio.to_thread(read_history, ledger, [t.name for t in cfg.tasks])
         for t in cfg.tasks:
-            self.tasks[t.name] = DeepTask(t, ctx, env_keys[t.name], history[t.name])
+            kind = WideTask if t.market == "wide" else DeepTask
+            self.tasks[t.name] = kind(t, ctx, env_keys[t.name], history[t.name])
         servicer = ExchangeServicer(ctx, self.tasks)
+        wide = WideExchangeServicer(servicer)
         source = LedgerSource(location, verify=False)
         self._closers.append(source.close)
         ledger_servicer = LedgerServicer(source)
@@ -140,6 +145,9 @@ class ExchangeNode:
             Service(
                 EXCHANGE_SERVICE,
                 lambda s: exchange_pb2_grpc.add_ExchangeServicer_to_server(servicer, s),
+            ),
+            Service(
+                WIDE_SERVICE, lambda s: wide_pb2_grpc.add_WideExchangeServicer_to_server(wide, s)
             ),
             Service(
                 LEDGER_SERVICE,

@@ -19,7 +19,14 @@ malformed body, wrong message, another
 exchange or task, unknown slot, an action
 outside the action space, a negative amount
 bids accepting rules the task no longer has;    ``FAILED_PRECONDITION``
-a Trade stream that does not begin with Hello
+a Trade stream that does not begin with Hello;
+orders whose budgets exceed a member's balance
+(``OverBudget``); a clearing whose certificate
+fails (``Uncertified``: the round is not
+settled)
+an environment's production report making      ``DATA_LOSS``
+goods from nothing (``ForgedProduction``: the
+round is not settled)
 the allowance budget is spent                   ``RESOURCE_EXHAUSTED``
 a session replaced by a newer one               ``ABORTED``
 the task cannot serve now (environment node     ``UNAVAILABLE``
@@ -54,26 +61,30 @@ from catallax.node.env.server import status_of as _status_in
 from catallax.node.errors import (
     BudgetExhausted,
     DuplicateBids,
+    ForgedProduction,
     FutureRound,
     HelloMissing,
     Malformed,
     NotRegistered,
     NotYourMember,
+    OverBudget,
     RulesChanged,
     Superseded,
     TaskPaused,
+    Uncertified,
     UnknownTask,
     WireError,
     WrongPlace,
 )
 from catallax.node.exchange.bidding import Session
 from catallax.node.exchange.task import DeepTask, ExchangeContext
+from catallax.node.exchange.wide.task import WideTask
 from catallax.node.serving import clip_details
 from catallax.node.wire import open_envelope
 from catallax.node.wire.convert import checkpoint_to_proto
-from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
+from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc, wide_pb2_grpc
 
-__all__ = ["STATUS", "ExchangeServicer", "status_of"]
+__all__ = ["STATUS", "ExchangeServicer", "WideExchangeServicer", "status_of"]
 
 log = logging.getLogger("catallax.node.exchange")
 
@@ -91,6 +102,9 @@ STATUS: dict[type[BaseException], grpc.StatusCode] = {
     BudgetExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Superseded: grpc.StatusCode.ABORTED,
     TaskPaused: grpc.StatusCode.UNAVAILABLE,
+    OverBudget: grpc.StatusCode.FAILED_PRECONDITION,
+    Uncertified: grpc.StatusCode.FAILED_PRECONDITION,
+    ForgedProduction: grpc.StatusCode.DATA_LOSS,
 }
 
 
@@ -147,12 +161,16 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
                 self.ctx.book.accept, bytes(request.public_key), body, f"register/{task.name}"
             )
             ident = await task.register(bytes(request.public_key), int(body.members))
-            market = task.market
-            assert market is not None
-            rows = [market.accounts.index[a] for a in ident.accounts]
+            if isinstance(task, WideTask):
+                balances = task.balances_of(ident)
+            else:
+                market = task.market
+                assert market is not None
+                rows = [market.accounts.index[a] for a in ident.accounts]
+                balances = [int(b) for b in market.accounts.balance[rows]]
             reply = exchange_pb2.Registered(
                 exchange=self.ctx.origin, task=task.name, accounts=ident.accounts,
-                balances=[int(b) for b in market.accounts.balance[rows]],
+                balances=balances,
             )  # fmt: skip
             return self.ctx.seal(reply)
         except (WireError, LedgerError) as exc:
@@ -187,7 +205,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
     # -- Trade ------------------------------------------------------------------------
 
     async def Trade(
-        self, request_iterator: AsyncIterator[common_pb2.Envelope], context: Any
+        self,
+        request_iterator: AsyncIterator[common_pb2.Envelope],
+        context: Any,
+        market: str = "deep",
     ) -> AsyncIterator[common_pb2.Envelope]:
         """One session: a Hello, then Bids; the exchange sends BidRequests and results."""
         who = "-"
@@ -204,6 +225,10 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
             key = bytes(first.public_key)
             who = key_fingerprint(key)
             task = self._place(hello)
+            kind = getattr(task, "market", "deep") if isinstance(task, WideTask) else "deep"
+            if kind != market:
+                service = "WideExchange" if kind == "wide" else "Exchange"
+                raise WrongPlace(f"task {task.name} is a {kind} task: trade on {service}.Trade")
             ident = task.identity(key)
             if ident is None:
                 raise NotRegistered(f"key {who} is not registered on task {task.name}; Register")
@@ -234,8 +259,9 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
     ) -> None:
         """Offer every Bids of the stream; a refusal ends the session with its status."""
         try:
+            answer = getattr(task, "answer", "Bids")
             async for envelope in requests:
-                body = open_envelope(envelope, "Bids")
+                body = open_envelope(envelope, answer)
                 task.offer(session, envelope, body)
             session.finish()  # the trader closed its stream
         except WireError as exc:
@@ -245,6 +271,22 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
             raise
         except Exception as exc:  # the stream broke (the trader went away)
             session.close(_StreamEnded(f"the stream broke: {exc}"))
+
+
+class WideExchangeServicer(wide_pb2_grpc.WideExchangeServicer):
+    """The ``WideExchange`` service: trading sessions on the exchange's wide tasks (the
+    same session machinery as ``Exchange.Trade``; registration and the task list are
+    the ``Exchange`` service's)."""
+
+    def __init__(self, exchange: ExchangeServicer) -> None:
+        self.exchange = exchange
+
+    async def Trade(
+        self, request_iterator: AsyncIterator[common_pb2.Envelope], context: Any
+    ) -> AsyncIterator[common_pb2.Envelope]:
+        """One session: a Hello, then Orders; the exchange sends WideRequests and results."""
+        async for envelope in self.exchange.Trade(request_iterator, context, "wide"):
+            yield envelope
 
 
 class _StreamEnded(TaskPaused):

@@ -20,9 +20,10 @@ import grpc
 from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
 from catallax.node.errors import OptionError
 from catallax.node.trader.session import TraderSession
+from catallax.node.trader.wide_session import WideSession
 from catallax.node.wire import Sequencer
 from catallax.node.wire.mandate import check_task_name
-from catallax.traders import PluginError, load_trader
+from catallax.traders import PluginError, load_family, load_trader
 
 __all__ = ["Join", "parse_joins", "run_traders"]
 
@@ -73,10 +74,26 @@ def make_sessions(
     credentials: grpc.ChannelCredentials | None = None,
 ) -> list[TraderSession]:
     """One session per join, sharing ``key``'s sequencer; populations are built from
-    ``spec`` (a family id or ``module:Class``) once each task's spaces are known."""
+    ``spec`` (a family id or ``module:Class``) once each task's spaces are known. A
+    family with ``for_economy`` (wide-market producers) trades on wide tasks
+    (:class:`~.wide_session.WideSession`), built from the task's economy."""
     sequencer = Sequencer(public_key_bytes(key))
-    sessions = []
+    sessions: list = []
+    try:
+        family = load_family(spec)
+    except PluginError as exc:
+        raise OptionError(str(exc)) from exc
     for i, join in enumerate(joins):
+        if hasattr(family, "for_economy"):  # a wide-market family: producers of goods
+            sessions.append(
+                WideSession(
+                    join.address, join.task, key,
+                    lambda economy, _f=family: _f.for_economy(economy, **(options or {})),
+                    sequencer=sequencer, exchange_key=exchange_key, credentials=credentials,
+                    family=spec,
+                )
+            )  # fmt: skip
+            continue
 
         def make(obs_space, act_space, _seed=seed + i):
             try:
@@ -93,7 +110,7 @@ def make_sessions(
     return sessions
 
 
-async def run_traders(sessions: list[TraderSession], *, handle_signals: bool = True) -> None:
+async def run_traders(sessions: list, *, handle_signals: bool = True) -> None:
     """Run ``sessions`` until a signal (or until they all end); the first session that
     fails for good stops the others and its error is raised."""
     loop = asyncio.get_running_loop()
