@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 from catallax.exchange.envs.production import (
     Economy,
     ProductionEnv,
     default_economy,
+    lp_optimum,
     random_economy,
 )
 from catallax.exchange.wide import WideMarket, run_economy
@@ -51,43 +51,6 @@ class Args:
     """seed of the random instances and of the initial stocks"""
     quick: bool = False
     """smoke test: the default instance only, 300 steps, 2 episodes"""
-
-
-def lp_optimum(economy: Economy) -> tuple[float, np.ndarray]:
-    """The welfare-optimal stationary plan: ``(welfare per step, runs per recipe)``.
-
-    Variables: runs ``k`` (J), consumer tranches bought ``y`` (G·T), stock at the start of
-    a step ``s`` (G). Constraints, per good: inputs come from the stock (``Aᵀk <= s``),
-    consumers buy from what is there after production (``Σ_t y <= s + (O − A)ᵀk``), and
-    the stock is stationary with depreciation and inflow
-    (``s <= (1 − δ)(s + (O − A)ᵀk − Σ_t y) + inflow``), with free disposal. Maximise
-    ``Σ value·y``.
-    """
-    a, o = economy.inputs, economy.outputs
-    j, g = a.shape
-    t = economy.demand_values.shape[1]
-    net = (o - a).T
-    keep = 1.0 - economy.depreciation
-    tranche_sum = np.kron(np.eye(g), np.ones((1, t)))
-    cost = np.concatenate([np.zeros(j), -economy.demand_values.ravel(), np.zeros(g)])
-    eye, zy = np.eye(g), np.zeros((g, g * t))
-    a_ub = np.block(
-        [
-            [a.T, zy, -eye],
-            [-net, tranche_sum, -eye],
-            [-keep * net, keep * tranche_sum, (1 - keep) * eye],
-        ]
-    )
-    b_ub = np.concatenate([np.zeros(g), np.zeros(g), economy.inflow])
-    bounds = (
-        [(0.0, c) for c in economy.capacity]
-        + [(0.0, q) for q in economy.demand_quantities.ravel()]
-        + [(0.0, None)] * g
-    )
-    result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-    if result.status != 0:
-        raise RuntimeError(f"linprog failed: {result.message}")
-    return -float(result.fun), result.x[:j]
 
 
 def play(economy: Economy, runs: np.ndarray, *, steps: int, window: int, seed: int) -> float:
