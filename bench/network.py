@@ -15,7 +15,7 @@ Measured in one run, for each trader count of ``--traders``:
    handling time (its log), and, from the ledger, the rows a round commits, their
    size and the signed bids they carry.
 2. The limit, in the same run: a bare ``grpc.aio`` bidirectional stream to as many
-   client processes (the server writes one message of a ``BidRequest``'s size to each
+   client processes (the server writes one message of a ``Round``'s size to each
    stream and waits for one answer of a ``Bids``' size from each), then a bare unary
    round trip to another process (``StepRequest``/``StepReply`` sizes: the environment
    node's step), then a bare durable SQLite commit (WAL, synchronous=FULL, one
@@ -296,9 +296,37 @@ def wire_sizes(args: Args, seen: Observed) -> tuple[dict[str, int], dict[str, in
     head = Checkpoint(ORIGIN, seen.ledger_size, os.urandom(32))
     obs = np.stack([np.asarray(gym.make(args.env_id).reset(seed=0)[0])] * args.slots)
     slots, e = list(range(args.slots)), args.slots
+    settled = exchange_pb2.Settled(
+        round=9_999,
+        awards=[
+            exchange_pb2.Award(
+                slot=s,
+                account=member_account(TASK, bytes(32), 0),
+                price=10**6,
+                action=common_pb2.Value(discrete=1),
+            )
+            for s in slots
+        ],
+        checkpoint=ledger_pb2.Checkpoint(note=sign_checkpoint(head, key).encode()),
+    )
+    for i in range(seen.traders):  # a statement per trader; one ownership ended per slot
+        statement = settled.statements.add(identity=os.urandom(32), balances=[10**7] * 4)
+        if i == 0:
+            statement.outcomes.CopyFrom(
+                exchange_pb2.Outcomes(
+                    members=[0] * e,
+                    obs=tensor_to_proto(obs),
+                    actions=tensor_to_proto(np.ones(e, np.int64)),
+                    price=[10**6] * e,
+                    reward=[10**6] * e,
+                    receipt=[2 * 10**6] * e,
+                    ended=[False] * e,
+                )
+            )
     bodies = {
-        "BidRequest": exchange_pb2.BidRequest(
-            exchange=ORIGIN, task=TASK, round=10_000, slots=slots, obs=tensor_to_proto(obs),
+        "Round": exchange_pb2.Round(
+            exchange=ORIGIN, task=TASK, settled=settled, open=True, round=10_000,
+            slots=slots, obs=tensor_to_proto(obs),
             deadline_ms=int(time.time() * 1000) + args.bid_deadline_ms,
         ),
         "StepRequest": environment_pb2.StepRequest(
@@ -307,15 +335,6 @@ def wire_sizes(args: Args, seen: Observed) -> tuple[dict[str, int], dict[str, in
         "StepReply": environment_pb2.StepReply(
             request_hash=bytes(32), slots=slots, obs=tensor_to_proto(obs), reward=[0.0] * e,
             terminated=[False] * e, truncated=[False] * e, info_json=str([{}] * e),
-        ),
-        "RoundResult": exchange_pb2.RoundResult(
-            exchange=ORIGIN, task=TASK, round=10_000,
-            awards=[exchange_pb2.Award(slot=s, account=member_account(TASK, bytes(32), 0),
-                                       price=10**6, action=common_pb2.Value(discrete=1))
-                    for s in slots],
-            accounts=[member_account(TASK, bytes(32), k) for k in range(4)],
-            balances=[10**7] * 4,
-            checkpoint=ledger_pb2.Checkpoint(note=sign_checkpoint(head, key).encode()),
         ),
     }  # fmt: skip
     envelope, signed = {}, {"checkpoint": len(head.body().encode())}
@@ -415,7 +434,7 @@ async def limit_rounds(args: Args, db_path: Path, seen: Observed, sizes: dict) -
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
     rows, blob = max(1, round(seen.rows)), os.urandom(round(seen.row_bytes))
-    request, step = os.urandom(sizes["BidRequest"]), os.urandom(sizes["StepRequest"])
+    request, step = os.urandom(sizes["Round"]), os.urandom(sizes["StepRequest"])
     times, (start,) = [], db.execute("SELECT count(*) FROM entries").fetchone()
     try:
         line = await asyncio.wait_for(asyncio.to_thread(procs[-1].stdout.readline), 60)
@@ -474,16 +493,16 @@ def ed25519_seconds(size: int, repeats: int) -> tuple[float, float]:
 
 def signature_seconds(args: Args, seen: Observed, signed: dict[str, int]) -> tuple:
     """Sign+verify seconds of one round's messages (all processes, the exchange alone)
-    and their counts. The exchange signs the BidRequest, each RoundResult, its
+    and their counts. The exchange signs the Round (one for every session), its
     StepRequest and the ledger checkpoint, and verifies each Bids, the StepReply and
     (again, in the ledger) each signed bids a round's transfers carry; the environment
-    node verifies the StepRequest and signs its reply; each trader verifies the
-    BidRequest and its RoundResult and signs its Bids."""
+    node verifies the StepRequest and signs its reply; each trader verifies the Round
+    and signs its Bids."""
     n, ev = seen.traders, seen.evidence
     cost = {name: ed25519_seconds(size, args.sign_repeats) for name, size in signed.items()}
-    exchange = ({"BidRequest": 1, "RoundResult": n, "StepRequest": 1, "checkpoint": 1},
+    exchange = ({"Round": 1, "StepRequest": 1, "checkpoint": 1},
                 {"Bids": n + ev, "StepReply": 1})  # fmt: skip
-    others = ({"Bids": n, "StepReply": 1}, {"BidRequest": n, "RoundResult": n, "StepRequest": 1})
+    others = ({"Bids": n, "StepReply": 1}, {"Round": n, "StepRequest": 1})
 
     def total(signs: dict, verifies: dict) -> float:
         return sum(c * cost[m][0] for m, c in signs.items()) + sum(
@@ -605,7 +624,7 @@ def profile_exchange(args: Args, folder: Path, n: int) -> None:
             node.address, TASK, lambda i: i.sessions == n and i.rounds >= args.warmup_rounds,
             timeout=args.connect_timeout, interval=0.5,
         )  # fmt: skip
-        samples, _ = sample_rounds(window, node.address, n, {})
+        samples, _, _ = sample_rounds(window, node.address, n, {})
         dr = samples[-1][1] - samples[0][1]
         if dr < 1:
             raise RuntimeError(f"no round settled in {args.profile_seconds:g} s")
@@ -618,7 +637,7 @@ def profile_exchange(args: Args, folder: Path, n: int) -> None:
         )
         profiler = cProfile.Profile()
         asyncio.run_coroutine_threadsafe(_run(profiler.enable), loop).result(30)
-        samples, _ = sample_rounds(window, node.address, n, {})
+        samples, _, _ = sample_rounds(window, node.address, n, {})
         asyncio.run_coroutine_threadsafe(_run(profiler.disable), loop).result(30)
         profiler.dump_stats(args.profile)
         wall, dr = samples[-1][0] - samples[0][0], samples[-1][1] - samples[0][1]
@@ -675,7 +694,7 @@ def report(args: Args, seen: Observed, times: list[tuple], cpu: float, sizes: tu
     print(
         f"{many(n)}: limit {1 / mean:,.1f} rounds/s over {len(per)} rounds; round latency "
         f"mean {ms(mean)}, p50 {ms(statistics.median(per))}, p99 {ms(percentile(per, 0.99))} "
-        f"(per round; p50s: stream {ms(parts[0])} of {envelope['BidRequest']} + "
+        f"(per round; p50s: stream {ms(parts[0])} of {envelope['Round']} + "
         f"{envelope['Bids']} bytes, unary {ms(parts[1])}, commit {ms(parts[2])} of "
         f"{max(1, round(seen.rows))} rows; server CPU {ms(cpu)} per round)"
     )

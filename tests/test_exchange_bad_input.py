@@ -264,13 +264,27 @@ class Stream:
 
     def __init__(self, call: Any) -> None:
         self.call = call
+        self._held: Any = None  # a Round whose results were read, not yet its request
 
-    async def read(self, message: str) -> Any:
-        """The next message (which must be a ``message``), opened."""
+    async def read(self, what: str) -> Any:
+        """The next ``"request"`` (a ``Round`` that opens a round) or ``"result"`` (the
+        ``Settled`` part of the next ``Round`` that carries one), opened. A ``Round``
+        carrying both serves a ``"result"`` and then a ``"request"``."""
+        if what == "request" and self._held is not None:
+            message, self._held = self._held, None
+            return message
         envelope = await asyncio.wait_for(self.call.read(), PATIENCE)
         assert envelope is not grpc.aio.EOF, "the stream ended"
-        assert envelope.message == message, envelope.message
-        return open_envelope(envelope, message)
+        assert envelope.message == "Round", envelope.message
+        message = open_envelope(envelope, "Round")
+        if what == "request":
+            assert message.open, "a Round that opens no round"
+            return message
+        assert what == "result", what
+        assert message.HasField("settled"), "a Round without results"
+        if message.open:
+            self._held = message
+        return message.settled
 
     async def status(self) -> grpc.StatusCode:
         """Read until the call ends; its status code (messages meanwhile are skipped)."""
@@ -397,9 +411,9 @@ async def test_replays_are_refused_after_a_restart(tmp_path):
         await net.stub.Register(registration, timeout=PATIENCE)
         hello = trader.hello()
         stream = await trader.trade(hello)
-        request = await stream.read("BidRequest")
+        request = await stream.read("request")
         await stream.call.write(trader.bids(request.round, []))
-        await stream.read("RoundResult")
+        await stream.read("result")
         stream.call.cancel()
         await net.restart()
         assert net.task.identity(trader.public_key) is not None  # restored from the ledger
@@ -412,7 +426,7 @@ async def test_replays_are_refused_after_a_restart(tmp_path):
         assert net.snapshot() == before
         # a fresh Hello of the same key opens a session
         stream = await trader.trade()
-        assert (await stream.read("BidRequest")).round >= request.round + 1
+        assert (await stream.read("request")).round >= request.round + 1
         stream.call.cancel()
 
 
@@ -479,7 +493,7 @@ async def test_hello_refusals_open_no_session(tmp_path):
             assert not net.task.sessions, what
             assert net.task.rounds == 0, what
         stream = await trader.trade(good)  # the good Hello still opens a session
-        assert (await stream.read("BidRequest")).round == 0
+        assert (await stream.read("request")).round == 0
         stream.call.cancel()
 
 
@@ -489,7 +503,7 @@ async def test_a_replayed_hello_is_refused_and_the_live_session_goes_on(tmp_path
         await trader.register()
         hello = trader.hello()
         stream = await trader.trade(hello)
-        request = await stream.read("BidRequest")
+        request = await stream.read("request")
         replay = net.stub.Trade(timeout=PATIENCE)
         await replay.write(hello)
         assert await Stream(replay).status() == Code.ALREADY_EXISTS
@@ -497,7 +511,7 @@ async def test_a_replayed_hello_is_refused_and_the_live_session_goes_on(tmp_path
         # the replay did not supersede the session: it bids, and the bid is settled
         size = net.ledger.size
         await stream.call.write(trader.bids(request.round, [(0, 0, UNITS_PER_CREDIT, 1)]))
-        result = await stream.read("RoundResult")
+        result = await stream.read("result")
         assert result.round == request.round
         assert result.awards[0].account == trader.accounts[0]
         assert [d.amount for d in net.debits_since(size, trader.accounts)] == [UNITS_PER_CREDIT]
@@ -592,7 +606,7 @@ async def _refused_bids(net: Net, trader: Trader, other: Trader, case: str, make
     ``code`` (details beginning ``why``), the round goes on without the offender and
     settles with nothing of it."""
     stream = await trader.trade()
-    request = await stream.read("BidRequest")
+    request = await stream.read("request")
     size, balances = net.snapshot()
     envelope = make(trader, other, request.round)
     await stream.call.write(envelope)
@@ -629,16 +643,16 @@ async def test_bids_for_a_past_round_are_late_not_an_error(tmp_path):
         trader = Trader(net)
         await trader.register()
         stream = await trader.trade()
-        first = await stream.read("BidRequest")
+        first = await stream.read("request")
         await stream.call.write(trader.bids(first.round, WINNING))
-        assert (await stream.read("RoundResult")).round == first.round
-        request = await stream.read("BidRequest")
+        assert (await stream.read("result")).round == first.round
+        request = await stream.read("request")
         assert request.round == first.round + 1
         size = net.ledger.size
         late = trader.bids(first.round, [(0, 0, 3 * UNITS_PER_CREDIT, 0)])
         await stream.call.write(late)  # not counted; the stream goes on
         await stream.call.write(trader.bids(request.round, []))
-        result = await stream.read("RoundResult")
+        result = await stream.read("result")
         assert result.round == request.round
         assert [a.account for a in result.awards] == ["", ""]  # the late bid did not win
         assert net.debits_since(size, trader.accounts) == []
@@ -647,7 +661,7 @@ async def test_bids_for_a_past_round_are_late_not_an_error(tmp_path):
             for _, e in net.ledger.entries(size)
             if isinstance(e, Transfer)
         )
-        assert (await stream.read("BidRequest")).round == request.round + 1
+        assert (await stream.read("request")).round == request.round + 1
         stream.call.cancel()
 
 
@@ -680,7 +694,7 @@ async def _two_in_round_zero(net: Net) -> tuple[Trader, Trader, Stream, Stream, 
     await a.register()
     await b.register()
     sa, sb = await a.trade(), await b.trade()
-    ra, rb = await sa.read("BidRequest"), await sb.read("BidRequest")
+    ra, rb = await sa.read("request"), await sb.read("request")
     assert ra.round == rb.round == 0
     return a, b, sa, sb, ra.round
 
@@ -697,8 +711,8 @@ async def test_a_bid_that_grows_stale_while_the_round_waits_still_counts(tmp_pat
         await _until(lambda: a.public_key in net.task.bidding.open.offers, "the offer")
         await _until(lambda: now_ms() - stamp > net.node.ctx.book.window_ms + 500, "the clock")
         await sb.call.write(b.bids(r, []))
-        assert (await sa.read("RoundResult")).round == r
-        assert (await sb.read("RoundResult")).round == r
+        assert (await sa.read("result")).round == r
+        assert (await sb.read("result")).round == r
         assert not net.task.state.startswith("paused"), net.task.state
         debits = net.debits_since(size, a.accounts)
         assert [(d.amount, d.evidence.data) for d in debits] == [(UNITS_PER_CREDIT, bids.body)]
@@ -718,12 +732,12 @@ async def test_a_trader_reconnecting_after_its_bid_does_not_break_the_round(tmp_
         again = await a.trade()
         assert await sa.status() == Code.ABORTED
         await sb.call.write(b.bids(r, []))
-        assert (await again.read("RoundResult")).round == r
-        assert (await sb.read("RoundResult")).round == r
+        assert (await again.read("result")).round == r
+        assert (await sb.read("result")).round == r
         assert not net.task.state.startswith("paused"), net.task.state
         debits = net.debits_since(size, a.accounts)
         assert [(d.amount, d.evidence.data) for d in debits] == [(UNITS_PER_CREDIT, bids.body)]
-        assert (await again.read("BidRequest")).round == r + 1
+        assert (await again.read("request")).round == r + 1
         again.call.cancel()
         sb.call.cancel()
 
@@ -740,7 +754,7 @@ async def test_two_tasks_one_key(tmp_path):
             assert list(body.balances) == [MEMBER_UNITS]
         trader.accounts = list(net.task.identity(trader.public_key).accounts)
         stream = await trader.trade()
-        request = await stream.read("BidRequest")
+        request = await stream.read("request")
         size = net.ledger.size
         await stream.call.write(trader.bids(request.round, WINNING, task="other"))
         assert await stream.status() == Code.INVALID_ARGUMENT
@@ -758,12 +772,12 @@ async def test_an_over_wealth_bid_wins_and_pays_at_most_its_cap(tmp_path, amount
         trader = Trader(net)
         await trader.register()
         stream = await trader.trade()
-        request = await stream.read("BidRequest")
+        request = await stream.read("request")
         size, balances = net.snapshot()
         held = balances[trader.accounts[0]]
         cap = held // SLOTS
         await stream.call.write(trader.bids(request.round, [(0, 0, amount, 1), (0, 1, amount, 0)]))
-        result = await stream.read("RoundResult")
+        result = await stream.read("result")
         assert [a.account for a in result.awards] == trader.accounts * SLOTS
         assert [a.price for a in result.awards] == [cap] * SLOTS
         debits = net.debits_since(size, trader.accounts)
@@ -780,12 +794,12 @@ async def test_a_newer_session_of_the_same_identity_aborts_the_older(tmp_path):
         trader = Trader(net)
         await trader.register()
         old = await trader.trade()
-        await old.read("BidRequest")
+        await old.read("request")
         before = net.snapshot()
         new = await trader.trade()
         assert await old.status() == Code.ABORTED
-        assert (await new.read("RoundResult")).round == 0  # closed without the old session
-        assert (await new.read("BidRequest")).round == 1
+        assert (await new.read("result")).round == 0  # closed without the old session
+        assert (await new.read("request")).round == 1
         assert net.snapshot()[1] == before[1]
         new.call.cancel()
 
@@ -798,7 +812,7 @@ async def test_registering_again_while_the_first_is_queued_is_not_a_spent_budget
         trader, late = Trader(net), Trader(net)
         await trader.register()
         stream = await trader.trade()
-        request = await stream.read("BidRequest")  # the round is open until it bids
+        request = await stream.read("request")  # the round is open until it bids
         size = net.ledger.size
         first = asyncio.ensure_future(net.stub.Register(late.registration(), timeout=PATIENCE))
         await _until(lambda: net.task._pending, "the registration to be queued")
@@ -826,7 +840,7 @@ async def test_the_budget_counts_admissions_still_queued(tmp_path):
         trader, first, second = Trader(net), Trader(net), Trader(net)
         await trader.register()
         stream = await trader.trade()
-        request = await stream.read("BidRequest")  # the round is open until it bids
+        request = await stream.read("request")  # the round is open until it bids
         size, balances = net.snapshot()
         queued = asyncio.ensure_future(net.stub.Register(first.registration(), timeout=PATIENCE))
         await _until(lambda: net.task._pending, "the registration to be queued")
@@ -849,7 +863,7 @@ async def test_a_registration_while_the_environment_node_is_down_is_admitted(tmp
         trader, newcomer = Trader(net), Trader(net)
         await trader.register()
         stream = await trader.trade()
-        request = await stream.read("BidRequest")
+        request = await stream.read("request")
         await net.envs.pop(TASK).stop(0)
         await stream.call.write(trader.bids(request.round, []))
         await _until(lambda: net.task.state.startswith("paused"), "the task to pause")
@@ -907,8 +921,8 @@ def test_the_trader_runner_drops_nan_inf_and_negative_bids_and_holds_huge_ones()
     session.origin, session.rules = ORIGIN, b"\x07" * 32
     balances = [5 * UNITS_PER_CREDIT, 7 * UNITS_PER_CREDIT, 9 * UNITS_PER_CREDIT]
     session.stats.balances = balances
-    request = exchange_pb2.BidRequest(
-        exchange=ORIGIN, task=TASK, round=4, slots=[3, 5],
+    request = exchange_pb2.Round(
+        exchange=ORIGIN, task=TASK, open=True, round=4, slots=[3, 5],
         obs=tensor_to_proto(np.array([0, 1], dtype=np.int64)),
     )  # fmt: skip
     body = session._bids(request)
@@ -930,14 +944,14 @@ async def test_a_royalty_is_paid_on_the_bids_of_the_purchase_it_settles(tmp_path
         trader = Trader(net)
         await trader.register(members=2)
         stream = await trader.trade()
-        request = await stream.read("BidRequest")
+        request = await stream.read("request")
         size = net.ledger.size
         first = trader.bids(request.round, [(1, 0, UNITS_PER_CREDIT, 1)])
         await stream.call.write(first)
         ended = False
         for _ in range(12):
-            await stream.read("RoundResult")
-            request = await stream.read("BidRequest")
+            await stream.read("result")
+            request = await stream.read("request")
             if int(tensor_from_proto(request.obs)[0]) == 0:  # slot 0 began a new episode
                 ended = True
                 break

@@ -4,7 +4,7 @@ Each test runs a real loopback network (an environment node serving Chain, an ex
 with its SQLite ledger, ``catallax trader run adaptive`` processes) that trains without
 end, breaks one part of it, and checks what a user relies on: rounds go on or pause and
 resume by themselves, nobody is paid or charged twice, every round a trader was told of
-(its ``RoundResult``, with the ledger checkpoint covering it) is on the ledger, old
+(its round's results, with the ledger checkpoint covering it) is on the ledger, old
 messages are refused, and ``catallax ledger audit`` passes at the end.
 
 Some tests also run a trader in the test's own process (:class:`Observer`, the same
@@ -114,7 +114,7 @@ def health(net: DeepNetwork) -> subprocess.CompletedProcess:
 
 @dataclass
 class Seen:
-    """One RoundResult as the trader received it."""
+    """One settled round as the trader received it."""
 
     round: int
     size: int
@@ -141,11 +141,14 @@ class Observer(TraderSession):
             self.hellos.append(envelope)
         return envelope
 
-    def _learn(self, result: exchange_pb2.RoundResult) -> None:
-        super()._learn(result)
-        head = parse_checkpoint(result.checkpoint.note.decode())
-        balances = dict(zip(result.accounts, result.balances, strict=True))
-        self.seen.append(Seen(int(result.round), head.size, head.root, balances))
+    def _learn(self, settled: exchange_pb2.Settled) -> None:
+        super()._learn(settled)
+        mine = next((s for s in settled.statements if s.identity == self.public_key), None)
+        if mine is None:
+            return
+        head = parse_checkpoint(settled.checkpoint.note.decode())
+        balances = dict(zip(self.stats.accounts, mine.balances, strict=True))
+        self.seen.append(Seen(int(settled.round), head.size, head.root, balances))
         self.new_result.set()
 
     async def results(self, count: int, after_round: int = -1) -> Seen:
@@ -276,7 +279,7 @@ async def test_the_environment_node_killed_pauses_the_task_until_it_is_back(tmp_
 
 async def test_the_exchange_killed_mid_commit_restarts_where_its_ledger_left_off(tmp_path, wire):
     """SIGKILL the exchange while rounds commit. The ledger it leaves verifies; it holds
-    every round a trader was told of (the checkpoint each RoundResult carried is a prefix
+    every round a trader was told of (the checkpoint each round's results carried is a prefix
     of it), and each balance the trader was last told of is the ledger's, but for the
     one round that may have committed without being announced. Started again on its
     port, the traders (a process and one in this test) reconnect by themselves and

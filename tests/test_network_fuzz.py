@@ -374,8 +374,13 @@ async def _trade(stub, signer: Signer, task: str, rules: bytes, until: Callable[
         while True:
             envelope = await call.read()
             assert envelope is not grpc.aio.EOF, f"the {task} session ended"
-            if envelope.message == "BidRequest":
-                request = open_envelope(envelope, "BidRequest")
+            message = open_envelope(envelope, "Round")
+            if message.HasField("settled"):
+                rounds += 1
+                if until():
+                    return rounds
+            if message.open:
+                request = message
                 body = exchange_pb2.Bids(
                     exchange=ORIGIN, task=task, round=request.round, rules=rules
                 )
@@ -385,10 +390,6 @@ async def _trade(stub, signer: Signer, task: str, rules: bytes, until: Callable[
                         action=common_pb2.Value(discrete=(request.round + slot) % 2),
                     )  # fmt: skip
                 await call.write(signer.seal(body))
-            elif envelope.message == "RoundResult":
-                rounds += 1
-                if until():
-                    return rounds
     finally:
         call.cancel()
 
@@ -1642,8 +1643,9 @@ def test_fuzz_while_a_task_runs_leaves_no_entry_of_an_unknown_key(net: Net) -> N
         try:
             for reply in call:
                 envelope = common_pb2.Envelope.FromString(reply)
-                if envelope.message == "BidRequest":
-                    asked.put(open_envelope(envelope, "BidRequest").round)
+                message = open_envelope(envelope, "Round")
+                if message.open:
+                    asked.put(message.round)
         except grpc.RpcError as exc:
             return exc.code(), exc.details() or ""
         return call.code(), call.details() or ""

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTO = ROOT / "proto"
-MODULES = ("common", "environment", "exchange", "ledger")
+MODULES = ("common", "environment", "exchange", "ledger", "wide")
 
 
 def _generator():
@@ -64,6 +64,7 @@ def test_services_and_their_methods():
         "Spec": (False, False),
         "Reset": (False, False),
         "Step": (False, False),
+        "Produce": (False, False),
     }
     assert methods("ledger", "Ledger") == {
         "LatestCheckpoint": (False, False),
@@ -80,7 +81,7 @@ def test_signed_bodies_start_with_sequence_and_timestamp():
 
     bodies = [
         exchange_pb2.Registration, exchange_pb2.Registered, exchange_pb2.Hello,
-        exchange_pb2.BidRequest, exchange_pb2.Bids, exchange_pb2.RoundResult,
+        exchange_pb2.Round, exchange_pb2.Bids,
         environment_pb2.SpecRequest, environment_pb2.EnvSpec, environment_pb2.ResetRequest,
         environment_pb2.ResetReply, environment_pb2.StepRequest, environment_pb2.StepReply,
     ]  # fmt: skip

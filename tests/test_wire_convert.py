@@ -286,8 +286,8 @@ def _decision(actions):
 def test_awards_round_trip(actions):
     names = {0: "alice", 2: "carol"}
     msgs = wire.awards_to_proto(_decision(actions), names.__getitem__)
-    wire_msg = exchange_pb2.RoundResult(awards=msgs).SerializeToString()
-    back = wire.awards_from_proto(exchange_pb2.RoundResult.FromString(wire_msg).awards)
+    wire_msg = exchange_pb2.Settled(awards=msgs).SerializeToString()
+    back = wire.awards_from_proto(exchange_pb2.Settled.FromString(wire_msg).awards)
     assert back == wire.Awards(
         slots=np.arange(3), accounts=("carol", "", "alice"),
         prices=np.array([1_250_000, 0, 3]), actions=actions,

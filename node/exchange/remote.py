@@ -5,7 +5,7 @@ registered identity, numbered in the order they joined. The market never asks it
 bids (the exchange hands it the signed bids it collected: ``DeepMarket.decide``); it
 tells it what each member earned (``learn``) and who went bankrupt (``retire``), and
 :class:`RemoteMembers` sorts that into each identity's mail, in the identity's own
-member numbers, for the next ``RoundResult``.
+member numbers, for its statement in the next ``Round`` message.
 """
 
 from __future__ import annotations

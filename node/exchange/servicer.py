@@ -210,7 +210,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
         context: Any,
         market: str = "deep",
     ) -> AsyncIterator[common_pb2.Envelope]:
-        """One session: a Hello, then Bids; the exchange sends BidRequests and results."""
+        """One session: a Hello, then Bids; the exchange sends one Round per round."""
         who = "-"
         session: Session | None = None
         task: DeepTask | None = None

@@ -7,9 +7,11 @@ happen in its round loop (:meth:`DeepTask.run`), one round at a time:
 
 1. admissions queued by ``Register`` are committed (allowances, as one ledger round
    each) and applied;
-2. one signed ``BidRequest`` (the observations of every slot, a deadline) goes to
-   every connected session; the round waits until each has answered or the deadline
-   passes (a trader that misses it has no bid this round);
+2. one signed ``Round`` goes to every connected session, the same bytes to each: the
+   previous round's results (awards, the checkpoint, one statement per identity) and the
+   request for bids on this one (the observations of every slot, a deadline); the round
+   waits until each session has answered or the deadline passes (a trader that misses
+   it has no bid this round);
 3. the signed ``Bids`` offered meanwhile were checked as they arrived
    (:meth:`DeepTask.offer`); their sequence numbers are now made durable in one
    transaction, while the environment node steps the winners' actions;
@@ -18,8 +20,10 @@ happen in its round loop (:meth:`DeepTask.run`), one round at a time:
    signed ``Bids`` as evidence (a royalty: the ``Bids`` of the purchase it settles) and
    the round's balances checked against the ledger (:mod:`.journal`, in a worker
    thread, one commit at a time for the exchange), then ``apply``;
-5. ended episodes are reset, and each session is sent its ``RoundResult``: every
-   slot's award, its own members' outcomes, their balances and the new checkpoint.
+5. ended episodes are reset, and the round's results wait for the next ``Round``
+   message (or for a last one that opens no round, when the loop pauses or ends): every
+   slot's award, each identity's members' outcomes and balances, the new checkpoint.
+   Results go out only once the round is on the ledger.
 
 A refusal raises the :mod:`catallax.node.errors` class that the servicer maps to a
 status; nothing refused reaches the market or the ledger.
@@ -41,7 +45,7 @@ import gymnasium as gym
 import numpy as np
 
 from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
-from catallax.exchange.deep import DeepMarket, Settlement
+from catallax.exchange.deep import DeepMarket
 from catallax.exchange.ledger import Ledger
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
@@ -165,6 +169,8 @@ class DeepTask:
         self._running_return = np.zeros(0)
         self._eval_quota = 0
         self._eval_done = np.zeros(0, dtype=np.int64)
+        #: The last settled round's results, until a ``Round`` message carries them.
+        self._settled: exchange_pb2.Settled | None = None
 
     # -- set-up -----------------------------------------------------------------------
 
@@ -318,7 +324,7 @@ class DeepTask:
         identity, endowed with the allowance from the task's budget while it lasts, as
         ``train`` does in process: an identity's population keeps its size. Each new
         member's account is the identity's next; the trader hears of it in the round's
-        ``RoundResult`` (``born``) and grows its population to match."""
+        statement of the next ``Round`` (``born``) and grows its population to match."""
         market = self.market
         assert market is not None
         owners: dict[bytes, int] = {}
@@ -402,6 +408,7 @@ class DeepTask:
                     backoff = 0.2
                 await self._admit_pending()
                 if self.state == "done" or not self._ready():
+                    self._flush_results()
                     if self.state not in ("done",):
                         self._set_state("waiting")
                     self._wake.clear()
@@ -457,8 +464,10 @@ class DeepTask:
         self._wake.set()
 
     async def stop(self) -> None:
-        """After the loop has ended: end every session and close the environment client."""
+        """After the loop has ended: deliver the last results, end every session and
+        close the environment client."""
         self.stopping()
+        self._flush_results()
         for session in list(self.sessions.values()):
             session.close(TaskPaused(f"the exchange is stopping; task {self.name} ends"))
         await self.env.close()
@@ -469,14 +478,13 @@ class DeepTask:
         sessions = [s for s in self.sessions.values() if not s.closed]
         r = self.round
         deadline = now_ms() + self.cfg.bid_deadline_ms
-        request = exchange_pb2.BidRequest(
-            exchange=self.ctx.origin, task=self.name, round=r, slots=range(self.slots),
-            obs=tensor_to_proto(np.asarray(obs)), deadline_ms=deadline, greedy=greedy,
+        message = exchange_pb2.Round(
+            exchange=self.ctx.origin, task=self.name, open=True, round=r,
+            slots=range(self.slots), obs=tensor_to_proto(np.asarray(obs)),
+            deadline_ms=deadline, greedy=greedy,
         )  # fmt: skip
-        envelope = self.ctx.seal(request)
         open_ = self.bidding.open_round(r, {s.identity.public_key for s in sessions})
-        for s in sessions:
-            s.send(envelope)
+        self._broadcast(message, sessions)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(open_.done.wait(), self.cfg.bid_deadline_ms / 1000)
         offers = self.bidding.close_round()
@@ -537,7 +545,7 @@ class DeepTask:
             fresh = await self._reset(done)
             next_obs = np.array(next_obs, copy=True)
             next_obs[done] = fresh
-        self._send_results(value, decision)
+        self._settled = self._results(decision)
         self.round_seconds.append(time.perf_counter() - started)
         for hook in self.on_round:
             hook(self)
@@ -576,38 +584,58 @@ class DeepTask:
 
     # -- results --------------------------------------------------------------------------
 
-    def _send_results(self, value: Settlement, decision) -> None:
+    def _results(self, decision) -> exchange_pb2.Settled:
+        """The round just committed: every slot's award and the checkpoint covering it
+        (the statements are added when it is sent)."""
         market = self.market
         assert market is not None
-        awards = []
+        settled = exchange_pb2.Settled(
+            round=self.round - 1, checkpoint=checkpoint_to_proto(self.ctx.ledger.checkpoint)
+        )
         prices = to_units(np.asarray(decision.price, dtype=np.float64))
         for e in range(self.slots):
             w = int(decision.winner[e])
-            awards.append(
-                exchange_pb2.Award(
-                    slot=e,
-                    account=market.accounts.ids[w] if w >= 0 else "",
-                    price=int(prices[e]) if w >= 0 else 0,
-                    action=common_pb2.Value(discrete=int(decision.actions[e])),
-                )
+            settled.awards.add(
+                slot=e,
+                account=market.accounts.ids[w] if w >= 0 else "",
+                price=int(prices[e]) if w >= 0 else 0,
+                action=common_pb2.Value(discrete=int(decision.actions[e])),
             )
-        note = checkpoint_to_proto(self.ctx.ledger.checkpoint)
-        balances = market.accounts.balance
-        for session in list(self.sessions.values()):
-            ident = session.identity
-            outcomes, retired, born = ident.take_mail()
-            result = exchange_pb2.RoundResult(
-                exchange=self.ctx.origin, task=self.name, round=self.round - 1, awards=awards,
-                accounts=ident.accounts, checkpoint=note, retired=retired, born=born,
-            )  # fmt: skip
-            rows = [market.accounts.index[a] for a in ident.accounts]
-            result.balances.extend(int(b) for b in balances[rows])
-            if outcomes:
-                result.outcomes.CopyFrom(outcomes_to_proto(_concat(outcomes)))
-            session.send(self.ctx.seal(result))
-        for ident in self.remote.identities.values():
-            if ident.public_key not in self.sessions:
-                ident.take_mail()  # an absent trader misses what it would have learned
+        return settled
+
+    def _broadcast(self, message: exchange_pb2.Round, sessions: list[Session]) -> None:
+        """Sign ``message`` once, with the results waiting (if any) and a statement for
+        each identity in ``sessions``, and send it to each of them."""
+        settled, self._settled = self._settled, None
+        if settled is not None:
+            market = self.market
+            assert market is not None
+            balances = market.accounts.balance
+            index = market.accounts.index
+            for session in sessions:
+                ident = session.identity
+                outcomes, retired, born = ident.take_mail()
+                statement = settled.statements.add(
+                    identity=ident.public_key, retired=retired, born=born
+                )
+                statement.balances.extend(balances[[index[a] for a in ident.accounts]].tolist())
+                if outcomes:
+                    statement.outcomes.CopyFrom(outcomes_to_proto(_concat(outcomes)))
+            message.settled.CopyFrom(settled)
+            listening = {s.identity.public_key for s in sessions}
+            for ident in self.remote.identities.values():
+                if ident.public_key not in listening:
+                    ident.take_mail()  # an absent trader misses what it would have learned
+        envelope = self.ctx.seal(message)
+        for session in sessions:
+            session.send(envelope)
+
+    def _flush_results(self) -> None:
+        """Send the results waiting in a ``Round`` that opens no round (the loop waits,
+        pauses or ends before the next round)."""
+        if self._settled is not None:
+            sessions = [s for s in self.sessions.values() if not s.closed]
+            self._broadcast(exchange_pb2.Round(exchange=self.ctx.origin, task=self.name), sessions)
 
     # -- what ListTasks reports ---------------------------------------------------------
 

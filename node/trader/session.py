@@ -4,12 +4,14 @@
 against a task served by an exchange node. It needs no open port: it dials out, reads
 the task's spaces and rules (``ListTasks``), registers its identity (the key's
 members, once; a re-registration grants nothing), opens a ``Trade`` stream with a
-signed ``Hello``, and then, for every ``BidRequest``, answers with one signed ``Bids``
+signed ``Hello``, and then, for every ``Round`` the exchange sends, first teaches its
+population from the results it carries (its own statement: outcomes, balances, members
+retired or born) and then, if it opens a round, answers with one signed ``Bids``
 (every member's bid and action in every slot: bids NaN, infinite or negative are "no
-bid" and are not sent; bids are rounded to units and held to the member's balance),
-and teaches its population from each ``RoundResult``. Every message from the exchange
-must be signed by the exchange's key (pinned with ``exchange_key``, else the key the
-first ``ListTasks`` names) and carry a sequence number above the last one.
+bid" and are not sent; bids are rounded to units and held to the member's balance).
+Every message from the exchange must be signed by the exchange's key (pinned with
+``exchange_key``, else the key the first ``ListTasks`` names) and carry a sequence
+number above the last one.
 
 When the connection fails it reconnects with capped, jittered exponential backoff and
 registers again (which returns its accounts); the population, and what it learned,
@@ -41,6 +43,7 @@ from catallax.node.wire.convert import (
     space_from_proto,
     tensor_from_proto,
 )
+from catallax.node.wire.mandate import member_account
 from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
 
 __all__ = ["FATAL", "SessionFailed", "SessionStats", "TraderSession"]
@@ -268,22 +271,21 @@ class TraderSession:
                 envelope = await call.read()
                 if envelope is grpc.aio.EOF:
                     return
-                if envelope.message == "BidRequest":
-                    request = self._open(envelope, "BidRequest")
-                    bids = self._bids(request)
-                    await call.write(self._seal(bids))
-                    self.stats.bids_sent += 1
-                elif envelope.message == "RoundResult":
-                    self._learn(self._open(envelope, "RoundResult"))
-                else:
+                if envelope.message != "Round":
                     raise Unanswered(f"an unexpected {envelope.message!r} on the stream")
+                message = self._open(envelope, "Round")
+                if message.HasField("settled"):
+                    self._learn(message.settled)
+                if message.open:
+                    await call.write(self._seal(self._bids(message)))
+                    self.stats.bids_sent += 1
         finally:
             self._call = None
             call.cancel()
 
     # -- bids and results ---------------------------------------------------------------
 
-    def _bids(self, request: exchange_pb2.BidRequest) -> exchange_pb2.Bids:
+    def _bids(self, request: exchange_pb2.Round) -> exchange_pb2.Bids:
         """Every member's bid and action in every requested slot, as one signed body."""
         pop = self.population
         assert pop is not None
@@ -321,17 +323,27 @@ class TraderSession:
             )
         return body
 
-    def _learn(self, result: exchange_pb2.RoundResult) -> None:
+    def _learn(self, settled: exchange_pb2.Settled) -> None:
+        """Teach the population from this identity's statement of a settled round (a
+        round settled before this session opened may have none)."""
+        mine = next((s for s in settled.statements if s.identity == self.public_key), None)
+        if mine is None:
+            return
         pop = self.population
         self.stats.results += 1
-        self.stats.last_round = int(result.round)
-        self.stats.balances = list(result.balances)
-        if result.HasField("outcomes") and self._learns:
-            pop.learn(outcomes_from_proto(result.outcomes))
-        if result.retired and isinstance(pop, Mortal):
-            pop.retire(np.asarray(result.retired, dtype=np.int64))
-        if result.born:
-            self._grow(len(result.born))
+        self.stats.last_round = int(settled.round)
+        self.stats.balances = list(mine.balances)
+        if mine.born:
+            self.stats.accounts.extend(
+                member_account(self.task, self.public_key, k)
+                for k in range(len(self.stats.accounts), len(mine.balances))
+            )
+        if mine.HasField("outcomes") and self._learns:
+            pop.learn(outcomes_from_proto(mine.outcomes))
+        if mine.retired and isinstance(pop, Mortal):
+            pop.retire(np.asarray(mine.retired, dtype=np.int64))
+        if mine.born:
+            self._grow(len(mine.born))
 
     def _grow(self, count: int) -> None:
         """The exchange admitted ``count`` new members of this identity (births replacing

@@ -116,28 +116,6 @@ class Hello(_message.Message):
     task: str
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
 
-class BidRequest(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "slots", "obs", "deadline_ms", "greedy")
-    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
-    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
-    TASK_FIELD_NUMBER: _ClassVar[int]
-    ROUND_FIELD_NUMBER: _ClassVar[int]
-    SLOTS_FIELD_NUMBER: _ClassVar[int]
-    OBS_FIELD_NUMBER: _ClassVar[int]
-    DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
-    GREEDY_FIELD_NUMBER: _ClassVar[int]
-    sequence: int
-    timestamp_ms: int
-    exchange: str
-    task: str
-    round: int
-    slots: _containers.RepeatedScalarFieldContainer[int]
-    obs: _common_pb2.Tensor
-    deadline_ms: int
-    greedy: bool
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., obs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., deadline_ms: _Optional[int] = ..., greedy: _Optional[bool] = ...) -> None: ...
-
 class Bids(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "bids", "rules")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -168,33 +146,57 @@ class Bid(_message.Message):
     action: _common_pb2.Value
     def __init__(self, member: _Optional[int] = ..., slot: _Optional[int] = ..., amount: _Optional[int] = ..., action: _Optional[_Union[_common_pb2.Value, _Mapping]] = ...) -> None: ...
 
-class RoundResult(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "awards", "outcomes", "accounts", "balances", "checkpoint", "retired", "born")
+class Round(_message.Message):
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "settled", "open", "round", "slots", "obs", "deadline_ms", "greedy")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
-    AWARDS_FIELD_NUMBER: _ClassVar[int]
-    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
-    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
-    BALANCES_FIELD_NUMBER: _ClassVar[int]
-    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
-    RETIRED_FIELD_NUMBER: _ClassVar[int]
-    BORN_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    OBS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
+    GREEDY_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     exchange: str
     task: str
+    settled: Settled
+    open: bool
+    round: int
+    slots: _containers.RepeatedScalarFieldContainer[int]
+    obs: _common_pb2.Tensor
+    deadline_ms: int
+    greedy: bool
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., settled: _Optional[_Union[Settled, _Mapping]] = ..., open: _Optional[bool] = ..., round: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., obs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., deadline_ms: _Optional[int] = ..., greedy: _Optional[bool] = ...) -> None: ...
+
+class Settled(_message.Message):
+    __slots__ = ("round", "awards", "checkpoint", "statements")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    AWARDS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    STATEMENTS_FIELD_NUMBER: _ClassVar[int]
     round: int
     awards: _containers.RepeatedCompositeFieldContainer[Award]
-    outcomes: Outcomes
-    accounts: _containers.RepeatedScalarFieldContainer[str]
-    balances: _containers.RepeatedScalarFieldContainer[int]
     checkpoint: _ledger_pb2.Checkpoint
+    statements: _containers.RepeatedCompositeFieldContainer[Statement]
+    def __init__(self, round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., statements: _Optional[_Iterable[_Union[Statement, _Mapping]]] = ...) -> None: ...
+
+class Statement(_message.Message):
+    __slots__ = ("identity", "balances", "outcomes", "retired", "born")
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    BALANCES_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_FIELD_NUMBER: _ClassVar[int]
+    BORN_FIELD_NUMBER: _ClassVar[int]
+    identity: bytes
+    balances: _containers.RepeatedScalarFieldContainer[int]
+    outcomes: Outcomes
     retired: _containers.RepeatedScalarFieldContainer[int]
     born: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., retired: _Optional[_Iterable[int]] = ..., born: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, identity: _Optional[bytes] = ..., balances: _Optional[_Iterable[int]] = ..., outcomes: _Optional[_Union[Outcomes, _Mapping]] = ..., retired: _Optional[_Iterable[int]] = ..., born: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Award(_message.Message):
     __slots__ = ("slot", "account", "price", "action")

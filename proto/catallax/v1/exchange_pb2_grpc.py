@@ -77,7 +77,7 @@ class ExchangeServicer:
 
     def Trade(self, request_iterator, context):
         """One trading session. Trader to exchange: Envelopes of "Hello" (first, once) and
-        "Bids"; exchange to trader: Envelopes of "BidRequest" and "RoundResult".
+        "Bids"; exchange to trader: Envelopes of "Round".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
