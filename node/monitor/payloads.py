@@ -247,12 +247,12 @@ def entry_payload(exchange: str, index: int, data: bytes, entry: Opening | Trans
 
 def parse_entry(payload: bytes | str) -> EntryMsg:
     f = _Fields("ledger", payload)
-    data = f.blob("entry")
+    exchange, index, data = f.get("exchange", str), f.count("index"), f.blob("entry")
     try:
         entry = decode_entry(data)
     except LedgerError as exc:
         raise BadPayload(f"ledger: field 'entry': {exc}") from None
-    return EntryMsg(f.get("exchange", str), f.count("index"), data, entry)
+    return EntryMsg(exchange, index, data, entry)
 
 
 # --- rounds ----------------------------------------------------------------------------
