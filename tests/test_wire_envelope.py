@@ -20,7 +20,7 @@ from catallax.node.errors import (
     WrongMessage,
 )
 from catallax.node.wire.envelope import Envelope, message_class, open_envelope, receive, seal
-from catallax.node.wire.sequence import SequenceBook, Sequencer
+from catallax.node.wire.sequence import RESERVATION_US, SequenceBook, Sequencer
 from catallax.v1 import common_pb2, environment_pb2, exchange_pb2
 
 KEY = generate_private_key()
@@ -303,7 +303,34 @@ def test_a_persisted_sequencer_grows_across_restarts(tmp_path, monkeypatch):
 
     monkeypatch.setattr(time, "time_ns", lambda: 0)  # the clock went back
     with SequenceBook(path) as book:
-        assert Sequencer(b"a" * 32, book=book).next() == first + 1
+        again = Sequencer(b"a" * 32, book=book)
+        # above the whole reservation the first run may have used, then one by one
+        assert again.next() == first + RESERVATION_US + 1
+        assert [again.next() for _ in range(3)] == [first + RESERVATION_US + k for k in (2, 3, 4)]
+
+
+def test_a_persisted_sequencer_writes_once_per_reservation(tmp_path, monkeypatch):
+    """One durable write serves every number up to the ceiling; the next one past it
+    writes a new ceiling before it is used."""
+    import time
+
+    now = [10**15]  # ns
+    monkeypatch.setattr(time, "time_ns", lambda: now[0])
+    with SequenceBook(tmp_path / "sent.db") as book:
+        writes = []
+        reserve = book._reserve
+        book._reserve = lambda *a: writes.append(a) or reserve(*a)
+        sequencer = Sequencer(b"a" * 32, book=book)
+        numbers = [sequencer.next() for _ in range(1000)]
+        assert len(writes) == 1 and numbers == sorted(set(numbers))
+        ceiling = book._db.execute("SELECT sequence FROM sent").fetchone()[0]
+        assert ceiling == numbers[0] + RESERVATION_US >= numbers[-1]
+        now[0] += (RESERVATION_US + 5) * 1000  # the clock passes the ceiling
+        beyond = sequencer.next()
+        assert len(writes) == 2 and beyond > ceiling
+        assert (
+            book._db.execute("SELECT sequence FROM sent").fetchone()[0] == beyond + RESERVATION_US
+        )
 
 
 def test_sealed_stamped_bodies_pass_a_real_clock(tmp_path):

@@ -17,8 +17,11 @@ exactness within it. Sequences are below 2**63 (SQLite integers are signed 64-bi
 
 A sender draws its numbers from a :class:`Sequencer`: ``max(last + 1, now in µs)``, so
 numbers keep growing across restarts even without a file (as long as the clock does
-not go back by more than the sender's own rate); with a book it also persists the last
-number it used.
+not go back by more than the sender's own rate); with a book it also persists a
+*reservation*: a ceiling :data:`RESERVATION_US` above the number it hands out, written
+before any number up to it is used, so one write serves about a minute of messages and
+after a crash or restart the numbers start above the ceiling (above every number that
+could have been used), even if the clock went back.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ __all__ = [
 DEFAULT_WINDOW_MS = 30_000
 #: The largest sequence number (SQLite's integers are signed 64-bit).
 MAX_SEQUENCE = 2**63 - 1
+#: How far above the number in hand a persisted :class:`Sequencer` reserves, in numbers
+#: (µs of its clock): one durable write per minute of messages.
+RESERVATION_US = 60_000_000
 
 _APPLICATION_ID = 0x63617478  # "catx": marks a sequence book file
 _SCHEMA = """
@@ -238,7 +244,10 @@ class SequenceBook:
 
     # --- sending -------------------------------------------------------------------------
 
-    def _next_sent(self, public_key: bytes, floor: int) -> int:
+    def _reserve(self, public_key: bytes, floor: int, ahead: int) -> tuple[int, int]:
+        """Reserve the numbers of ``public_key`` from ``max(ceiling + 1, floor)`` to ``ahead``
+        above it, durably; returns ``(first, ceiling)``. The ``sent`` table holds the
+        ceiling: every number that may have been handed out is at most it."""
         key = bytes(public_key)
         with self._lock:
             db = self._db
@@ -246,17 +255,18 @@ class SequenceBook:
             try:
                 row = db.execute("SELECT sequence FROM sent WHERE public_key = ?", (key,))
                 last = (row.fetchone() or (0,))[0]
-                sequence = max(last + 1, floor)
+                first = max(last + 1, floor)
+                ceiling = min(first + ahead, MAX_SEQUENCE)
                 db.execute(
                     "INSERT INTO sent (public_key, sequence) VALUES (?, ?) ON CONFLICT "
                     "(public_key) DO UPDATE SET sequence = excluded.sequence",
-                    (key, sequence),
+                    (key, ceiling),
                 )
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        return sequence
+        return first, ceiling
 
     def close(self) -> None:
         """Close the file; the book is on disk."""
@@ -305,9 +315,10 @@ class MemoryBook:
 class Sequencer:
     """A sender's sequence numbers and timestamps for one signer key.
 
-    :meth:`next` returns ``max(last + 1, now in microseconds)``. With a ``book``, the
-    last number used is persisted there, so numbers grow even if the clock goes back
-    across a restart.
+    :meth:`next` returns ``max(last + 1, now in microseconds)``. With a ``book``, a
+    ceiling :data:`RESERVATION_US` above it is persisted there before the number is
+    used (again only once the numbers pass it), so numbers grow across a restart even
+    if the clock goes back, at one durable write per minute of messages.
     """
 
     def __init__(
@@ -321,17 +332,18 @@ class Sequencer:
         self._book = book
         self._clock = clock
         self._last = 0
+        self._ceiling = -1  # the reservation in the book (none yet)
         self._lock = threading.Lock()
 
     def next(self) -> int:
         """The next sequence number: above every earlier one."""
         floor = time.time_ns() // 1_000
         with self._lock:
-            if self._book is not None:
-                self._last = self._book._next_sent(self.public_key, max(floor, self._last + 1))
-            else:
-                self._last = max(self._last + 1, floor)
-            return self._last
+            number = max(self._last + 1, floor)
+            if self._book is not None and number > self._ceiling:
+                number, self._ceiling = self._book._reserve(self.public_key, number, RESERVATION_US)
+            self._last = number
+            return number
 
     def stamp(self, body: Message) -> Message:
         """Set ``body.sequence`` to :meth:`next` and ``body.timestamp_ms`` to the clock."""
