@@ -105,20 +105,40 @@ class LeontiefProducers:
             self.prices = start.copy()
         self.plan = c * float(initial_plan)
         self.runs = np.zeros((0, len(c)))
+        #: The economy's recipe each member runs (its row of ``inputs`` by default).
+        self.recipe_ids = np.arange(len(c))
         self._uses = a > 0
         self._pairs = np.argwhere(self._uses)  # (member, good) of every order
 
     @classmethod
-    def for_economy(cls, economy: Any, **options: Any) -> LeontiefProducers:
-        """One producer per recipe of a :class:`~catallax.exchange.envs.production.Economy`.
+    def for_economy(cls, economy: Any, *, recipes: Any = None, **options: Any) -> LeontiefProducers:
+        """One producer per recipe of a :class:`~catallax.exchange.envs.production.Economy`,
+        or one per entry of ``recipes`` (recipe indices, repeats allowed: a share of the
+        economy's producers, as a trader process on the network runs them).
 
         Unless ``initial_prices`` is given, prevailing prices start at the consumers'
         posted price for a first unit of each final good (their top tranche) and at zero
         for every other good.
+
+        Raises:
+            TraderConfigError: ``recipes`` names a recipe the economy does not have.
         """
         if "initial_prices" not in options:
             options["initial_prices"] = economy.demand_values[:, 0]
-        return cls(economy.inputs, economy.outputs, economy.capacity, **options)
+        ids = np.arange(economy.n_recipes) if recipes is None else np.asarray(recipes)
+        if (
+            ids.ndim != 1
+            or not len(ids)
+            or not np.issubdtype(ids.dtype, np.integer)
+            or ids.min() < 0
+            or ids.max() >= economy.n_recipes
+        ):
+            raise TraderConfigError(
+                f"recipes: expected indices 0 .. {economy.n_recipes - 1}, got {recipes!r}"
+            )
+        made = cls(economy.inputs[ids], economy.outputs[ids], economy.capacity[ids], **options)
+        made.recipe_ids = ids.astype(np.int64)
+        return made
 
     @property
     def size(self) -> int:
@@ -154,7 +174,7 @@ class LeontiefProducers:
         """Each member's production on the network: ``(recipe (J,), most runs (J,))``;
         member ``j`` runs recipe ``j`` as often as its inputs allow, up to capacity (what
         :meth:`produce` does in process)."""
-        return np.arange(self.size), self.capacity.copy()
+        return self.recipe_ids.copy(), self.capacity.copy()
 
     def produce(self, bundles: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -36,7 +36,10 @@ FAMILIES = ("adaptive",)
 
 
 def demo(
-    rounds: Annotated[int, typer.Option("--rounds", help="Training rounds.")] = 400,
+    rounds: Annotated[
+        int | None,
+        typer.Option("--rounds", help="Training rounds (default 400; --wide: 800)."),
+    ] = None,
     traders: Annotated[int, typer.Option("--traders", help="Trader processes.")] = 3,
     slots: Annotated[int, typer.Option("--slots", help="Parallel episode slots.")] = 4,
     data_dir: Annotated[
@@ -51,6 +54,15 @@ def demo(
         typer.Option("--family", help="Trader family (cycled over the traders); repeatable."),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line on stdout.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="A wide market instead: a production economy of Leontief producers cleared "
+            "by equilibrium, welfare against the LP optimum (--traders: processes sharing "
+            "the 6 producers).",
+        ),
+    ] = False,
     mqtt: Annotated[
         str | None,
         typer.Option(
@@ -63,6 +75,10 @@ def demo(
     """Run an exchange, an environment node and traders on loopback; show what they learned."""
     from catallax.node.errors import NodeError
 
+    if rounds is None:
+        rounds = 800 if wide else 400
+    if wide:
+        return _demo_wide(rounds, traders, data_dir, seed, json_out)
     if not 1 <= rounds <= 1_000_000:
         fail(f"--rounds: expected 1 .. 1000000, got {rounds}")
     if not 1 <= traders <= 64:
@@ -97,6 +113,26 @@ def demo(
         print(json.dumps(summary))
     else:
         _print_summary(summary)
+    return 0 if summary["ledger_verified"] and summary["ledger_audited"] else 1
+
+
+def _demo_wide(rounds: int, traders: int, data_dir: Path, seed: int, json_out: bool) -> int:
+    from catallax.node.cli.demo_wide import print_wide, run_wide
+    from catallax.node.errors import NodeError
+
+    if not 1 <= rounds <= 1_000_000:
+        fail(f"--rounds: expected 1 .. 1000000, got {rounds}")
+    if not 1 <= traders <= 6:
+        fail(f"--traders: expected 1 .. 6 with --wide (the economy has 6 producers), got {traders}")
+    folder = _fresh_folder(data_dir)
+    try:
+        summary = run_wide(folder, rounds, traders, seed, json_out)
+    except NodeError as exc:
+        fail(f"{exc} (logs in {folder / 'logs'})")
+    if json_out:
+        print(json.dumps(summary))
+    else:
+        print_wide(summary)
     return 0 if summary["ledger_verified"] and summary["ledger_audited"] else 1
 
 
