@@ -9,8 +9,9 @@ raises the refusal (a :mod:`catallax.node.errors` class) at the first that fails
 1. signed by the session's own identity (``NotYourMember``), for this exchange and this
    task (``WrongPlace``);
 2. its sequence is above the signer's last and its timestamp in the window
-   (``Replayed``, ``Stale``), checked in memory; the numbers of a round's bids become
-   durable together before the round commits (``SequenceBook.check_many``);
+   (``Replayed``, ``Stale``), checked in memory, from the last number on disk (the
+   ``Hello`` that opened the session, accepted durably before the session began): so a
+   ``Bids`` captured before a restart stays refused after it, with no write per round;
 3. not for a future round (``FutureRound``); a bid for a round already closed is late:
    it is not counted and is no error;
 4. it accepts the task's rules (``RulesChanged``), and is the identity's first of the

@@ -13,8 +13,9 @@ happen in its round loop (:meth:`DeepTask.run`), one round at a time:
    waits until each session has answered or the deadline passes (a trader that misses
    it has no bid this round);
 3. the signed ``Bids`` offered meanwhile were checked as they arrived
-   (:meth:`DeepTask.offer`); their sequence numbers are now made durable in one
-   transaction, while the environment node steps the winners' actions;
+   (:meth:`DeepTask.offer`; their sequence numbers in memory: a replay across a restart
+   is refused because a session needs a fresh ``Hello``, whose number is on disk before
+   the session opens, and every ``Bids`` must be above it);
 4. the auction (``DeepMarket.decide``: bids capped by ledger balances), the settlement,
    its commit to the ledger as one round with every trader debit carrying the payer's
    signed ``Bids`` as evidence (a royalty: the ``Bids`` of the purchase it settles) and
@@ -53,9 +54,6 @@ from catallax.node.env.client import EnvironmentClient, ca_credentials
 from catallax.node.errors import (
     BudgetExhausted,
     Malformed,
-    NodeError,
-    Replayed,
-    Stale,
     Superseded,
     TaskPaused,
     WireError,
@@ -70,7 +68,6 @@ from catallax.node.wire import (
     SequenceBook,
     Sequencer,
     now_ms,
-    scoped,
     seal,
 )
 from catallax.node.wire.convert import (
@@ -505,18 +502,7 @@ class DeepTask:
         slots = list(range(self.slots))
         if greedy:  # slots that played their share of the evaluation rest
             slots = [e for e in slots if self._eval_done[e] < self._eval_quota]
-        book_items = [(scoped(o.key, self.name), o.sequence, o.timestamp_ms) for o in offers]
-        step, refused = await asyncio.gather(
-            self.env.step(slots, decision.actions[slots]),
-            asyncio.to_thread(self.ctx.book.check_many, book_items),
-        )
-        # Every offer passed the replay and window checks when it arrived, so the book
-        # may now refuse one without harm: Replayed when a later message of its signer
-        # (a new session's Hello) is on disk already, Stale when the round outlasted the
-        # window after its timestamp; neither number can ever be accepted again.
-        wrong = [e for e in refused if e is not None and not isinstance(e, Replayed | Stale)]
-        if wrong:  # only if two writers share the book
-            raise NodeError(f"the sequence book refused an accepted bid: {wrong}")
+        step = await self.env.step(slots, decision.actions[slots])
         next_obs, rewards, terminated, truncated, _ = step
         if greedy:
             return await self._greedy_step(obs, slots, next_obs, rewards, terminated | truncated)
