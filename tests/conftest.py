@@ -217,9 +217,9 @@ def _free_port() -> int:
 
 
 class Broker:
-    """An MQTT broker process of the tests' own on 127.0.0.1: ``mosquitto`` if installed
-    (persistence in ``folder``, so retained messages survive :meth:`restart`), else
-    amqtt's (dev extra). :meth:`start` returns once it accepts a CONNECT."""
+    """An MQTT broker process of the tests' own on 127.0.0.1: ``mosquitto`` if installed,
+    else amqtt's (dev extra); no persistence, so a :meth:`restart` forgets every session
+    and retained message. :meth:`start` returns once it accepts a CONNECT."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
         import shutil
@@ -243,10 +243,7 @@ class Broker:
         log = open(self.folder / "broker.log", "ab")  # noqa: SIM115  (the child keeps it)
         if self.mosquitto:
             conf = self.folder / "mosquitto.conf"
-            conf.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                f"persistence_location {self.folder}/\n"
-            )
+            conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
             argv = [self.mosquitto, "-c", str(conf)]
         else:
             conf = self.folder / "amqtt.yaml"

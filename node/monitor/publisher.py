@@ -83,6 +83,30 @@ class _Nodes:
         return nodes[level * HASH_SIZE : (level + 1) * HASH_SIZE]
 
 
+async def _until_lost(client: aiomqtt.Client, work) -> None:
+    """Await ``work`` unless the connection is lost first (then :class:`aiomqtt.MqttError`).
+
+    A publish on a lost connection would wait for its acknowledgement until the client's
+    timeout; the message iterator ends at once, so it is what tells."""
+
+    async def lost() -> None:
+        async for _ in client.messages:
+            pass
+
+    job, watch = asyncio.ensure_future(work), asyncio.ensure_future(lost())
+    try:
+        await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if job.done():
+            job.result()
+            return
+        watch.result()  # raises the MqttError that ended the iteration
+        raise aiomqtt.MqttError("the connection to the broker ended")
+    finally:
+        for fut in (job, watch):
+            fut.cancel()
+        await asyncio.gather(job, watch, return_exceptions=True)
+
+
 class MqttPublisher:
     """Publishes one exchange's topics to the broker at ``host:port`` (see the module
     docstring). ``address`` is where the exchange answers (its status says so);
@@ -165,7 +189,7 @@ class MqttPublisher:
                     log.info("event=mqtt_connected broker=%s:%d from=%d",
                              self.host, self.port, self.published)  # fmt: skip
                     wait = 0.1
-                    await self._follow(client)
+                    await _until_lost(client, self._follow(client))
                     await self._publish_status(client, "offline")
                     return
             except aiomqtt.MqttError as exc:
