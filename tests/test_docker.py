@@ -7,19 +7,21 @@ makes that a failure. Base images come from ``CATALLAX_BASE`` and ``MOSQUITTO_BA
 in the compose file; where they are unset and the engine holds the base that
 ``docker/podman-host.sh`` imports (no registry here), that one is used for both.
 
-The topology test builds the images, brings the compose project up (its own name, its
-own published ports), waits until the exchange's published port shows rounds settling
-with all three traders, runs each node's image ``HEALTHCHECK``, waits until the web
-monitor's published page sees the exchange's rounds and a verified checkpoint, stops
-the project (every container must exit 0: the exchange finishes its round on SIGTERM),
-runs ``catallax ledger audit`` on the ledger volume in a container of the image, and
-always brings it all down again, volumes too. It prints how long each step took.
+The topology test builds the images and the README's own-trader image (``FROM
+catallax``), brings docker/compose.yaml and the README's compose file up as one project
+(its own name, its own published ports), waits until the exchange's published port
+shows rounds settling with all four traders, runs each node's image ``HEALTHCHECK``,
+waits until the web monitor's published page sees the exchange's rounds and a verified
+checkpoint, stops the project (every container must exit 0: the exchange finishes its
+round on SIGTERM), runs ``catallax ledger audit`` on the ledger volume in a container of
+the image, and always brings it all down again, volumes too. It prints how long each step took.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -39,12 +41,14 @@ pytestmark = pytest.mark.timeout(1200)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker" / "compose.yaml"
+README = ROOT / "README.md"
 #: The base docker/podman-host.sh imports where no registry can be reached.
 LOCAL_BASE = "localhost/catallax-base:bookworm"
 IMAGE = "catallax"
 ORIGIN = "catallax.local/docker"  # docker/exchange.toml
 TASK = "chain"
-TRADERS = 3
+TRADERS = 4  # the compose file's three and the README's own trader
+PLUGIN_IMAGE = "my-trader"
 ROUNDS = 40
 
 
@@ -119,12 +123,14 @@ class Project:
     engine: Engine
     name: str
     env: dict[str, str]
+    files: tuple[Path, ...] = (COMPOSE,)
     ports: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     def compose(self, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*self.engine.compose, "-p", self.name, "-f", str(COMPOSE), *argv],
+            [*self.engine.compose, "-p", self.name,
+             *(arg for f in self.files for arg in ("-f", str(f))), *argv],
             capture_output=True, text=True, timeout=timeout, env=self.env,
         )  # fmt: skip
 
@@ -186,26 +192,47 @@ def project_env(engine: Engine) -> dict[str, str]:
     return env
 
 
+def readme_plugin(folder: Path) -> Path:
+    """The README's own-trader files (each code block headed ``# my-trader/<file>``: the
+    package of "Write a remote trader", the Dockerfile and compose file of "Run with
+    Docker") written under ``folder``; returns ``folder / "my-trader"``."""
+    for body in re.findall(r"```\w+\n(.*?)```", README.read_text(), re.S):
+        first = body.partition("\n")[0]
+        if first.startswith("# my-trader/"):
+            path = folder / first.removeprefix("# ")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body)
+    plugin = folder / "my-trader"
+    names = {p.name for p in plugin.iterdir()}
+    assert names == {"pyproject.toml", "my_trader.py", "Dockerfile", "compose.yaml"}, names
+    return plugin
+
+
 @pytest.fixture(scope="module")
-def built(engine: Engine) -> dict[str, float]:
-    """The catallax and Mosquitto images, built from this tree (layers reused); the
-    seconds it took."""
+def built(engine: Engine, tmp_path_factory) -> tuple[dict[str, float], Path]:
+    """The catallax and Mosquitto images built from this tree (layers reused), then the
+    README's plugin image FROM catallax; the seconds it took and the plugin's folder."""
     project = Project(engine, f"catallax-build-{os.getpid()}", project_env(engine))
     # Every catallax service shares one image: building one of them builds it.
     project.timed("build", "build", "keys", "mosquitto", timeout=1500)
-    return project.timings
+    plugin = readme_plugin(tmp_path_factory.mktemp("plugin"))
+    start = time.monotonic()
+    done = engine.run("build", "-t", PLUGIN_IMAGE, str(plugin), timeout=600, env=project.env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    project.timings["plugin"] = time.monotonic() - start
+    return project.timings, plugin
 
 
 @contextmanager
-def brought_up(engine: Engine) -> Iterator[Project]:
-    """docker/compose.yaml up as its own project on free ports; always down with its
-    volumes afterwards."""
+def brought_up(engine: Engine, *extra: Path) -> Iterator[Project]:
+    """docker/compose.yaml (and ``extra`` compose files) up as its own project on free
+    ports; always down with its volumes afterwards."""
     env = project_env(engine)
     ports = {"exchange": free_port(), "mqtt": free_port(), "monitor": free_port()}
     env["CATALLAX_EXCHANGE_PORT"] = str(ports["exchange"])
     env["CATALLAX_MQTT_PORT"] = str(ports["mqtt"])
     env["CATALLAX_MONITOR_PORT"] = str(ports["monitor"])
-    project = Project(engine, f"catallax-test-{os.getpid()}", env, ports)
+    project = Project(engine, f"catallax-test-{os.getpid()}", env, (COMPOSE, *extra), ports)
     try:
         project.timed("up", "up", "-d", timeout=600)
         yield project
@@ -242,7 +269,8 @@ def wait_monitor(port: int, until, timeout: float = 120) -> dict:
 
 
 def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> None:
-    with brought_up(engine) as project:
+    timings, plugin = built
+    with brought_up(engine, plugin / "compose.yaml") as project:
         address = f"127.0.0.1:{project.ports['exchange']}"
         start = time.monotonic()
         info = wait_task(
@@ -295,9 +323,10 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
     assert project.containers() == [], "compose down left containers behind"
     volumes = engine.run("volume", "ls", "--format", "{{.Name}}").stdout.split()
     assert not [v for v in volumes if v.startswith(f"{project.name}_")], volumes
-    timings = {**built, **project.timings}
+    timings = {**timings, **project.timings}
     print(
-        "docker: build {build:.1f} s, up {up:.1f} s, {rounds_n} rounds of 3 traders after "
+        "docker: build {build:.1f} s, plugin image {plugin:.1f} s, up {up:.1f} s, "
+        "{rounds_n} rounds of 4 traders after "
         "{rounds:.1f} s, stop {stop:.1f} s, down {down:.1f} s".format(rounds_n=ROUNDS, **timings)
     )
 
