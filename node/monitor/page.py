@@ -76,7 +76,8 @@ function draw(history, richest) {
   const points = history.map(p => who.map(i => p.wealth.find(([n]) => n === i)?.[1] ?? null));
   const values = points.flat().filter(v => v !== null);
   if (!values.length) return;
-  const lo = Math.min(0, ...values), hi = Math.max(...values) || 1;
+  const min = Math.min(...values), max = Math.max(...values), pad5 = (max - min) * 0.05 || 1;
+  const lo = min - pad5, hi = max + pad5;
   g.strokeStyle = "#ccd"; g.beginPath(); g.moveTo(pad, 10); g.lineTo(pad, h - pad); g.lineTo(w - 10, h - pad); g.stroke();
   g.fillStyle = "#556"; g.font = "12px sans-serif";
   g.fillText(hi.toFixed(2), 2, 16); g.fillText(lo.toFixed(2), 2, h - pad);

@@ -264,7 +264,8 @@ class RoundMsg:
 
     ``winners``: ``(account, price in units)`` for each winning bid paid; ``rewards``:
     ``(account, units)`` for each reward paid; ``transfers`` and ``volume`` (units)
-    count every transfer of the round; ``first_index`` .. ``last_index`` are its entries.
+    count every transfer of the round but allowances; ``first_index`` .. ``last_index``
+    are its first and last such entries.
     """
 
     exchange: str

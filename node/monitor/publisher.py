@@ -139,6 +139,7 @@ class MqttPublisher:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._client: aiomqtt.Client | None = None
+        self._announced: tuple[TaskStatus, ...] = ()
 
     # --- running ----------------------------------------------------------------------
 
@@ -204,13 +205,17 @@ class MqttPublisher:
             wait = min(wait * 2, RETRY_MAX)
 
     async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
-        payload = status_payload(self._status(state))
+        status = self._status(state)
+        self._announced = status.tasks
+        payload = status_payload(status)
         await client.publish(topic(self.exchange, "status"), payload, qos=1, retain=True)
 
     async def _follow(self, client: aiomqtt.Client) -> None:
         """Publish each new checkpoint and what it covers, until stopping (then what
         the ledger holds at that moment)."""
         while True:
+            if tuple(self.tasks()) != self._announced:  # a task learnt its slots, say
+                await self._publish_status(client, "online")
             note = self.ledger.checkpoint
             size = parse_checkpoint(note).size
             if size > self.published:

@@ -4,8 +4,8 @@ A round's transfers carry its task and round number and commit together, so the
 entries of one commit give each round's summary: the winning bids (payer and price),
 the rewards paid, and how many units moved. The exchange's publisher and a monitor
 that follows the gRPC ledger stream compute the same summaries the same way, from the
-same entries. A round whose transfers are all allowances (an admission, a birth) is not
-a market round and makes no summary.
+same entries. Allowances (an admission, a birth) are not part of a market round: they
+are left out, and a commit of allowances only makes no summary.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ def summarise_rounds(
     commits), in the order their first entries come."""
     groups: dict[tuple[str, int], list[tuple[int, Transfer]]] = {}
     for index, entry in entries:
-        if isinstance(entry, Transfer):
+        if isinstance(entry, Transfer) and entry.kind is not TransferKind.ALLOWANCE:
             groups.setdefault((entry.task, entry.round), []).append((index, entry))
     out = []
     for (task, round_), rows in groups.items():
-        if all(t.kind is TransferKind.ALLOWANCE for _, t in rows):
-            continue
         out.append(
             RoundMsg(
                 exchange, task, round_, rows[0][0], rows[-1][0],

@@ -73,6 +73,7 @@ class ExchangeView:
     rounds: deque = field(default_factory=lambda: deque(maxlen=RECENT_ROUNDS))
     round_times: deque = field(default_factory=lambda: deque(maxlen=10_000))
     rounds_seen: int = 0
+    checkpoint_count: int = 0
     checkpoint: dict[str, Any] | None = None
     alarm: dict[str, Any] | None = None
 
@@ -85,11 +86,13 @@ class ExchangeView:
         return self.tree.size
 
     def rate(self, now: float) -> float:
-        """Rounds per second over the last :data:`RATE_WINDOW` seconds."""
+        """Rounds per second over the last :data:`RATE_WINDOW` seconds (or since the
+        first round timed, if later; rounds of the first checkpoint seen, a backlog, are
+        not timed)."""
         recent = [t for t in self.round_times if t >= now - RATE_WINDOW]
-        if len(recent) < 2:
+        if not recent:
             return 0.0
-        span = max(now - recent[0], 1e-9)
+        span = max(min(RATE_WINDOW, now - self.round_times[0]), 1.0)
         return len(recent) / span
 
 
@@ -178,11 +181,13 @@ class NetworkView:
         covered = [(i, e) for i, e in view.pending if i < head.size]
         view.pending = [(i, e) for i, e in view.pending if i >= head.size]
         now = time.time()
+        timed = view.checkpoint_count > 0
+        view.checkpoint_count += 1
         for msg in summarise_rounds(exchange, covered):
-            self._round(view, msg, now)
+            self._round(view, msg, now, timed)
         self.history.append({"time": now, "wealth": dict(self.richest())})
 
-    def _round(self, view: ExchangeView, msg: RoundMsg, now: float) -> None:
+    def _round(self, view: ExchangeView, msg: RoundMsg, now: float, timed: bool) -> None:
         entry = {
             "task": msg.task, "round": msg.round, "first_index": msg.first_index,
             "last_index": msg.last_index,
@@ -191,7 +196,8 @@ class NetworkView:
             "transfers": msg.transfers,
         }  # fmt: skip
         view.rounds.append(entry)
-        view.round_times.append(now)
+        if timed:
+            view.round_times.append(now)
         view.rounds_seen += 1
         self._emit({"event": "round", "exchange": view.exchange, **entry})
 
