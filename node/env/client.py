@@ -29,7 +29,7 @@ from catallax.node import errors
 from catallax.node.env.economy import Production
 from catallax.node.errors import Malformed, OptionError, Unanswered, WireError
 from catallax.node.serving import channel_options
-from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
+from catallax.node.wire import MemoryBook, SequenceBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import space_from_proto, tensor_from_proto, tensor_to_proto
 from catallax.v1 import environment_pb2, environment_pb2_grpc
 
@@ -75,7 +75,7 @@ class EnvironmentClient:
         node_key: the node's raw 32-byte public key.
         timeout: the deadline of each call, in seconds.
         book: where replies' sequence numbers are checked and the caller's own are kept
-            (default: in memory).
+            (default: checked in memory, numbers from the clock).
         credentials: TLS channel credentials (e.g. :func:`ca_credentials`); plain TCP
             when ``None``. With TLS the node's certificate must name the host of
             ``address``; the signed replies are checked either way.
@@ -97,9 +97,8 @@ class EnvironmentClient:
         self.key = key
         self.node_key = bytes(node_key)
         self.timeout = timeout
-        self._own_book = book is None
-        self.book = SequenceBook(":memory:") if book is None else book
-        self.sequencer = Sequencer(public_key_bytes(key), book=self.book)
+        self.book: SequenceBook | MemoryBook = MemoryBook() if book is None else book
+        self.sequencer = Sequencer(public_key_bytes(key), book=book)
         options = channel_options()
         self._channel = (
             grpc.aio.insecure_channel(address, options=options)
@@ -192,10 +191,8 @@ class EnvironmentClient:
         )  # fmt: skip
 
     async def close(self) -> None:
-        """Close the channel (and the book, if the client made it)."""
+        """Close the channel (a book it was given stays open: its owner closes it)."""
         await self._channel.close()
-        if self._own_book:
-            self.book.close()
 
     async def __aenter__(self) -> EnvironmentClient:
         return self
