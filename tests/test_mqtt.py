@@ -236,7 +236,7 @@ async def test_publisher_and_follower_through_a_broker_restart(tmp_path, own_bro
     server, port = await serve_ledger(folder, poll_interval=0.02)
     ex = exchange_id(books.pub)
     publisher = MqttPublisher(
-        own_broker.host, own_broker.port, ledger=ledger, location=folder,
+        own_broker.host, own_broker.port, location=folder,
         address=f"127.0.0.1:{port}", tasks=lambda: [TaskStatus(TASK)],
         cursor=tmp_path / "cursor.json", poll=0.01,
     )  # fmt: skip

@@ -175,19 +175,19 @@ class ExchangeNode:
 
     def _start_publisher(self, location: str | Path) -> None:
         from catallax.node.monitor.payloads import TaskStatus
-        from catallax.node.monitor.publisher import CURSOR_FILE, MqttPublisher
+        from catallax.node.monitor.process import PublisherProcess
 
         def tasks() -> list[TaskStatus]:
             return [
-                TaskStatus(t.name, "deep", t.cfg.env, t.cfg.auction, t.slots)
+                TaskStatus(t.name, getattr(t.cfg, "market", "deep"), t.cfg.env,
+                           getattr(t.cfg, "auction", ""), int(getattr(t, "slots", 0) or 0))
                 for t in self.tasks.values()
-            ]
+            ]  # fmt: skip
 
-        host, port = self.mqtt  # type: ignore[misc]
-        self.publisher = MqttPublisher(
-            host, port, ledger=self.ctx.ledger, location=location,
-            address=self.advertise or self.address, tasks=tasks,
-            cursor=Path(self.cfg.data_dir) / CURSOR_FILE,
+        self.publisher = PublisherProcess(
+            self.mqtt,  # type: ignore[arg-type]
+            location=location, address=self.advertise or self.address, tasks=tasks,
+            folder=Path(self.cfg.data_dir),
         )  # fmt: skip
         self.publisher.start()
 

@@ -1,24 +1,24 @@
 """The exchange's MQTT publisher: its ledger, checkpoints, rounds and status, as they grow.
 
-:class:`MqttPublisher` runs beside the exchange's tasks, on the same event loop, and
-follows the exchange's :class:`~catallax.exchange.ledger.Ledger` from outside: it looks
-at the ledger's signed checkpoint (in memory, every ``poll`` seconds) and reads the
-entries it covers from a read-only store of its own, in a worker thread (SQLite's WAL
-lets it read while the exchange commits; nothing waits on the ledger's lock). For each
-new checkpoint it publishes, in order (docs/mqtt.md):
+:class:`MqttPublisher` follows a ledger from outside its writer: every ``poll`` seconds
+it reads the stored tree state (size and signed checkpoint) and then the entries it
+covers from a read-only store of its own, in worker threads (SQLite's WAL lets it read
+while the exchange commits; it never takes the writer's lock). The exchange runs it in
+a process of its own (:mod:`.process`), so that publishing takes nothing from the round
+loop. For each new checkpoint it publishes, in order (docs/mqtt.md):
 
 1. every entry up to the checkpoint on ``ledger`` (QoS 1, all acknowledged);
 2. the summaries of the rounds those entries complete on ``tasks/<task>/rounds``;
 3. the checkpoint, retained, with the consistency proof from the one published before;
-4. then it records that size in ``mqtt-cursor.json`` in the data folder.
+4. then it records that size in the cursor file (``mqtt-cursor.json`` in the data folder).
 
-The status (retained) is published at every connection; the connection's last will
-turns it ``offline``, as does a clean stop. When the broker is down or goes away, the
-exchange trades on: the publisher logs it, reconnects (waiting at most
-:data:`RETRY_MAX` seconds between tries) and publishes again from the last checkpoint
-the broker acknowledged, so no index is skipped (receivers drop the repeats). After a
-restart it starts from the size its cursor file records, if that is still a prefix of
-the ledger (same root), else from entry 0.
+The status (retained) is published at every connection and whenever the tasks' details
+change; the connection's last will turns it ``offline``, as does a clean stop. When the
+broker is down or goes away, the exchange trades on: the publisher logs it, reconnects
+(waiting at most :data:`RETRY_MAX` seconds between tries) and publishes again from the
+last checkpoint the broker acknowledged, so no index is skipped (receivers drop the
+repeats). After a restart it starts from the size its cursor file records, if that is
+still a prefix of the ledger (same root), else from entry 0.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from catallax.exchange.ledger import Ledger, LedgerStateError, decode_entry, open_store
+from catallax.exchange.ledger import LedgerStateError, decode_entry, open_store
 from catallax.exchange.ledger.checkpoint import parse_checkpoint
 from catallax.exchange.ledger.hashing import HASH_SIZE
 from catallax.exchange.ledger.proofs import consistency_proof, subtree_hash
@@ -66,7 +66,7 @@ mqtt_log.setLevel(logging.ERROR)
 CURSOR_FILE = "mqtt-cursor.json"
 #: The most seconds between two tries to reach the broker.
 RETRY_MAX = 2.0
-#: Seconds between two looks at the ledger's checkpoint.
+#: Seconds between two looks at the ledger's stored size.
 POLL = 0.05
 #: Entries read and published per step (then the rest, before the checkpoint).
 PAGE = 512
@@ -118,7 +118,6 @@ class MqttPublisher:
         host: str,
         port: int,
         *,
-        ledger: Ledger,
         location: str | Path,
         address: str,
         tasks: Callable[[], list[TaskStatus]],
@@ -126,26 +125,35 @@ class MqttPublisher:
         poll: float = POLL,
     ) -> None:
         self.host, self.port = host, port
-        self.ledger = ledger
         self.location = location
-        self.exchange = exchange_id(ledger.public_key)
         self.address = address
         self.tasks = tasks
         self.cursor_file = cursor
         self.poll = poll
+        self.exchange = ""
+        self.origin = ""
+        self.public_key = b""
         self.published = 0  # entries every subscriber could have had (acknowledged)
+        self.size = 0  # the ledger's size when last looked at
         self.entries_sent = 0
         self._store: LedgerStore | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._client: aiomqtt.Client | None = None
         self._announced: tuple[TaskStatus, ...] = ()
 
     # --- running ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start publishing in a task of the running loop."""
-        self._task = asyncio.ensure_future(self._run())
+        """Start publishing in a task of the running loop (:attr:`task`)."""
+        self._task = asyncio.ensure_future(self.run())
+
+    @property
+    def task(self) -> asyncio.Task:
+        """The publishing task (after :meth:`start`): it ends only after :meth:`stop`,
+        or with the error that made publishing impossible."""
+        if self._task is None:
+            raise LedgerStateError("the publisher is not started")
+        return self._task
 
     async def stop(self, grace: float = 5.0) -> None:
         """Publish what the ledger holds now (within ``grace`` seconds), say
@@ -167,12 +175,19 @@ class MqttPublisher:
 
     def _status(self, state: str) -> Status:
         return Status(
-            self.exchange, self.ledger.origin, self.ledger.public_key, self.address,
-            tuple(self.tasks()), state, self.ledger.size, int(time.time() * 1000),
+            self.exchange, self.origin, self.public_key, self.address,
+            tuple(self.tasks()), state, self.size, int(time.time() * 1000),
         )  # fmt: skip
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Publish until :meth:`stop` (then what the ledger holds at that moment)."""
         self._store = await asyncio.to_thread(open_store, self.location, readonly=True)
+        header = self._store.header()
+        if header is None:
+            raise LedgerStateError(f"{self.location}: the ledger has no header yet")
+        self.origin, self.public_key = header.origin, header.public_key
+        self.exchange = exchange_id(header.public_key)
+        self.size = (await asyncio.to_thread(self._store.state)).size
         self.published = await asyncio.to_thread(self._resume)
         wait = 0.1
         while True:
@@ -185,7 +200,6 @@ class MqttPublisher:
                     self.host, self.port, will=will, keepalive=10, timeout=10, logger=mqtt_log,
                     identifier=f"catallax-exchange-{self.exchange}-{uuid.uuid4().hex[:8]}",
                 ) as client:  # fmt: skip
-                    self._client = client
                     await self._publish_status(client, "online")
                     log.info("event=mqtt_connected broker=%s:%d from=%d",
                              self.host, self.port, self.published)  # fmt: skip
@@ -196,8 +210,6 @@ class MqttPublisher:
             except aiomqtt.MqttError as exc:
                 log.warning("event=mqtt_down broker=%s:%d published=%d why=%s",
                             self.host, self.port, self.published, exc)  # fmt: skip
-            finally:
-                self._client = None
             if self._stopping.is_set():
                 return
             with contextlib.suppress(TimeoutError):
@@ -216,10 +228,10 @@ class MqttPublisher:
         while True:
             if tuple(self.tasks()) != self._announced:  # a task learnt its slots, say
                 await self._publish_status(client, "online")
-            note = self.ledger.checkpoint
-            size = parse_checkpoint(note).size
-            if size > self.published:
-                await self._publish_up_to(client, note, size)
+            state = await asyncio.to_thread(self._opened().state)
+            self.size = state.size
+            if state.size > self.published:
+                await self._publish_up_to(client, state.checkpoint, state.size)
             elif self._stopping.is_set():
                 return
             else:
@@ -282,7 +294,7 @@ class MqttPublisher:
             size, root = int(record["size"]), base64.b64decode(record["root"])
         except (OSError, ValueError, KeyError, TypeError):
             return 0
-        if record.get("exchange") != self.exchange or not 0 < size <= self.ledger.size:
+        if record.get("exchange") != self.exchange or not 0 < size <= self.size:
             return 0
         if subtree_hash(0, size, _Nodes(self._opened())) != root:
             log.warning("event=mqtt_cursor_reset size=%d why=not_a_prefix", size)
