@@ -46,8 +46,10 @@ from catallax.node.monitor import (
     entry_payload,
     exchange_id,
     follow_mqtt,
+    ledger_payload,
     parse_checkpoint_msg,
     parse_entry,
+    parse_ledger,
     parse_round,
     parse_status,
     parse_topic,
@@ -141,15 +143,31 @@ def test_payloads_round_trip_and_match_the_schema():
         (b"{", "not JSON"),
         (b"[]", "expected a JSON object"),
         (b'{"v": 2}', "expected version 1"),
-        (b'{"v": 1, "exchange": "x", "index": -1, "entry": ""}', "expected an int >= 0"),
-        (b'{"v": 1, "exchange": "x", "index": 0, "entry": "!!"}', "not base64"),
-        (b'{"v": 1, "exchange": "x", "index": 0, "entry": "AAAA"}', "field 'entry'"),
-        (b'{"v": 1, "exchange": "x", "index": true, "entry": ""}', "expected int"),
+        (b'{"v": 1, "exchange": "x", "entries": []}', "expected at least one entry"),
+        (b'{"v": 1, "exchange": "x", "entries": [{"index": -1, "entry": ""}]}', "int >= 0"),
+        (b'{"v": 1, "exchange": "x", "entries": [{"index": 0, "entry": "!!"}]}', "not base64"),
+        (b'{"v": 1, "exchange": "x", "entries": [{"index": 0, "entry": "AAAA"}]}', "entry 0:"),
+        (b'{"v": 1, "exchange": "x", "entries": [{"index": true, "entry": ""}]}', "expected int"),
+        (b'{"v": 1, "exchange": 7, "entries": []}', "field 'exchange'"),
     ],
 )
 def test_a_bad_ledger_payload_is_refused_saying_why(payload, says):
     with pytest.raises(BadPayload, match=says):
-        parse_entry(payload)
+        parse_ledger(payload)
+
+
+def test_a_ledger_message_holds_consecutive_entries():
+    key = generate_private_key()
+    books = memory_books(key)
+    books.trade(2)
+    ledger, ex = books.ledger, exchange_id(books.pub)
+    rows = [(i, ledger.entry_bytes(i), e) for i, e in ledger.entries()]
+    msgs = parse_ledger(valid("ledger", ledger_payload(ex, rows)))
+    assert [(m.index, m.data, m.entry) for m in msgs] == rows
+    with pytest.raises(BadPayload, match="entry 2 follows entry 0"):
+        parse_ledger(ledger_payload(ex, [rows[0], rows[2]]))
+    with pytest.raises(BadPayload, match="expected one entry, got 2"):
+        parse_entry(ledger_payload(ex, rows[:2]))
 
 
 def test_topics_parse_and_foreign_ones_are_refused():

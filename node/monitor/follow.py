@@ -41,7 +41,7 @@ from catallax.node.monitor.payloads import (
     Status,
     TaskStatus,
     parse_checkpoint_msg,
-    parse_entry,
+    parse_ledger,
     parse_status,
 )
 from catallax.node.monitor.topics import PREFIX, exchange_id, parse_topic
@@ -258,8 +258,8 @@ async def _dispatch(follower: Follower, name: str, payload: bytes) -> None:
         if topic.kind == "status":
             follower.status(parse_status(payload))
         elif topic.kind == "ledger":
-            msg = parse_entry(payload)
-            await follower.entry(topic.exchange, msg.index, msg.data)
+            for msg in parse_ledger(payload):
+                await follower.entry(topic.exchange, msg.index, msg.data)
         elif topic.kind == "checkpoint":
             cp = parse_checkpoint_msg(payload)
             await follower.checkpoint(topic.exchange, cp.note, (cp.previous_size, cp.proof))

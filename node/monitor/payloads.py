@@ -3,8 +3,9 @@
 Each topic's payload is one JSON object with ``"v": 1`` and the publishing exchange's
 id; bytes are standard base64, money is integer units (1 credit = 10^6). A ``*_payload``
 function makes a payload's bytes, a ``parse_*`` function reads one back and checks every
-field it uses (:class:`~catallax.node.errors.BadPayload` otherwise). A ledger entry
-travels as its canonical leaf bytes, which is what its leaf hash covers; the decoded
+field it uses (:class:`~catallax.node.errors.BadPayload` otherwise). A ``ledger`` message
+holds consecutive entries, each with its index; an entry travels as its canonical leaf
+bytes, which is what its leaf hash covers; the decoded
 fields beside them are for people reading with ``mosquitto_sub``, and a receiver decodes
 the bytes itself (:func:`catallax.exchange.ledger.decode_entry`).
 """
@@ -31,7 +32,9 @@ __all__ = [
     "checkpoint_payload",
     "entry_payload",
     "parse_checkpoint_msg",
+    "ledger_payload",
     "parse_entry",
+    "parse_ledger",
     "parse_round",
     "parse_status",
     "round_payload",
@@ -242,17 +245,46 @@ def _decoded(entry: Opening | Transfer) -> dict[str, Any]:
 
 
 def entry_payload(exchange: str, index: int, data: bytes, entry: Opening | Transfer) -> bytes:
-    return _dump({"exchange": exchange, "index": index, "entry": _b64(data), **_decoded(entry)})
+    """A ``ledger`` message of the one entry at ``index``."""
+    return ledger_payload(exchange, [(index, data, entry)])
+
+
+def ledger_payload(exchange: str, rows: list[tuple[int, bytes, Opening | Transfer]]) -> bytes:
+    """A ``ledger`` message of consecutive entries ``(index, bytes, entry)``, each with
+    its index (one MQTT message per batch: what a message costs the publisher is paid
+    once for up to :data:`~.publisher.PAGE` entries)."""
+    items = [{"index": i, "entry": _b64(data), **_decoded(e)} for i, data, e in rows]
+    return _dump({"exchange": exchange, "entries": items})
+
+
+def parse_ledger(payload: bytes | str) -> list[EntryMsg]:
+    """The entries of a ``ledger`` message: at least one, consecutive indices."""
+    f = _Fields("ledger", payload)
+    exchange = f.get("exchange", str)
+    items = f.items("entries")
+    if not items:
+        raise BadPayload("ledger: field 'entries': expected at least one entry")
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise BadPayload("ledger: field 'entries': expected objects")
+        index, data = f.count("index", item), f.blob("entry", item)
+        if out and index != out[-1].index + 1:
+            raise BadPayload(f"ledger: entry {index} follows entry {out[-1].index}")
+        try:
+            entry = decode_entry(data)
+        except LedgerError as exc:
+            raise BadPayload(f"ledger: entry {index}: {exc}") from None
+        out.append(EntryMsg(exchange, index, data, entry))
+    return out
 
 
 def parse_entry(payload: bytes | str) -> EntryMsg:
-    f = _Fields("ledger", payload)
-    exchange, index, data = f.get("exchange", str), f.count("index"), f.blob("entry")
-    try:
-        entry = decode_entry(data)
-    except LedgerError as exc:
-        raise BadPayload(f"ledger: field 'entry': {exc}") from None
-    return EntryMsg(exchange, index, data, entry)
+    """The one entry of a ``ledger`` message that must hold exactly one."""
+    rows = parse_ledger(payload)
+    if len(rows) != 1:
+        raise BadPayload(f"ledger: expected one entry, got {len(rows)}")
+    return rows[0]
 
 
 # --- rounds ----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ while the exchange commits; it never takes the writer's lock). The exchange runs
 a process of its own (:mod:`.process`), so that publishing takes nothing from the round
 loop. For each new checkpoint it publishes, in order (docs/mqtt.md):
 
-1. every entry up to the checkpoint on ``ledger`` (QoS 1, all acknowledged);
+1. every entry up to the checkpoint on ``ledger``, each with its index, in messages of
+   at most :data:`PAGE` consecutive entries (QoS 1, all acknowledged);
 2. the summaries of the rounds those entries complete on ``tasks/<task>/rounds``;
 3. the checkpoint, retained, with the consistency proof from the one published before;
 4. then it records that size in the cursor file (``mqtt-cursor.json`` in the data folder).
@@ -47,7 +48,7 @@ from catallax.node.monitor.payloads import (
     Status,
     TaskStatus,
     checkpoint_payload,
-    entry_payload,
+    ledger_payload,
     round_payload,
     status_payload,
 )
@@ -68,8 +69,8 @@ CURSOR_FILE = "mqtt-cursor.json"
 RETRY_MAX = 2.0
 #: Seconds between two looks at the ledger's stored size.
 POLL = 0.05
-#: Entries read and published per step (then the rest, before the checkpoint).
-PAGE = 512
+#: Entries read and published per ``ledger`` message (then the rest, before the checkpoint).
+PAGE = 256
 
 
 class _Nodes:
@@ -246,11 +247,11 @@ class MqttPublisher:
             stop = min(size, position + PAGE)
             rows = await asyncio.to_thread(self._read, position, stop)
             decoded = [(i, decode_entry(data)) for i, data in rows]
-            ledger_topic = topic(self.exchange, "ledger")
-            await asyncio.gather(*(
-                client.publish(ledger_topic, entry_payload(self.exchange, i, data, e), qos=1)
-                for (i, data), (_, e) in zip(rows, decoded, strict=True)
-            ))  # fmt: skip
+            payload = ledger_payload(
+                self.exchange,
+                [(i, data, e) for (i, data), (_, e) in zip(rows, decoded, strict=True)],
+            )
+            await client.publish(topic(self.exchange, "ledger"), payload, qos=1)
             self.entries_sent += len(rows)
             pending += decoded
             position = stop
