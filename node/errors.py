@@ -36,6 +36,7 @@ exception a caller would naturally catch::
         │   └── MissingSignature  an envelope has no signature (never a skipped check)
         ├── Replayed           a sequence number not above the signer's last one
         ├── Stale              a timestamp outside the receiver's window
+        ├── StaleEpoch         a request for an earlier run of the environment node
         ├── UnknownSigner      a well-signed request from a key the node does not serve
         ├── SlotEnded          a Step in a slot whose episode ended and was not Reset
         ├── Unanswered         a reply that does not answer the request sent (a client's
@@ -109,6 +110,7 @@ __all__ = [
     "Replayed",
     "SequenceFileError",
     "Stale",
+    "StaleEpoch",
     "Unconvertible",
     "WireError",
     "WrongMessage",
@@ -220,6 +222,11 @@ class Replayed(WireError):
 
 class Stale(WireError):
     """A body's timestamp lies outside the receiver's window around its clock."""
+
+
+class StaleEpoch(WireError):
+    """A request for an earlier run of the environment node (it restarted since the
+    caller read its ``Spec``): refused, whatever its sequence; read the ``Spec`` again."""
 
 
 class SequenceFileError(WireError, OSError):

@@ -29,6 +29,7 @@ from catallax.node.errors import (
     OutsideSpace,
     SlotEnded,
     Stale,
+    StaleEpoch,
     UnknownSigner,
     UnknownSlot,
 )
@@ -158,10 +159,14 @@ async def test_bad_input_gets_its_own_status_and_steps_nothing(tmp_path):
             await client.reset([0], [5])
             local.reset(seed=5)
 
-            def step(slots, actions, key=EXCHANGE):
+            epoch = node.servicer.epoch
+            assert client.epoch == epoch  # the client read it from the Spec
+
+            def step(slots, actions, key=EXCHANGE, epoch=epoch):
                 body = environment_pb2.StepRequest(
-                    slots=slots, actions=tensor_to_proto(np.array(actions, dtype=np.int64))
-                )
+                    slots=slots, actions=tensor_to_proto(np.array(actions, dtype=np.int64)),
+                    epoch=epoch,
+                )  # fmt: skip
                 return _envelope(key, body)
 
             unsigned = step([0], [1])
@@ -174,9 +179,12 @@ async def test_bad_input_gets_its_own_status_and_steps_nothing(tmp_path):
                 (step([2], [1]), grpc.StatusCode.INVALID_ARGUMENT, UnknownSlot),
                 (step([0, 0], [1, 1]), grpc.StatusCode.INVALID_ARGUMENT, UnknownSlot),
                 (step([1], [1]), grpc.StatusCode.FAILED_PRECONDITION, SlotEnded),
-            ]
+                (step([0], [1], epoch=b""), grpc.StatusCode.FAILED_PRECONDITION, StaleEpoch),
+                (step([0], [1], epoch=os.urandom(16)), grpc.StatusCode.FAILED_PRECONDITION,
+                 StaleEpoch),
+            ]  # fmt: skip
             stale_body = environment_pb2.StepRequest(
-                slots=[0], actions=tensor_to_proto(np.array([1], dtype=np.int64))
+                slots=[0], actions=tensor_to_proto(np.array([1], dtype=np.int64)), epoch=epoch
             )
             stale_body.sequence = Sequencer(b"x" * 32).next()
             stale_body.timestamp_ms = now_ms() - 60_000
@@ -184,7 +192,7 @@ async def test_bad_input_gets_its_own_status_and_steps_nothing(tmp_path):
                 (_envelope(EXCHANGE, stale_body, stamp=False), grpc.StatusCode.OUT_OF_RANGE, Stale)
             )
             floats = environment_pb2.StepRequest(
-                slots=[0], actions=tensor_to_proto(np.array([1.0]))
+                slots=[0], actions=tensor_to_proto(np.array([1.0])), epoch=epoch
             )
             cases.append(
                 (_envelope(EXCHANGE, floats), grpc.StatusCode.INVALID_ARGUMENT, OutsideSpace)
@@ -215,21 +223,34 @@ async def test_bad_input_gets_its_own_status_and_steps_nothing(tmp_path):
 
 
 async def test_replay_is_refused_after_a_restart_with_the_same_data_dir(tmp_path):
+    """A request of the node's earlier run is refused for its epoch; a client that was
+    talking to that run hears StaleEpoch once, then reads the new Spec by itself."""
     node = await _start(tmp_path, "catallax/Chain-v0", slots=1)
-    envelope = _envelope(EXCHANGE, environment_pb2.ResetRequest(slots=[0], seeds=[1]))
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{node.port}") as channel:
-        await environment_pb2_grpc.EnvironmentStub(channel).Reset(envelope, timeout=5)
-    await node.stop(0)
-    node = await _start(tmp_path, "catallax/Chain-v0", slots=1)
+    first_epoch = node.servicer.epoch
+    body = environment_pb2.ResetRequest(slots=[0], seeds=[1], epoch=first_epoch)
+    envelope = _envelope(EXCHANGE, body)
+    client = _client(node.port)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{node.port}") as channel:
+            await environment_pb2_grpc.EnvironmentStub(channel).Reset(envelope, timeout=5)
+        await client.reset([0], [1])
+        port = node.port
+        await node.stop(0)
+        node = await _start(tmp_path, "catallax/Chain-v0", slots=1, port=port)
+        assert node.servicer.epoch != first_epoch
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{node.port}") as channel:
             stub = environment_pb2_grpc.EnvironmentStub(channel)
-            got, _ = await _code(stub.Reset, envelope)
-            assert got == grpc.StatusCode.ALREADY_EXISTS
-        async with _client(node.port) as client:  # fresh numbers still pass
-            obs, _ = await client.reset([0], [1])
-            assert obs.tolist() == [0]
+            got, details = await _code(stub.Reset, envelope)
+            assert (got, details.split(":")[0]) == (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "StaleEpoch",
+            )
+        with pytest.raises(StaleEpoch):
+            await client.reset([0], [1])
+        obs, _ = await client.reset([0], [1])  # it read the new Spec: fresh numbers pass
+        assert obs.tolist() == [0] and client.epoch == node.servicer.epoch
     finally:
+        await client.close()
         await node.stop(0)
 
 

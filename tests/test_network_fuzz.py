@@ -337,6 +337,7 @@ async def _start(folder: Path, started: list[Any]) -> tuple[dict[str, Any], Exch
             data_dir=folder / f"env-{name}",
         )  # fmt: skip
         started.append(envs[name])
+        EPOCHS.append(envs[name].servicer.epoch)
     ex_key, env_pub = _keys(folder)
     common = {
         "env_key": str(env_pub), "auction": "first-price", "allowance": 10.0,
@@ -600,7 +601,9 @@ def env_verdict(net: Net, server: str, name: str, raw: bytes) -> frozenset[Code]
     node = net.envs[DONE if server == "env" else LIVE]
     if key not in node.servicer.allowed:
         return frozenset({DENIED})
-    code = book_verdict(_last(node.servicer.book, key), body.sequence, body.timestamp_ms)
+    if name != "SpecRequest" and body.epoch != node.servicer.epoch:
+        return frozenset({PRECOND})  # StaleEpoch: a request of another run of the node
+    code = book_verdict(_last(node.servicer.received, key), body.sequence, body.timestamp_ms)
     if code is not None:
         return frozenset({code})
     if name == "SpecRequest":
@@ -785,6 +788,17 @@ def sequences(draw, signer: Signer) -> int:
     )
 
 
+#: The epochs of the running environment nodes (filled as they start): requests name one
+#: of them, mostly, or none, or one no node has.
+EPOCHS: list[bytes] = []
+
+
+def epochs(draw) -> bytes:
+    if _often(draw, 80) and EPOCHS:
+        return draw(st.sampled_from(EPOCHS))
+    return draw(st.sampled_from([b"", b"\x00" * 16]))
+
+
 def _stamped(body: Message, signer: Signer, draw) -> Message:
     body.sequence = draw(sequences(signer))
     body.timestamp_ms = draw(timestamps())
@@ -847,9 +861,11 @@ def env_requests(draw, name: str) -> bytes:
             seeds = draw(st.lists(int64s, min_size=len(slots), max_size=len(slots)))
         else:
             seeds = draw(st.one_of(st.just([]), st.lists(int64s, max_size=3)))
-        body = environment_pb2.ResetRequest(slots=slots, seeds=seeds)
+        body = environment_pb2.ResetRequest(slots=slots, seeds=seeds, epoch=epochs(draw))
     else:
-        body = environment_pb2.StepRequest(slots=draw(slot_lists()), actions=draw(tensors()))
+        body = environment_pb2.StepRequest(
+            slots=draw(slot_lists()), actions=draw(tensors()), epoch=epochs(draw)
+        )
     return seal(signer.key, name, _stamped(body, signer, draw)).SerializeToString()
 
 
@@ -1089,6 +1105,10 @@ def _tail_enough(reply: bytes) -> bool:
     return ledger_pb2.TailEvent.FromString(reply).HasField("checkpoint")
 
 
+def _epoch(net: Net, server: str) -> bytes:
+    return net.envs[DONE if server == "env" else LIVE].servicer.epoch
+
+
 def _env_rpc(server: str, method: str) -> Rpc:
     name = f"{method}Request"
 
@@ -1096,21 +1116,26 @@ def _env_rpc(server: str, method: str) -> Rpc:
         if method == "Spec":
             body = environment_pb2.SpecRequest()
         elif method == "Reset":
-            body = environment_pb2.ResetRequest(slots=[0], seeds=[7])
+            body = environment_pb2.ResetRequest(slots=[0], seeds=[7], epoch=_epoch(net, server))
         else:
-            body = environment_pb2.StepRequest(slots=[0], actions=tensor_to_proto(np.array([1])))
+            body = environment_pb2.StepRequest(
+                slots=[0], actions=tensor_to_proto(np.array([1])), epoch=_epoch(net, server)
+            )
         return ENV_PROBE.seal(body).SerializeToString()
 
     def huge(net: Net) -> st.SearchStrategy[bytes]:
         def make(n: int, seeds: bool) -> bytes:
             slots = list(range(n)) if seeds else [0] * n
             body = (
-                environment_pb2.ResetRequest(slots=slots, seeds=[1] * n if seeds else [])
+                environment_pb2.ResetRequest(
+                    slots=slots, seeds=[1] * n if seeds else [], epoch=_epoch(net, server)
+                )
                 if method != "Step"
                 else environment_pb2.StepRequest(
-                    slots=slots, actions=tensor_to_proto(np.ones(n, dtype=np.int64))
+                    slots=slots, actions=tensor_to_proto(np.ones(n, dtype=np.int64)),
+                    epoch=_epoch(net, server),
                 )
-            )
+            )  # fmt: skip
             return ENV_PROBE.seal(body).SerializeToString()
 
         return st.builds(make, st.integers(1000, 50_000), st.booleans())
@@ -1361,9 +1386,11 @@ def _good_body(net: Net, message: str) -> Message:
     return {
         "Registration": lambda: exchange_pb2.Registration(exchange=ORIGIN, task=DONE, members=1),
         "SpecRequest": environment_pb2.SpecRequest,
-        "ResetRequest": lambda: environment_pb2.ResetRequest(slots=[1], seeds=[3]),
+        "ResetRequest": lambda: environment_pb2.ResetRequest(
+            slots=[1], seeds=[3], epoch=_epoch(net, "env")
+        ),
         "StepRequest": lambda: environment_pb2.StepRequest(
-            slots=[1], actions=tensor_to_proto(np.array([0]))
+            slots=[1], actions=tensor_to_proto(np.array([0])), epoch=_epoch(net, "env")
         ),
         "Hello": lambda: exchange_pb2.Hello(exchange=ORIGIN, task=DONE),
         "Bids": lambda: bids_body(net, DONE, net.task(DONE).round),

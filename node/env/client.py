@@ -27,7 +27,7 @@ import numpy as np
 from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
 from catallax.node import errors
 from catallax.node.env.economy import Production
-from catallax.node.errors import Malformed, OptionError, Unanswered, WireError
+from catallax.node.errors import Malformed, OptionError, StaleEpoch, Unanswered, WireError
 from catallax.node.serving import channel_options
 from catallax.node.wire import MemoryBook, SequenceBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import space_from_proto, tensor_from_proto, tensor_to_proto
@@ -99,6 +99,9 @@ class EnvironmentClient:
         self.timeout = timeout
         self.book: SequenceBook | MemoryBook = MemoryBook() if book is None else book
         self.sequencer = Sequencer(public_key_bytes(key), book=book)
+        #: The node's current epoch (``EnvSpec.epoch``), named by every request that
+        #: changes slots; read with :meth:`spec`, again after a ``StaleEpoch``.
+        self.epoch = b""
         options = channel_options()
         self._channel = (
             grpc.aio.insecure_channel(address, options=options)
@@ -110,6 +113,7 @@ class EnvironmentClient:
     async def spec(self) -> RemoteSpec:
         """The node's environment id, slots and spaces."""
         reply = await self._call("Spec", environment_pb2.SpecRequest(), "EnvSpec")
+        self.epoch = bytes(reply.epoch)
         return RemoteSpec(
             env_id=reply.env_id,
             slots=reply.slots,
@@ -203,11 +207,18 @@ class EnvironmentClient:
     # --- the pieces --------------------------------------------------------------------
 
     async def _call(self, rpc: str, body: Any, reply_name: str) -> Any:
+        if rpc != "Spec":
+            if not self.epoch:
+                await self.spec()
+            body.epoch = self.epoch
         envelope = seal(self.key, type(body), self.sequencer.stamp(body))
         try:
             reply = await getattr(self._stub, rpc)(envelope, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
-            raise _error_of(exc) from exc
+            error = _error_of(exc)
+            if isinstance(error, StaleEpoch):  # the node restarted: the next call asks
+                self.epoch = b""  # its Spec again (the caller hears of this one)
+            raise error from exc
         if bytes(reply.public_key) != self.node_key:
             raise Unanswered(f"{reply_name}: signed by another key than the node's")
         answer = open_envelope(reply, reply_name)

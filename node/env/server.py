@@ -5,9 +5,12 @@ Each request is an :class:`~catallax.v1.common_pb2.Envelope`, handled in this or
 
 1. the name and signature verify (:func:`~catallax.node.wire.envelope.open_envelope`);
 2. the signer is one of the exchange keys the node was started with;
-3. its sequence and timestamp pass the node's :class:`~catallax.node.wire.SequenceBook`
-   (a SQLite file in the data folder, so a replay is refused also after a restart; the
-   number is spent even if a later check refuses the request);
+3. a ``Reset``, ``Step`` or ``Produce`` names the node's current *epoch* (16 random
+   bytes drawn at start and told in ``EnvSpec``; else ``StaleEpoch``), and its sequence
+   and timestamp pass the node's check, in memory (the number is spent even if a later
+   check refuses the request). So a request captured before the node restarted is
+   refused after it, for its epoch, without a durable write per request; a ``Spec``
+   only reads, so it needs no epoch;
 4. the slots exist (and appear once), the actions are in the action space, and every
    slot stepped has a running episode; only then is any environment touched: a refused
    request steps nothing.
@@ -28,6 +31,8 @@ refused because                         status
 missing or bad signature                ``UNAUTHENTICATED``
 signer not in the allow-list            ``PERMISSION_DENIED``
 replayed sequence (``Replayed``)        ``ALREADY_EXISTS``
+a request of an earlier run of the
+node (``StaleEpoch``)                   ``FAILED_PRECONDITION``
 stale timestamp (``Stale``)             ``OUT_OF_RANGE``
 bytes that do not parse, unknown slot,
 action outside space, a negative seed,
@@ -39,9 +44,12 @@ no time left before the deadline        ``DEADLINE_EXCEEDED``
 the environment itself fails            ``INTERNAL``
 ======================================  =======================
 
-Blocking work runs off the event loop: the signature check and the SequenceBook's
-fsync'd commit, and each Reset or Step of the slots, run in ``asyncio.to_thread``; the
-environment work holds one lock, so slots are stepped by one request at a time.
+Blocking work runs off the event loop: each Reset or Step of the slots runs in
+``asyncio.to_thread`` (the signature check, some tens of microseconds, runs on the
+loop); the environment work holds one lock, so slots are stepped by one request at a
+time. The node's own sequence numbers are reserved a minute at a time in its
+:class:`~catallax.node.wire.SequenceBook` (a SQLite file in the data folder), so they
+keep growing across restarts.
 
 The server is set up as every catallax server is (:func:`catallax.node.serving.start_server`:
 health for the server and ``catallax.v1.Environment``, reflection, keepalive, 16 MiB
@@ -57,6 +65,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +94,7 @@ from catallax.node.errors import (
     Replayed,
     SlotEnded,
     Stale,
+    StaleEpoch,
     Unanswered,
     UnknownSigner,
     UnknownSlot,
@@ -100,7 +110,7 @@ from catallax.node.serving import (
     run_until_signal,
 )
 from catallax.node.serving import start_server as start_shared_server
-from catallax.node.wire import SequenceBook, Sequencer, open_envelope, seal
+from catallax.node.wire import MemoryBook, SequenceBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import space_to_proto, tensor_from_proto, tensor_to_proto
 from catallax.v1 import common_pb2, environment_pb2, environment_pb2_grpc
 
@@ -128,6 +138,7 @@ STATUS: dict[type[BaseException], grpc.StatusCode] = {
     Malformed: grpc.StatusCode.INVALID_ARGUMENT,
     WrongMessage: grpc.StatusCode.INVALID_ARGUMENT,
     SlotEnded: grpc.StatusCode.FAILED_PRECONDITION,
+    StaleEpoch: grpc.StatusCode.FAILED_PRECONDITION,
     WireError: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
@@ -223,7 +234,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
         envs: one independent environment per slot, all with the same spaces.
         key: the node's signing key; every reply is sealed with it.
         allowed: raw public keys whose requests are served.
-        book: the node's sequence book (received requests, and its own sent numbers).
+        book: the node's sequence book (its own sent numbers, reserved ahead).
     """
 
     def __init__(
@@ -245,6 +256,9 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
         self.allowed = frozenset(bytes(k) for k in allowed)
         self.book = book
         self.sequencer = Sequencer(self.public_key, book=book)
+        #: This run's epoch: requests that change slots must name it (see the module).
+        self.epoch = os.urandom(16)
+        self.received = MemoryBook(window_ms=book.window_ms)
         self.running = [False] * len(envs)
         self.observation_space = envs[0].observation_space
         self.action_space = envs[0].action_space
@@ -267,6 +281,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
                 action_space=space_to_proto(self.action_space),
                 max_episode_steps=_max_episode_steps(self.envs[0]),
                 economy_json=economy_to_json(self.economy) if self.economy is not None else "",
+                epoch=self.epoch,
             )
 
         return await self._handle("Spec", "SpecRequest", "EnvSpec", request, context, work)
@@ -365,7 +380,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
         signer = "-"
         try:
             _check_time(context)
-            req = await asyncio.to_thread(self._receive, envelope, request_name)
+            req = self._receive(envelope, request_name)
             signer = key_fingerprint(req.signer)
             body = await work(req)
             self.sequencer.stamp(body)
@@ -383,7 +398,12 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
         signer = bytes(envelope.public_key)
         if signer not in self.allowed:
             raise UnknownSigner(f"{key_fingerprint(signer)} is not an exchange this node serves")
-        self.book.accept(signer, body)
+        if name != "SpecRequest" and body.epoch != self.epoch:
+            raise StaleEpoch(
+                f"a request for epoch {bytes(body.epoch).hex() or '(none)'}; this run of the "
+                f"node is epoch {self.epoch.hex()}: read its Spec again"
+            )
+        self.received.accept(signer, body)
         return _Request(body, signer, hashlib.sha256(envelope.body).digest())
 
     def _slots(self, slots: Any) -> list[int]:

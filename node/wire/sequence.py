@@ -291,7 +291,7 @@ class MemoryBook:
     def __init__(self, *, window_ms: int = DEFAULT_WINDOW_MS, clock: Callable[[], int] = now_ms):
         self.window_ms = window_ms
         self._clock = clock
-        self._last: dict[bytes, int] = {}
+        self._last: dict[bytes, tuple[int, int]] = {}
 
     def accept(self, public_key: bytes, body: Message, scope: str = "") -> None:
         """Refuse a body whose sequence is not above the last one of its signer in
@@ -301,12 +301,17 @@ class MemoryBook:
             raise Malformed(f"sequence: expected 1 .. 2**63-1, got {sequence}")
         check_window(timestamp_ms, self._clock(), self.window_ms)
         key = scoped(public_key, scope)
-        last = self._last.get(key, 0)
+        last = self._last.get(key, (0, 0))[0]
         if sequence <= last:
             raise Replayed(
                 f"sequence {sequence} is not above {last}, the last one accepted from this signer"
             )
-        self._last[key] = sequence
+        self._last[key] = (sequence, timestamp_ms)
+
+    def last(self, public_key: bytes) -> tuple[int, int] | None:
+        """``(sequence, timestamp_ms)`` last accepted from ``public_key`` (a scoped key
+        for a scope), or None: as :meth:`SequenceBook.last`."""
+        return self._last.get(bytes(public_key))
 
     def close(self) -> None:
         """Nothing to close (the same interface as :class:`SequenceBook`)."""

@@ -16,7 +16,7 @@ class SpecRequest(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ...) -> None: ...
 
 class EnvSpec(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "env_id", "slots", "observation_space", "action_space", "max_episode_steps", "economy_json")
+    __slots__ = ("sequence", "timestamp_ms", "env_id", "slots", "observation_space", "action_space", "max_episode_steps", "economy_json", "epoch")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class EnvSpec(_message.Message):
     ACTION_SPACE_FIELD_NUMBER: _ClassVar[int]
     MAX_EPISODE_STEPS_FIELD_NUMBER: _ClassVar[int]
     ECONOMY_JSON_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     env_id: str
@@ -33,19 +34,22 @@ class EnvSpec(_message.Message):
     action_space: _common_pb2.Space
     max_episode_steps: int
     economy_json: str
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., max_episode_steps: _Optional[int] = ..., economy_json: _Optional[str] = ...) -> None: ...
+    epoch: bytes
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., max_episode_steps: _Optional[int] = ..., economy_json: _Optional[str] = ..., epoch: _Optional[bytes] = ...) -> None: ...
 
 class ResetRequest(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "slots", "seeds")
+    __slots__ = ("sequence", "timestamp_ms", "slots", "seeds", "epoch")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     slots: _containers.RepeatedScalarFieldContainer[int]
     seeds: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., seeds: _Optional[_Iterable[int]] = ...) -> None: ...
+    epoch: bytes
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., seeds: _Optional[_Iterable[int]] = ..., epoch: _Optional[bytes] = ...) -> None: ...
 
 class ResetReply(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "request_hash", "slots", "obs", "info_json")
@@ -64,16 +68,18 @@ class ResetReply(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., slots: _Optional[_Iterable[int]] = ..., obs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., info_json: _Optional[str] = ...) -> None: ...
 
 class StepRequest(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "slots", "actions")
+    __slots__ = ("sequence", "timestamp_ms", "slots", "actions", "epoch")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     slots: _containers.RepeatedScalarFieldContainer[int]
     actions: _common_pb2.Tensor
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., actions: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    epoch: bytes
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., actions: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., epoch: _Optional[bytes] = ...) -> None: ...
 
 class StepReply(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "request_hash", "slots", "obs", "reward", "terminated", "truncated", "info_json")
@@ -98,7 +104,7 @@ class StepReply(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., slots: _Optional[_Iterable[int]] = ..., obs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., reward: _Optional[_Iterable[float]] = ..., terminated: _Optional[_Iterable[bool]] = ..., truncated: _Optional[_Iterable[bool]] = ..., info_json: _Optional[str] = ...) -> None: ...
 
 class ProduceRequest(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "slot", "accounts", "recipes", "runs", "bundles", "world_sold")
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "slot", "accounts", "recipes", "runs", "bundles", "world_sold", "epoch")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +116,7 @@ class ProduceRequest(_message.Message):
     RUNS_FIELD_NUMBER: _ClassVar[int]
     BUNDLES_FIELD_NUMBER: _ClassVar[int]
     WORLD_SOLD_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     timestamp_ms: int
     exchange: str
@@ -121,7 +128,8 @@ class ProduceRequest(_message.Message):
     runs: _containers.RepeatedScalarFieldContainer[float]
     bundles: _common_pb2.Tensor
     world_sold: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., slot: _Optional[int] = ..., accounts: _Optional[_Iterable[str]] = ..., recipes: _Optional[_Iterable[int]] = ..., runs: _Optional[_Iterable[float]] = ..., bundles: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., world_sold: _Optional[_Iterable[int]] = ...) -> None: ...
+    epoch: bytes
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., slot: _Optional[int] = ..., accounts: _Optional[_Iterable[str]] = ..., recipes: _Optional[_Iterable[int]] = ..., runs: _Optional[_Iterable[float]] = ..., bundles: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., world_sold: _Optional[_Iterable[int]] = ..., epoch: _Optional[bytes] = ...) -> None: ...
 
 class ProduceReply(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "request_hash", "consumed", "made", "taken", "payments", "depreciated", "world", "production", "world_debits", "welfare")
