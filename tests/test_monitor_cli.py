@@ -173,3 +173,20 @@ async def test_the_web_endpoints(tmp_path):
         assert (await _get(web.port, b"garbage\r\n\r\n"))[0].endswith("400 Bad Request")
     finally:
         await web.stop()
+
+
+def test_the_monitor_package_exports_what_it_says():
+    import catallax.node.monitor as monitor
+
+    assert set(monitor.__all__) == {
+        "PREFIX", "VERSION", "Topic", "exchange_id", "parse_topic", "topic",
+        "CheckpointMsg", "EntryMsg", "RoundMsg", "Status", "TaskStatus", "checkpoint_payload",
+        "entry_payload", "ledger_payload", "parse_checkpoint_msg", "parse_entry",
+        "parse_ledger", "parse_round", "parse_status", "round_payload", "status_payload",
+        "CURSOR_FILE", "MqttPublisher", "summarise_rounds", "Advance", "CheckpointChain",
+        "describe_checkpoint", "ExchangeView", "Follower", "NetworkView", "follow_all",
+        "follow_grpc", "follow_mqtt", "parse_address",
+    }  # fmt: skip
+    assert len(monitor.__all__) == len(set(monitor.__all__))
+    for name in monitor.__all__:
+        assert hasattr(monitor, name), name
