@@ -65,28 +65,11 @@ def test_watch_refuses_a_kept_checkpoint_that_is_not_signed_by_the_key(
     other = generate_private_key()
     with open_ledger(tmp_path / "l", key=other, origin="catallax.test/other", create=True) as led:
         (tmp_path / "kept.txt").write_text(led.checkpoint)
-    code, _, err = catallax_cli(
-        "ledger",
-        "watch",
-        "--mqtt",
-        "h:1",
-        "--key",
-        f"{key_file}.pub",
-        "--since",
-        str(tmp_path / "kept.txt"),
-    )
+    watch = ("ledger", "watch", "--mqtt", "h:1", "--key", f"{key_file}.pub", "--since")
+    code, _, err = catallax_cli(*watch, str(tmp_path / "kept.txt"))
     assert code == 2 and "--since" in err and "no signature by key" in err
     (tmp_path / "junk.txt").write_text("not a checkpoint\n")
-    code, _, err = catallax_cli(
-        "ledger",
-        "watch",
-        "--mqtt",
-        "h:1",
-        "--key",
-        f"{key_file}.pub",
-        "--since",
-        str(tmp_path / "junk.txt"),
-    )
+    code, _, err = catallax_cli(*watch, str(tmp_path / "junk.txt"))
     assert code == 2 and "not a signed checkpoint" in err
 
 

@@ -166,27 +166,20 @@ def run(
     if broker is not None:
         from catallax.node.trader.discovery import run_discovered
 
-        try:
-            asyncio.run(
-                run_discovered(
-                    plugin, task[0], identities, *broker, seed=seed, options=options,
-                    exchange_key=pinned, credentials=credentials,
-                )
-            )  # fmt: skip
-        except SessionFailed as exc:
-            out.print(f"catallax: trader stopped: {exc}", markup=False)
-            return 1
-        except NodeError as exc:
-            fail(str(exc))
-        return 0
-    sessions = []
-    for j, identity in enumerate(identities):
-        sessions += make_sessions(
-            plugin, joins, identity, seed=seed + 1000 * j, options=options,
+        work = run_discovered(
+            plugin, task[0], identities, *broker, seed=seed, options=options,
             exchange_key=pinned, credentials=credentials,
         )  # fmt: skip
+    else:
+        sessions = []
+        for j, identity in enumerate(identities):
+            sessions += make_sessions(
+                plugin, joins, identity, seed=seed + 1000 * j, options=options,
+                exchange_key=pinned, credentials=credentials,
+            )  # fmt: skip
+        work = run_traders(sessions)
     try:
-        asyncio.run(run_traders(sessions))
+        asyncio.run(work)
     except SessionFailed as exc:
         out.print(f"catallax: trader stopped: {exc}", markup=False)
         return 1
