@@ -19,7 +19,17 @@ import numpy as np
 
 import catallax.exchange.envs as envs
 from catallax.exchange.auctions import AuctionKind
-from catallax.exchange.deep import DeepMarket, Journal, Progress, TrainLog, evaluate, train
+from catallax.exchange.deep import (
+    EVALUATION_CAP,
+    DeepMarket,
+    Evaluation,
+    Journal,
+    Progress,
+    TrainLog,
+    evaluation,
+    stream_seeds,
+    train,
+)
 from catallax.exchange.errors import ExchangeError
 from catallax.node.errors import OptionError
 from catallax.traders import PluginError, load_family
@@ -40,8 +50,13 @@ class TrainOptions:
         auction: first-price, vickrey or vickrey-nonconserving.
         episodes: training episodes, over all parallel slots.
         envs: parallel episodes sharing wealth.
-        seed: seeds environments, market and traders.
-        eval_episodes: greedy evaluation episodes after training.
+        seed: the root of every random stream: ``numpy.random.SeedSequence(seed)`` is
+            spawned into the training slots' environments, the evaluation episodes, the
+            market's generator and each trader family, so runs of different seeds share
+            no stream.
+        eval_episodes: greedy evaluation episodes after training, each played to its
+            end or to the environment's limit (else ``EVALUATION_CAP`` steps), every one
+            reported.
         traders: trader family ids or ``module:Class`` strings.
         memory: messages in the register (0: no memory goods).
         allowance: credits per new trader per parallel slot (total ``allowance * envs``).
@@ -94,10 +109,21 @@ class TrainResult:
     options: TrainOptions
     market: DeepMarket
     log: TrainLog
-    greedy: np.ndarray
+    evaluation: Evaluation
     optimal: float | None
     seconds: float
     ledger: dict[str, Any] | None = None
+
+    @property
+    def greedy(self) -> np.ndarray:
+        """The greedy return of every evaluation episode, in episode order."""
+        return self.evaluation.returns
+
+    @property
+    def env_seeds(self) -> dict[str, list[int]]:
+        """The seed of every environment stream of the run: each training slot's and
+        each evaluation episode's."""
+        return {"train": list(self.log.seeds), "eval": list(self.evaluation.seeds)}
 
     def summary(self) -> dict[str, Any]:
         """The run as one JSON-able object (the ``--json`` output)."""
@@ -113,17 +139,22 @@ class TrainResult:
             "envs": o.envs,
             "seed": o.seed,
             "steps": self.log.steps,
-            "greedy_return": float(self.greedy.mean()),
+            "greedy_return": self.evaluation.mean,
             "greedy_return_std": float(self.greedy.std()),
+            "greedy_return_se": self.evaluation.standard_error,
             "eval_episodes": len(self.greedy),
+            "eval_capped": self.evaluation.capped,
+            "eval_cap": self.evaluation.cap,
             "optimal_return": self.optimal,
             "final_training_return": float(np.mean(tail)) if tail else None,
             "traders_alive": m.n_alive,
             "traders_born": m.births,
             "traders_died": m.deaths,
+            "scale": m.scale,
             "treasury": m.treasury,
             "seconds": round(self.seconds, 3),
             "ledger": self.ledger,
+            "env_seeds": self.env_seeds,
         }
 
 
@@ -161,7 +192,8 @@ def make_env_factory(env_id: str, memory: int = 0) -> Callable[[], gym.Env]:
 
 
 def optimal_return(make: Callable[[], gym.Env]) -> float | None:
-    """The exact optimal return of a tabular environment, else ``None``."""
+    """The exact optimal return of a tabular environment over its horizon (its own
+    limit, else the evaluation's cap, :data:`EVALUATION_CAP` steps), else ``None``."""
     env = make()
     try:
         horizon = envs.episode_horizon(env)
@@ -170,9 +202,16 @@ def optimal_return(make: Callable[[], gym.Env]) -> float | None:
         return None
     finally:
         env.close()
-    if horizon is None:
-        return None
-    return float(envs.optimal_return(model, horizon))
+    return float(envs.optimal_return(model, EVALUATION_CAP if horizon is None else horizon))
+
+
+#: The streams spawned from a run's seed, in order (see :attr:`TrainOptions.seed`).
+STREAMS = ("train", "eval", "market", "traders")
+
+
+def seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    """The run's root ``SeedSequence(seed)`` spawned into its named streams."""
+    return dict(zip(STREAMS, np.random.SeedSequence(seed).spawn(len(STREAMS)), strict=True))
 
 
 def build(
@@ -180,6 +219,7 @@ def build(
 ) -> tuple[Callable[[], gym.Env], DeepMarket]:
     """Check ``opts`` and make the environment factory and the untrained market (with
     ``journal`` recording every value it applies, from its first admission on)."""
+    _check(opts.seed >= 0, f"--seed must be >= 0, got {opts.seed}")
     _check(opts.episodes >= 1, f"--episodes must be >= 1, got {opts.episodes}")
     _check(opts.envs >= 1, f"--envs must be >= 1, got {opts.envs}")
     _check(opts.eval_episodes >= 1, f"--eval-episodes must be >= 1, got {opts.eval_episodes}")
@@ -189,6 +229,8 @@ def build(
     probe = make()
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
+    streams = seed_streams(opts.seed)
+    trader_seeds = stream_seeds(streams["traders"], len(opts.traders))
     populations = []
     for i, spec in enumerate(opts.traders):
         try:
@@ -207,7 +249,7 @@ def build(
                 extra["quotes"] = False
                 extra["prior"] = 1.0
         try:
-            populations.append(family.for_env(obs_space, act_space, seed=opts.seed + i, **extra))
+            populations.append(family.for_env(obs_space, act_space, seed=trader_seeds[i], **extra))
         except (ValueError, TypeError) as exc:
             raise OptionError(
                 f"trader family {spec!r} cannot trade on {opts.env_id}: {exc}"
@@ -223,7 +265,7 @@ def build(
             discount=opts.discount,
             floor=opts.floor * opts.envs,
             royalty=opts.effective_royalty,
-            seed=opts.seed,
+            seed=streams["market"],
             journal=journal,
         )
     except ExchangeError as exc:
@@ -272,17 +314,18 @@ def run(opts: TrainOptions, on_progress: Callable[[Progress], None] | None = Non
     try:
         make, market = build(opts, journal=recorder)
         start = time.perf_counter()
+        streams = seed_streams(opts.seed)
         log = train(
             market,
             make,
             episodes=opts.episodes,
-            seed=opts.seed,
+            seed=streams["train"],
             births_per_episode=opts.births,
             max_steps=opts.max_steps,
             report_every=max(1, min(100, opts.episodes // 50)),
             on_progress=on_progress,
         )
-        greedy = evaluate(market, make, episodes=opts.eval_episodes, seed=opts.seed + 10_000)
+        greedy = evaluation(market, make, episodes=opts.eval_episodes, seed=streams["eval"])
         seconds = time.perf_counter() - start
         record = None
         if ledger is not None and recorder is not None:

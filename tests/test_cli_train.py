@@ -151,3 +151,53 @@ def test_demo_runs_a_network_that_learns_chain_and_audits(tmp_path):
     r = catallax("demo", "--rounds", "5", "--data-dir", str(other))
     assert r.returncode == 2 and r.stderr.startswith("catallax: error: --data-dir")
     assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_seeds_0_and_1_share_no_environment_stream(catallax_cli):
+    """Every environment stream (each training slot, each evaluation episode) is a
+    SeedSequence child of the run's seed: two seeds share none (slot i of seed s used
+    s + i before, so --seed 0 and --seed 1 shared 7 of 8 training streams)."""
+    runs = {}
+    for seed in ("0", "1"):
+        code, out, err = catallax_cli(
+            "train", "FrozenLake-v1", "--episodes", "16", "--eval-episodes", "12",
+            "--seed", seed, "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        runs[seed] = json.loads(out)
+    streams = {}
+    for seed, s in runs.items():
+        seeds = s["env_seeds"]
+        assert len(seeds["train"]) == s["envs"] == 8 and len(seeds["eval"]) == 12
+        streams[seed] = seeds["train"] + seeds["eval"]
+        assert len(set(streams[seed])) == 20  # no two streams of one run alike
+    assert not set(streams["0"]) & set(streams["1"])
+    # The same seed gives the same streams (and so the same run).
+    code, out, _ = catallax_cli(
+        "train", "FrozenLake-v1", "--episodes", "16", "--eval-episodes", "12", "--seed", "0",
+        "--json",
+    )  # fmt: skip
+    again = json.loads(out)
+    assert again["env_seeds"] == runs["0"]["env_seeds"]
+    assert again["greedy_return"] == runs["0"]["greedy_return"]
+
+
+def test_an_environment_without_a_time_limit_is_evaluated_to_the_cap(catallax_cli):
+    """CliffWalking-v1 sets no limit: evaluation plays each episode to its end or to the
+    documented cap, and the optimum is known over that horizon."""
+    code, out, err = catallax_cli(
+        "train", "CliffWalking-v1", "--max-steps", "16", "--episodes", "5",
+        "--eval-episodes", "2", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["optimal_return"] == -13.0
+    assert s["eval_cap"] == 1000 and s["eval_episodes"] == 2
+    assert s["greedy_return"] <= -13.0 and 0 <= s["eval_capped"] <= 2
+    assert s["greedy_return_se"] >= 0.0
+
+
+def test_an_error_after_option_parsing_is_one_line_without_a_blank_one(catallax_cli):
+    code, out, err = catallax_cli("train", "catallax/Chain-v0", "--envs", "0")
+    assert code == 2 and out == ""
+    assert err == "catallax: error: --envs must be >= 1, got 0\n"

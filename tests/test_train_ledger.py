@@ -14,8 +14,9 @@ import pytest
 
 import catallax.exchange.envs as envs
 from catallax.exchange.crypto import generate_private_key
-from catallax.exchange.deep import DeepMarket, vector_env
+from catallax.exchange.deep import DeepMarket, ScaleTracker, vector_env
 from catallax.exchange.ledger import open_ledger
+from catallax.exchange.transfers import ISSUER, FlowKind
 from catallax.node.recording import LedgerMismatch, LedgerRecorder
 from catallax.traders import AdaptiveBidders
 
@@ -31,6 +32,9 @@ ENVS = {
     ),
     "FrozenLake-v1": lambda: gym.make("FrozenLake-v1"),
     "CartPole-v1": lambda: gym.make("CartPole-v1"),
+    # Costs only (-1 a step, -100 at the cliff): states of negative price, asks paid by
+    # the world and by sellers to buyers, and the scale of money growing under it.
+    "CliffWalking-v1": lambda: gym.make("CliffWalking-v1"),
 }
 
 
@@ -66,13 +70,23 @@ def test_every_step_commits_one_round_and_the_balances_agree(tmp_path, name):
     vec = vector_env(make, e)
     obs, _ = vec.reset(seed=0)
     costs = 0.0
-    for _ in range(150):
+    asks = {"world": 0, "traders": 0}
+    tracker = ScaleTracker(e, market.discount)
+    for _ in range(600 if name == "CliffWalking-v1" else 150):
         rounds, size = recorder.rounds, ledger.size
         decision = market.act(obs)
         obs, reward, terminated, truncated, _ = vec.step(decision.actions)
         s = market.settlement(decision, reward, terminated, truncated)
         market.apply(s)
         costs += s.report.costs
+        t = s.transfers
+        # An ask: a bid transfer in a slot of negative price, paid to the buyer.
+        ask = (t.kind == int(FlowKind.BID)) & (decision.price[t.slot] < 0)
+        assert (t.payee[ask] == decision.winner[t.slot[ask]]).all()
+        asks["world"] += int((ask & (t.payer == ISSUER)).sum())
+        asks["traders"] += int((ask & (t.payer >= 0)).sum())
+        if tracker.observe(reward, terminated | truncated):
+            market.rescale(tracker.scale)
         assert recorder.rounds == rounds + 1
         assert ledger.size == size + len(s.transfers)
         ledger_balances_equal_market(ledger, market)
@@ -80,8 +94,12 @@ def test_every_step_commits_one_round_and_the_balances_agree(tmp_path, name):
             market.grow(s.report.deaths)
             ledger_balances_equal_market(ledger, market)
     vec.close()
-    if name == "catallax/Duality-v0":
+    if name in ("catallax/Duality-v0", "CliffWalking-v1"):
         assert costs > 0  # the negative rewards really were paid
+    if name == "CliffWalking-v1":
+        # Negative prices moved as signed debits of whoever held the state.
+        assert asks["world"] > 0 and asks["traders"] > 0, asks
+        assert market.scale > 1 and market.deaths > 0
     audit = ledger.audit()
     assert audit.transfers == sum(1 for _, en in ledger.entries() if hasattr(en, "amount"))
     ledger.close()
@@ -126,6 +144,7 @@ def test_the_recorder_notices_a_ledger_that_disagrees(tmp_path):
         ("catallax/TMaze-v0", ["--memory", "2"]),
         ("FrozenLake-v1", []),
         ("CartPole-v1", ["--max-steps", "400"]),
+        ("CliffWalking-v1", ["--max-steps", "400"]),
     ],
 )
 def test_catallax_train_ledger_writes_a_ledger_that_audits(tmp_path, env_id, extra):

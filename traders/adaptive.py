@@ -53,14 +53,27 @@ class AdaptiveBidders(Population):
         encoder: maps observations to active feature indices.
         n_actions: number of primitives (one per action).
         clones: members per primitive (2 gives Chang et al.'s cloned Vickrey society).
-        optimism: initial bid of every primitive in every state, in credits.
+        optimism: initial bid of every primitive in every state, in credits; ``None``
+            (the default) adapts it to the task: bids start at 1 credit and, whenever an
+            ownership realises more than the current level, the level rises to the next
+            power of two above it and every feature never visited is raised to it. So
+            optimism is the largest value the task has shown (on CartPole-v1 it climbs
+            to ``1 / (1 − γ)``; on tasks of values within 1 credit, or of costs, it
+            stays 1), found while training rather than read from a table of
+            environments. Only a value above what optimistic bids alone could pay
+            (``level × (1 + bonus)``) raises it.
         decay: ω, the exponent of the visit-count step size ``n^-ω`` (0.5 < ω <= 1).
         lr_min: the smallest step size.
         noise: standard deviation of Gaussian bid noise while exploring, in credits.
-        bonus: β of the count bonus ``β / √(1 + n)`` added to bids while exploring.
+        bonus: β of the count bonus ``β · optimism / √(1 + n)`` added to bids while
+            exploring, in units of the optimism level (so it fits the task's scale).
+            The default 0.05 keeps an unlucky slip from sinking an optimal action's
+            bid below a worse one's for good (FrozenLake: 2 of 12 seeds ended at
+            0.88-0.90 of optimal without it, 12 of 12 learnt with it).
         prior: pseudo-visits of the optimistic initial bid: the first real outcome moves
             the bid by ``(1 + prior)^-ω`` of the way, so one unlucky outcome does not
-            spend all the optimism.
+            spend all the optimism (default 1: on the T-maze 19 of 20 seeds solved with
+            1, 16 of 20 with 0).
         preference: credits by which each primitive bids less than the one before it
             (``preference × action``), so that among primitives of equal value the
             lowest action wins, whatever the exchange's tie rule (which is a fair coin
@@ -84,12 +97,12 @@ class AdaptiveBidders(Population):
         n_actions: int,
         *,
         clones: int = 2,
-        optimism: float = 1.0,
+        optimism: float | None = None,
         decay: float = 0.8,
         lr_min: float = 0.02,
         noise: float = 0.0,
-        bonus: float = 0.0,
-        prior: float = 0.0,
+        bonus: float = 0.05,
+        prior: float = 1.0,
         preference: float = 1e-6,
         quotes: bool = True,
         seed: int = 0,
@@ -102,6 +115,8 @@ class AdaptiveBidders(Population):
             raise TraderConfigError(f"decay must be in (0, 1], got {decay}")
         if not 0 <= lr_min <= 1:
             raise TraderConfigError(f"lr_min must be in [0, 1], got {lr_min}")
+        self.adaptive = optimism is None
+        optimism = 1.0 if optimism is None else optimism
         if not (np.isfinite(optimism) and np.isfinite(noise) and noise >= 0):
             raise TraderConfigError("optimism must be finite and noise finite and >= 0")
         if not (np.isfinite(prior) and prior >= 0):
@@ -117,8 +132,10 @@ class AdaptiveBidders(Population):
         self.quotes = bool(quotes)
         self.preference = float(preference)
         nf = encoder.n_features
-        self.theta = np.full((self.n_actions, nf), float(optimism) / encoder.n_active)
+        self.optimism = float(optimism)
+        self.theta = np.full((self.n_actions, nf), self.optimism / encoder.n_active)
         self.visits = np.full((self.n_actions, nf), float(prior))
+        self._fresh = np.ones((self.n_actions, nf), dtype=bool)
         self.exploring = True
         self._rng = np.random.default_rng(seed)
         self._primitive = np.tile(np.arange(self.n_actions), clones)
@@ -157,7 +174,8 @@ class AdaptiveBidders(Population):
         if self.exploring and self.bonus > 0:
             idx = self.encoder(obs)
             n = self.visits[:, idx]
-            per_action = self.theta[:, idx].sum(axis=-1) + (self.bonus / np.sqrt(1.0 + n)).mean(-1)
+            beta = self.bonus * self.optimism
+            per_action = self.theta[:, idx].sum(axis=-1) + (beta / np.sqrt(1.0 + n)).mean(-1)
             out = per_action[self._primitive]
         else:
             out = self.values(obs)[self._primitive]
@@ -192,12 +210,26 @@ class AdaptiveBidders(Population):
         total = total.reshape(self.theta.shape)
         touched = hits > 0
         self.visits[touched] += hits[touched]
+        self._fresh[touched] = False
         n = self.visits[touched]
         c = hits[touched]
         # Step per observation: n^-ω for the visit count, at least lr_min, at most 1 for
         # the batch as a whole; split evenly over the active features.
         rate = np.minimum(np.maximum(n ** (-self.decay) * c, self.lr_min * c), 1.0) / c
         self.theta[touched] += rate * total[touched] / self.encoder.n_active
+        if self.adaptive:
+            self._raise_optimism(float(np.max(outcomes.value)))
+
+    def _raise_optimism(self, realised: float) -> None:
+        """Raise the optimism level to the power of two above ``realised`` credits, and
+        the bids of every feature never visited with it, if ``realised`` exceeds what
+        optimistic bids alone could have paid (the level plus its bonus): prices are
+        bids, so a receipt priced by optimistic bids is no evidence of value (without
+        this test the bonus fed on itself, and Chain's bids climbed to 5 credits)."""
+        if not realised > self.optimism * (1.0 + self.bonus) or not np.isfinite(realised):
+            return
+        self.optimism = float(2.0 ** np.ceil(np.log2(realised)))
+        self.theta[self._fresh] = self.optimism / self.encoder.n_active
 
     def grow(self, count: int) -> int:
         """Enumerate ``count`` new clones, sharing their primitive's θ.
@@ -229,6 +261,7 @@ class AdaptiveBidders(Population):
             "primitives": self.n_actions,
             "encoder": repr(self.encoder),
             "noise": self.noise,
+            "optimism": self.optimism,
         }
 
 

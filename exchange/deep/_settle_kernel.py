@@ -117,7 +117,8 @@ def sale_reward_rent(  # pragma: no cover - compiled
             special[-1 - payee[j]] += a
     # 1b. Asks: where the price is negative the seller pays the buyer γ of the upfront
     # part of |price| (no tax on a loss), within what it holds now (the issuer always
-    # pays); what it cannot pay is unpaid. A trader that buys from itself pays nothing.
+    # pays); what it cannot pay is unpaid. A trader that buys from itself moves nothing
+    # (as its price and receipt, it is told the ask, as it is told a price it paid itself).
     for s in range(e):
         g = winner[s]
         if g < 0 or price_u[s] >= 0:
@@ -127,7 +128,11 @@ def sale_reward_rent(  # pragma: no cover - compiled
             ask = np.int64(np.rint(upfront * ask))
         owed = ask if gamma == 1.0 else np.int64(np.rint(ask * gamma))
         seller = prev[s] if prev[s] >= 0 else _ISSUER
-        if seller == g or owed <= 0:
+        if owed <= 0:
+            continue
+        if seller == g:  # selling to itself a trader moves nothing, but the price holds
+            paid_price[s] = -owed
+            credit[s] -= owed
             continue
         p = owed
         if seller >= 0:

@@ -227,12 +227,14 @@ class Evaluation:
             (episode ``k`` is played from ``seeds[k]``), none left out: their mean is
             an unbiased estimate of the greedy policy's expected return over ``cap``
             steps.
+        lengths: the steps of every episode, in episode order.
         capped: how many episodes the cap cut (the environment had not ended them).
         cap: the step cap: the environment's own limit, else :data:`EVALUATION_CAP`.
         seeds: the environment seed of each episode.
     """
 
     returns: np.ndarray
+    lengths: np.ndarray
     capped: int
     cap: int
     seeds: list[int]
@@ -293,6 +295,7 @@ def evaluation(
     slots = [make() for _ in range(n)]
     limit = episode_cap(slots[0], cap)
     returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
     capped = 0
     _set_exploring(market, False)
     try:
@@ -311,6 +314,7 @@ def evaluation(
             for j, i in enumerate(live):
                 o, reward, terminated, truncated, _ = slots[i].step(int(decision.actions[j]))
                 returns[episode[i]] += float(reward)
+                lengths[episode[i]] += 1
                 steps[i] += 1
                 obs[i] = o
                 if terminated or truncated or steps[i] >= limit:
@@ -325,7 +329,7 @@ def evaluation(
         for env in slots:
             env.close()
         _set_exploring(market, True)
-    return Evaluation(returns=returns, capped=capped, cap=limit, seeds=seeds)
+    return Evaluation(returns=returns, lengths=lengths, capped=capped, cap=limit, seeds=seeds)
 
 
 def evaluate(

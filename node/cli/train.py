@@ -32,10 +32,15 @@ def check_png(path: Path | None) -> None:
 
 
 def run_with_progress(opts: TrainOptions, *, quiet: bool = False) -> TrainResult:
-    """Run training with a progress bar on stderr; option errors become CLI errors."""
+    """Run training with a progress bar on stderr; option errors become CLI errors.
+
+    The bar starts with the first progress report, so an error found while the run is
+    set up is the only thing on stderr (a bar started and stopped before it left an
+    empty line above the message).
+    """
     from catallax.node.training import OptionError, run
 
-    with Progress(
+    bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} episodes"),
@@ -44,16 +49,24 @@ def run_with_progress(opts: TrainOptions, *, quiet: bool = False) -> TrainResult
         console=err,
         transient=True,
         disable=quiet,
-    ) as bar:
-        task = bar.add_task(opts.env_id, total=opts.episodes, ret=0.0, alive=0)
+    )
+    task = None
 
-        def report(p) -> None:
-            bar.update(task, completed=p.episodes, ret=p.recent_return, alive=p.alive)
+    def report(p) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(opts.env_id, total=opts.episodes, ret=0.0, alive=0)
+        bar.update(task, completed=p.episodes, ret=p.recent_return, alive=p.alive)
 
+    try:
         try:
             return run(opts, on_progress=report)
-        except OptionError as exc:
-            fail(str(exc))
+        finally:
+            if task is not None:
+                bar.stop()
+    except OptionError as exc:
+        fail(str(exc))
 
 
 def print_summary(result: TrainResult) -> None:
