@@ -122,10 +122,10 @@ class Run:
 def settings(args: Args) -> list[Setting]:
     learning = LearningArgs()
     chain = Setting("catallax/Chain-v0", TABULAR["catallax/Chain-v0"][1],
-                    TABULAR["catallax/Chain-v0"][0], learning.royalty, args.chain_eval)  # fmt: skip
+                    TABULAR["catallax/Chain-v0"][0], learning.royalty, args.chain_eval,
+                    learning.bonus)  # fmt: skip
     lake = Setting("FrozenLake-v1", TABULAR["FrozenLake-v1"][1], TABULAR["FrozenLake-v1"][0],
-                   learning.frozenlake_royalty, args.frozenlake_eval,
-                   learning.frozenlake_bonus)  # fmt: skip
+                   learning.royalty, args.frozenlake_eval, learning.bonus)  # fmt: skip
     return [chain] if args.quick else [chain, lake]
 
 
@@ -203,8 +203,9 @@ def networked(s: Setting, run: Run, episodes: int, args: Args, folder: Path) -> 
     started = time.perf_counter()
     net = start_deep_network(
         folder, s.env_id, slots=s.slots, task="bench", seed=run.seed, rules=rules,
-        traders=[("adaptive", {"optimism": learning.optimism, "decay": learning.decay,
-                               "lr_min": learning.lr_min, "bonus": s.bonus})],
+        traders=[("adaptive", {"decay": learning.decay, "lr_min": learning.lr_min,
+                               "bonus": s.bonus, "prior": learning.prior,
+                               **({} if learning.adaptive else {"optimism": learning.optimism})})],
     )  # fmt: skip
     try:
         info = wait_done(net.exchange.address, "bench", args.run_timeout)
