@@ -46,6 +46,8 @@ from catallax.exchange.deep import (
     DeepMarket,
     ScaleTracker,
     evaluation,
+    raise_optimism,
+    salvage_prices,
     stream_seeds,
     train,
     vector_env,
@@ -85,12 +87,17 @@ class Args:
     memory_royalty: float = 0.9
     """λ with memory goods (the T-maze's register), whose writers earn only through
     royalties (as catallax train --memory)"""
-    bonus: float = 0.05
-    """β of the bidders' count bonus β · optimism / √(1 + visits) while training"""
+    bonus: float = 0.0
+    """β of the bidders' count bonus β · optimism / √(1 + visits) while training
+    (AdaptiveBidders' default 0: a bonus in bids is paid on in prices, and a self-loop
+    feeds on its own bonus: with 0.05 Chain never learnt)"""
     noise: float = 0.0
     """Gaussian bid noise (credits) of the bidders while training"""
     prior: float = 1.0
     """pseudo-visits of the bidders' optimistic initial bid"""
+    salvage: bool = False
+    """at a time limit the world buys the state back at the market's price (train's
+    salvage; off by default, as there)"""
     threshold: float = 0.95
     """fraction of the optimal return that counts as learnt (for a negative optimum:
     within 5 % of its size)"""
@@ -326,11 +333,17 @@ def train_market(
     n_obs, n_actions = model.n_observations, int(env.action_space.n)
 
     tracker = ScaleTracker(n_envs, market.discount)
+    told = [1.0]
 
     def learn(decision, obs, reward, reached, terminated, truncated) -> None:
-        report = market.settle(decision, reward, terminated, truncated)
+        cut = truncated & ~terminated  # as train(salvage=True) does
+        price = salvage_prices(market, reached, cut) if args.salvage and cut.any() else None
+        report = market.settle(decision, reward, terminated, truncated, salvage=price)
         if tracker.observe(reward, terminated | truncated):  # as train() does
             market.rescale(tracker.scale)
+        if tracker.level > told[0]:
+            told[0] = tracker.level
+            raise_optimism(market, told[0])
         if report.deaths:  # as train() does: each bankrupt clone is replaced by a new one
             market.grow(report.deaths)
 

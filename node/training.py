@@ -70,7 +70,8 @@ class TrainOptions:
         royalty: λ, the share of realised value a buyer pays its seller at episode end;
             ``None`` means 0.9 with memory goods (whose writers only earn through
             royalties) and 0 otherwise.
-        optimism: initial bid of adaptive traders (credits).
+        optimism: a fixed initial bid of adaptive traders (credits); ``None``: their
+            adaptive default (from 1 credit up to the returns the task shows).
         max_steps: stop after this many environment steps as well.
         ledger: a folder for a new signed ledger recording the run, one round per
             market step (and per admission); ``None``: no ledger.

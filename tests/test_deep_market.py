@@ -393,3 +393,29 @@ def test_new_episodes_forgets_owners_and_royalty_chains_and_moves_no_money():
     # Only the buyers pay (to the issuer or treasury): no trader is paid for a sale.
     got = s.balances - m.accounts.balance
     assert (got <= 0).all() and got.sum() < 0
+
+
+def test_salvage_the_world_buys_a_cut_state_back_at_its_price():
+    """Where a time limit cuts an episode the caller may give the market's price of the
+    state: the issuer pays the last owner γ of it, or an owner of a state of negative
+    price pays the world, within what it holds; only truncated slots count."""
+    pop = Table([[0.5, np.nan], [np.nan, 0.0]], [0, 0])
+    m = DeepMarket(pop, n_actions=1, n_envs=2, auction="first-price", discount=0.5,
+                   allowance=2.0)  # fmt: skip
+    d = m.act(np.array([0, 0]))
+    # Slot 0 is cut (truncated), slot 1 terminates: its salvage is ignored.
+    s = m.settlement(d, np.zeros(2), flags(False, True), flags(True, True),
+                     salvage=np.array([3.0, 9.0]))  # fmt: skip
+    m.apply(s)
+    assert s.report.from_world == pytest.approx(1.5)  # γ × 3 for slot 0 only
+    assert m.wealth.tolist() == pytest.approx([2.0 - 0.5 - 0.5 + 1.5, 2.0])
+    (out,) = pop.learned
+    assert out.receipt.tolist() == pytest.approx([1.5, 0.0]) and out.ended.all()
+    # A negative price: the owner pays γ × |price| to the world, capped by its balance.
+    d = m.act(np.array([0, 1]))
+    s = m.settlement(d, np.zeros(2), flags(False, False), flags(True, False),
+                     salvage=np.array([-100.0, np.nan]))  # fmt: skip
+    held = int(m.balance[0]) - int(np.rint(0.5 * 1e6))  # after buying slot 0 again
+    m.apply(s)
+    assert s.unpaid == 50_000_000 - held and m.balance[0] == 0
+    assert m.total() == 0

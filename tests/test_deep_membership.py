@@ -80,7 +80,8 @@ def test_a_small_key_buys_nothing_over_many_rounds():
 def test_traders_join_and_leave_while_chain_trains():
     make = lambda: gym.make("catallax/Chain-v0")  # noqa: E731
     env = make()
-    pop = AdaptiveBidders.for_env(env.observation_space, env.action_space, seed=0)
+    # No pseudo-visit of optimism (prior 0): Chain is then learnt within these episodes.
+    pop = AdaptiveBidders.for_env(env.observation_space, env.action_space, seed=0, prior=0.0)
     m = DeepMarket(pop, n_actions=2, n_envs=1, allowance=10.0, floor=0.01, discount=0.99, seed=0)
     first = [m.account_id(r) for r in range(m.size)]
     train(m, make, episodes=40, seed=0)

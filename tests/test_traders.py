@@ -49,7 +49,7 @@ def test_vickrey_without_clones_settles_below_q_star():
     """Without a clone the seller is paid the second-best bid: the fixed point is
     b = r + γ·second-max b', below Q* (the argument in traders/adaptive.py)."""
     q = envs.q_star(envs.transition_model(chain()), gamma=0.99)
-    values = AdaptiveBidders(OneHot(6), 2, clones=1, seed=0)
+    values = AdaptiveBidders(OneHot(6), 2, clones=1, prior=0.0, seed=0)
     m = DeepMarket(values, n_actions=2, auction="vickrey", allowance=50.0, discount=0.99)
     train(m, chain, episodes=400, seed=0)
     right = values.values(np.arange(4))[envs.chain.RIGHT]
@@ -57,7 +57,7 @@ def test_vickrey_without_clones_settles_below_q_star():
 
 
 def test_adaptive_learning_moves_bids_towards_realised_value():
-    pop = AdaptiveBidders(OneHot(3), 2, clones=2, optimism=1.0, lr_min=0.0)
+    pop = AdaptiveBidders(OneHot(3), 2, clones=2, optimism=1.0, lr_min=0.0, prior=0.0)
     assert pop.size == 4 and pop.actions(np.zeros(4, int), np.arange(4)).tolist() == [0, 1, 0, 1]
     out = Outcomes(
         members=np.array([2, 2]),
@@ -181,10 +181,13 @@ def test_check_trader_names_what_a_broken_population_does_wrong():
 
 
 def test_count_bonus_favours_untried_actions_only_while_exploring():
-    pop = AdaptiveBidders(OneHot(1), 2, clones=1, optimism=0.5, bonus=0.4, preference=0.0)
+    pop = AdaptiveBidders(
+        OneHot(1), 2, clones=1, optimism=0.5, bonus=0.4, preference=0.0, prior=0.0
+    )
     pop.visits[0, 0] = 15  # action 0 tried 15 times, action 1 never
     bids = pop.bids(np.array([0]))[:, 0]
-    assert bids.tolist() == pytest.approx([0.5 + 0.4 / 4, 0.5 + 0.4])
+    # β in units of the optimism level: 0.4 × 0.5 / √(1 + n).
+    assert bids.tolist() == pytest.approx([0.5 + 0.2 / 4, 0.5 + 0.2])
     pop.set_exploring(False)
     assert pop.bids(np.array([0]))[:, 0].tolist() == pytest.approx([0.5, 0.5])
     with pytest.raises(ValueError, match="bonus"):
@@ -204,9 +207,27 @@ def test_prior_pseudo_visits_keep_part_of_the_optimism_after_one_outcome():
         AdaptiveBidders(OneHot(1), 1, prior=-1.0)
 
 
+def test_adaptive_optimism_rises_with_the_value_level_and_keeps_the_greedy_choice():
+    pop = AdaptiveBidders(OneHot(2), 2, clones=1, prior=0.0, preference=0.0)
+    assert pop.adaptive and pop.optimism == 1.0
+    pop.theta[1, 0] = 0.25  # action 1 learnt lower in state 0
+    before = pop.values(np.arange(2))
+    pop.raise_optimism(128.0)
+    after = pop.values(np.arange(2))
+    np.testing.assert_allclose(after - before, 127.0)  # every bid up by the difference
+    assert pop.optimism == 128.0 and (after.argmax(axis=0) == before.argmax(axis=0)).all()
+    pop.raise_optimism(64.0)  # never down
+    np.testing.assert_allclose(pop.values(np.arange(2)), after)
+    fixed = AdaptiveBidders(OneHot(2), 2, optimism=1.0)
+    fixed.raise_optimism(128.0)  # a fixed optimism stays fixed
+    assert not fixed.adaptive and fixed.values(np.arange(2)).max() == pytest.approx(1.0)
+
+
 def test_bidders_can_learn_from_settlements_only():
     def learned(quotes: bool) -> float:
-        pop = AdaptiveBidders(OneHot(1), 1, clones=1, optimism=0.0, lr_min=0.0, quotes=quotes)
+        pop = AdaptiveBidders(
+            OneHot(1), 1, clones=1, optimism=0.0, lr_min=0.0, prior=0.0, quotes=quotes
+        )
         zero = np.zeros(2)
         pop.learn(
             Outcomes(

@@ -54,22 +54,21 @@ class AdaptiveBidders(Population):
         n_actions: number of primitives (one per action).
         clones: members per primitive (2 gives Chang et al.'s cloned Vickrey society).
         optimism: initial bid of every primitive in every state, in credits; ``None``
-            (the default) adapts it to the task: bids start at 1 credit and, whenever an
-            ownership realises more than the current level, the level rises to the next
-            power of two above it and every feature never visited is raised to it. So
-            optimism is the largest value the task has shown (on CartPole-v1 it climbs
-            to ``1 / (1 − γ)``; on tasks of values within 1 credit, or of costs, it
-            stays 1), found while training rather than read from a table of
-            environments. Only a value above what optimistic bids alone could pay
-            (``level × (1 + bonus)``) raises it.
+            (the default) adapts it to the task: bids start at 1 credit and rise with
+            the value level the training loop reports (:meth:`raise_optimism`: the
+            power of two above the best discounted return seen, from rewards alone).
+            On CartPole-v1 it climbs to 128; on tasks whose returns stay within 1 credit,
+            or are costs, it stays 1. Found while training, not read from a table of
+            environments.
         decay: ω, the exponent of the visit-count step size ``n^-ω`` (0.5 < ω <= 1).
         lr_min: the smallest step size.
         noise: standard deviation of Gaussian bid noise while exploring, in credits.
         bonus: β of the count bonus ``β · optimism / √(1 + n)`` added to bids while
             exploring, in units of the optimism level (so it fits the task's scale).
-            The default 0.05 keeps an unlucky slip from sinking an optimal action's
-            bid below a worse one's for good (FrozenLake: 2 of 12 seeds ended at
-            0.88-0.90 of optimal without it, 12 of 12 learnt with it).
+            Off by default: a bonus in a bid is paid on in prices, so a self-loop feeds
+            on its own bonus (with 0.05, Chain's LEFT self-loop outbid RIGHT for good);
+            the prior does what it did on FrozenLake (an unlucky slip no longer sinks an
+            optimal action's bid for good: 5 of 5 seeds learnt with prior 1, no bonus).
         prior: pseudo-visits of the optimistic initial bid: the first real outcome moves
             the bid by ``(1 + prior)^-ω`` of the way, so one unlucky outcome does not
             spend all the optimism (default 1: on the T-maze 19 of 20 seeds solved with
@@ -101,7 +100,7 @@ class AdaptiveBidders(Population):
         decay: float = 0.8,
         lr_min: float = 0.02,
         noise: float = 0.0,
-        bonus: float = 0.05,
+        bonus: float = 0.0,
         prior: float = 1.0,
         preference: float = 1e-6,
         quotes: bool = True,
@@ -135,7 +134,6 @@ class AdaptiveBidders(Population):
         self.optimism = float(optimism)
         self.theta = np.full((self.n_actions, nf), self.optimism / encoder.n_active)
         self.visits = np.full((self.n_actions, nf), float(prior))
-        self._fresh = np.ones((self.n_actions, nf), dtype=bool)
         self.exploring = True
         self._rng = np.random.default_rng(seed)
         self._primitive = np.tile(np.arange(self.n_actions), clones)
@@ -210,26 +208,24 @@ class AdaptiveBidders(Population):
         total = total.reshape(self.theta.shape)
         touched = hits > 0
         self.visits[touched] += hits[touched]
-        self._fresh[touched] = False
         n = self.visits[touched]
         c = hits[touched]
         # Step per observation: n^-ω for the visit count, at least lr_min, at most 1 for
         # the batch as a whole; split evenly over the active features.
         rate = np.minimum(np.maximum(n ** (-self.decay) * c, self.lr_min * c), 1.0) / c
         self.theta[touched] += rate * total[touched] / self.encoder.n_active
-        if self.adaptive:
-            self._raise_optimism(float(np.max(outcomes.value)))
 
-    def _raise_optimism(self, realised: float) -> None:
-        """Raise the optimism level to the power of two above ``realised`` credits, and
-        the bids of every feature never visited with it, if ``realised`` exceeds what
-        optimistic bids alone could have paid (the level plus its bonus): prices are
-        bids, so a receipt priced by optimistic bids is no evidence of value (without
-        this test the bonus fed on itself, and Chain's bids climbed to 5 credits)."""
-        if not realised > self.optimism * (1.0 + self.bonus) or not np.isfinite(realised):
+    def raise_optimism(self, level: float) -> None:
+        """The task has shown returns up to ``level`` credits: with adaptive optimism
+        (``optimism=None``) and a level above the current one, every bid rises by the
+        difference (spread over the active features). The same shift for every action
+        keeps the greedy choice where it was; it restores optimism at the task's scale
+        (on CartPole-v1 the level climbs to 128 as its returns grow). The training loop
+        calls it (:func:`catallax.exchange.deep.raise_optimism`)."""
+        if not self.adaptive or not (np.isfinite(level) and level > self.optimism):
             return
-        self.optimism = float(2.0 ** np.ceil(np.log2(realised)))
-        self.theta[self._fresh] = self.optimism / self.encoder.n_active
+        self.theta += (float(level) - self.optimism) / self.encoder.n_active
+        self.optimism = float(level)
 
     def grow(self, count: int) -> int:
         """Enumerate ``count`` new clones, sharing their primitive's θ.

@@ -40,6 +40,8 @@ __all__ = [
     "evaluate",
     "evaluation",
     "greedy_policy",
+    "raise_optimism",
+    "salvage_prices",
     "stream_seeds",
     "train",
     "vector_env",
@@ -124,6 +126,7 @@ def train(
     births_per_episode: float = 0.0,
     replace_dead: bool = True,
     scale: bool = True,
+    salvage: bool = False,
     max_steps: int | None = None,
     report_every: int = 100,
     on_progress: Callable[[Progress], None] | None = None,
@@ -137,7 +140,15 @@ def train(
         seed: the root of the slots' environment seeds (see :func:`stream_seeds`).
         births_per_episode: new traders enumerated per finished episode.
         replace_dead: enumerate one new trader for each that goes bankrupt.
-        scale: let allowance and floor follow the task's scale of money (:mod:`.scale`).
+        scale: let allowance and floor follow the task's scale of money, and tell the
+            populations its value level (:mod:`.scale`).
+        salvage: where a time limit cuts an episode, the world buys the state back from
+            its last owner at the market's price for it (:func:`salvage_prices`): the
+            market then values the task as if it went on (as Q-learning that
+            bootstraps through truncation does). Off by default: the evaluated task
+            ends at its limit, and with salvage the T-maze's memory was never learnt
+            (dawdling costs only γ a step) and Chain's LEFT self-loop kept its optimism,
+            though Duality was solved in 1 episode instead of about 390.
         max_steps: also stop after this many environment steps (over all slots).
         report_every: episodes between progress reports and checkpoints.
         on_progress: called with a :class:`Progress` at every checkpoint.
@@ -152,6 +163,7 @@ def train(
     tracker = ScaleTracker(market.n_envs, market.discount) if scale else None
     if tracker is not None:
         tracker.scale = market.scale
+    told = 1.0
     births_before, deaths_before = market.births, market.deaths
     try:
         obs, _ = envs.reset(seed=log.seeds)
@@ -163,8 +175,12 @@ def train(
             decision = market.act(obs)
             obs, reward, terminated, truncated, info = envs.step(decision.actions)
             ended = np.logical_or(terminated, truncated)
-            reached = _final_obs(obs, ended, info) if market.consumers else None
-            report = market.settle(decision, reward, terminated, truncated, next_obs=reached)
+            cut = truncated & ~terminated
+            reached = _final_obs(obs, ended, info) if market.consumers or cut.any() else None
+            price = salvage_prices(market, reached, cut) if salvage and cut.any() else None
+            report = market.settle(
+                decision, reward, terminated, truncated, next_obs=reached, salvage=price
+            )
             log.steps += market.n_envs
             running += reward
             won = decision.winner >= 0
@@ -173,8 +189,12 @@ def train(
             if ended.any():
                 log.returns.extend(running[ended].tolist())
                 running[ended] = 0.0
-            if tracker is not None and tracker.observe(reward, ended):
-                market.rescale(tracker.scale)
+            if tracker is not None:
+                if tracker.observe(reward, ended):
+                    market.rescale(tracker.scale)
+                if tracker.level > told:
+                    told = tracker.level
+                    raise_optimism(market, told)
             owed += births_per_episode * int(ended.sum())
             if replace_dead:
                 owed += report.deaths
@@ -209,6 +229,26 @@ def _checkpoint(market: DeepMarket, log: TrainLog, mean_bid: float) -> None:
     log.richest.append(sorted(alive.tolist(), reverse=True)[:5])
     log.winning_bid.append(mean_bid)
     log.alive.append(market.n_alive)
+
+
+def salvage_prices(market: DeepMarket, reached: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """``(E,)`` the market's price of the state each cut episode was left in (NaN
+    elsewhere): the auction's price on the observations ``reached`` (a forward pass,
+    no money moved; with clones the best bid). Nobody bidding prices a state at 0."""
+    out = np.full(market.n_envs, np.nan)
+    where = np.flatnonzero(cut)
+    decision = market.act(np.asarray(reached)[where])
+    out[where] = np.where(decision.winner >= 0, decision.price, 0.0)
+    return out
+
+
+def raise_optimism(market: DeepMarket, level: float) -> None:
+    """Tell every population that wants it (``raise_optimism(level)``) the value level
+    the task has shown, in credits (see :mod:`.scale`)."""
+    for pop in market.populations:
+        raiser = getattr(pop, "raise_optimism", None)
+        if raiser is not None:
+            raiser(level)
 
 
 def _set_exploring(market: DeepMarket, on: bool) -> None:

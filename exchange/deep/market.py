@@ -178,6 +178,7 @@ class DeepMarket(Membership, ForwardPass):
         terminated: np.ndarray,
         truncated: np.ndarray,
         next_obs: np.ndarray | None = None,
+        salvage: np.ndarray | None = None,
     ) -> Settlement:
         """The settlement of one step after the environment applied ``decision.actions``.
 
@@ -188,6 +189,11 @@ class DeepMarket(Membership, ForwardPass):
             rewards: ``(E,)`` environment rewards in credits (ignored with consumers).
             terminated, truncated: ``(E,)`` episode-end flags from the environment.
             next_obs: ``(E, ...)`` observations the actions reached (needed by consumers).
+            salvage: ``(E,)`` credits, the market's price of the state each truncated
+                (not terminated) episode was cut in (NaN: none): the world buys it back
+                from its last owner for ``γ`` of that price (an owner of a state of
+                negative price pays the world; see :mod:`.settlement`). ``None``: the
+                last owner keeps its final reward only (the paper's rule).
 
         Raises:
             StaleValue: the decision was made in another state of the market.
@@ -233,7 +239,13 @@ class DeepMarket(Membership, ForwardPass):
                 step=self.steps,
                 slot=slot,
             )
-        return compute_settlement(self, decision, rewards, ended, pay_by)
+        if salvage is not None:
+            salvage = _real(salvage, "salvage")
+            if salvage.shape != (e,):
+                raise MarketInputError(f"salvage must have shape ({e},), got {salvage.shape}")
+            keep = flags[1] & ~flags[0] & (np.abs(salvage) < MAX_CREDITS)
+            salvage = np.where(keep, salvage, 0.0)
+        return compute_settlement(self, decision, rewards, ended, pay_by, salvage)
 
     def rescale(self, scale: float) -> None:
         """Set the allowance and the floor to ``scale`` times the configured ones (see
@@ -337,9 +349,10 @@ class DeepMarket(Membership, ForwardPass):
         terminated: np.ndarray,
         truncated: np.ndarray,
         next_obs: np.ndarray | None = None,
+        salvage: np.ndarray | None = None,
     ) -> StepReport:
         """Settle one step of CAPITALISM: ``apply(settlement(...))``; returns its report."""
-        s = self.settlement(decision, rewards, terminated, truncated, next_obs)
+        s = self.settlement(decision, rewards, terminated, truncated, next_obs, salvage)
         self.apply(s)
         return s.report
 

@@ -19,6 +19,13 @@ used: they are the traders' own (optimistic) estimates, not evidence of the task
 
 On tasks whose rewards and returns stay within 1 credit (Chain, FrozenLake, the T-maze)
 ``S`` stays 1 and the market is exactly the configured one.
+
+The tracker also keeps the **value level** ``V``: the smallest power of two at least 1
+credit and every finished episode's discounted return (its best, not its size: a cost
+is no evidence that anything is worth much). The training loop tells the populations
+that want it (``raise_optimism(level)``, as adaptive bidders do) whenever ``V`` grows,
+so that their optimism fits what the task has shown it can pay, measured from rewards
+alone: bids are not evidence, since prices are bids.
 """
 
 from __future__ import annotations
@@ -41,18 +48,24 @@ class ScaleTracker:
     def __init__(self, n_envs: int, discount: float) -> None:
         self.discount = float(discount)
         self.scale = 1.0
+        self.level = 1.0
         self._largest = 1.0
         self._ret = np.zeros(n_envs)
         self._weight = np.ones(n_envs)
 
     def observe(self, rewards: np.ndarray, ended: np.ndarray) -> bool:
-        """Take one step's rewards (credits) and episode ends; whether ``scale`` grew."""
+        """Take one step's rewards (credits) and episode ends; whether ``scale`` grew
+        (``level`` may grow too; the caller compares it with what it last told)."""
         rewards = np.asarray(rewards, dtype=np.float64)
         self._ret += self._weight * rewards
         self._weight *= self.discount
         largest = float(np.abs(rewards).max(initial=0.0))
         if ended.any():
-            largest = max(largest, float(np.abs(self._ret[ended]).max()))
+            done = self._ret[ended]
+            largest = max(largest, float(np.abs(done).max()))
+            best = float(done.max())
+            if best > self.level and math.isfinite(best):
+                self.level = 2.0 ** math.ceil(math.log2(best))
             self._ret[ended] = 0.0
             self._weight[ended] = 1.0
         if largest <= self._largest or not math.isfinite(largest):

@@ -23,7 +23,14 @@ every transfer in order accepts them all):
 3. **Rent** ``ε``: each owner pays ``1 − (1 − ε)^k`` of its positive balance for the ``k``
    episodes it owns (RENT, to the treasury).
 4. **Episode ends.** Without royalties the last owner keeps its reward and nobody buys.
-   With royalties the chain is settled backwards (:mod:`.royalties`).
+   With royalties the chain is settled backwards (:mod:`.royalties`). **Salvage**: where
+   an episode was cut by a time limit (truncated, not terminated) and the caller gives
+   the market's price of the state it was cut in, the world buys that state back from
+   its last owner: the issuer pays it ``γ·price`` (BID), or, for a negative price, the
+   owner pays the issuer ``γ·|price|`` within what it holds (BID; the rest unpaid). The
+   receipt is the owner's like any other (with royalties, part of its realised value).
+   A time limit is not the end of the world: the state still has a price, and without
+   salvage a self-loop cut at the limit was worth only its last reward.
 5. **Death.** Traders whose balance after the step is below the floor leave the market
    (``deaths``); their balance stays in their account, frozen: no flow.
 
@@ -44,7 +51,7 @@ from catallax.exchange.deep.royalties import close_chain
 from catallax.exchange.deep.values import Decision, Owners, Settlement
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
-from catallax.exchange.transfers import ISSUER, Transfers, consumer, special_slots
+from catallax.exchange.transfers import ISSUER, FlowKind, Transfers, consumer, special_slots
 
 if TYPE_CHECKING:
     from catallax.exchange.deep.market import DeepMarket
@@ -67,6 +74,7 @@ def compute_settlement(
     rewards: np.ndarray,
     ended: np.ndarray,
     pay_by: np.ndarray | None,
+    salvage: np.ndarray | None = None,
 ) -> Settlement:
     """The settlement of one step (see the module docstring); changes nothing."""
     e = m.n_envs
@@ -123,6 +131,11 @@ def compute_settlement(
     royalty_parts: list[Transfers] = []
     kernel_part = Transfers(*(c[:k] for c in cols))
     price_u = paid_price
+    salvage_u = np.zeros(e, dtype=np.int64)
+    salvage_part = None
+    if salvage is not None:
+        salvage_part, short = _salvage(m, salvage, g, avail, special, salvage_u)
+        unpaid += short
 
     teach = any(m.learns)
     price_c = price_u / _U
@@ -146,7 +159,7 @@ def compute_settlement(
                 int(decision.actions[s]),
                 int(price_u[s]),
                 int(reward_u[s]),
-                0,
+                int(salvage_u[s]),
             )
             for s in range(e)
         ]
@@ -184,13 +197,14 @@ def compute_settlement(
                     decision.actions[closing],
                     price_c[closing],
                     reward_c[closing],
-                    np.zeros(k),
+                    salvage_u[closing] / _U,
                     np.ones(k, dtype=bool),
                     np.zeros(k, dtype=bool),
                 )
             )
 
-    transfers = Transfers.concat([kernel_part, *royalty_parts])
+    parts = [kernel_part] if salvage_part is None else [kernel_part, salvage_part]
+    transfers = Transfers.concat([*parts, *royalty_parts])
 
     # 5. Death at the floor.
     balances = avail
@@ -222,6 +236,49 @@ def compute_settlement(
         ended=ended,
         balances=balances,
         special=special,
+    )
+
+
+def _salvage(
+    m: DeepMarket,
+    salvage: np.ndarray,
+    winner: np.ndarray,
+    avail: np.ndarray,
+    special: np.ndarray,
+    received: np.ndarray,
+) -> tuple[Transfers, int]:
+    """The world buying back each cut state from its last owner (see the module
+    docstring): the transfers and what went unpaid; ``avail``, ``special`` and
+    ``received`` (the owners' receipts in units) are updated in place."""
+    cols: list[list[int]] = [[], [], [], [], []]
+    unpaid = 0
+    for s in np.flatnonzero((salvage != 0) & (winner >= 0)).tolist():
+        g = int(winner[s])
+        due = int(np.rint(m.discount * salvage[s] * UNITS_PER_CREDIT))
+        if due > 0:
+            payer, payee, amount = ISSUER, g, due
+            avail[g] += due
+            special[-1 - ISSUER] -= due
+        else:
+            have = int(avail[g]) if m.accounts.alive[g] and avail[g] > 0 else 0
+            amount = min(-due, have)
+            unpaid += -due - amount
+            payer, payee = g, ISSUER
+            avail[g] -= amount
+            special[-1 - ISSUER] += amount
+        received[s] = amount if payer == ISSUER else -amount
+        if amount > 0:
+            for col, v in zip(cols, (payer, payee, amount, int(FlowKind.BID), s), strict=True):
+                col.append(v)
+    return (
+        Transfers(
+            np.asarray(cols[0], np.int64),
+            np.asarray(cols[1], np.int64),
+            np.asarray(cols[2], np.int64),
+            np.asarray(cols[3], np.uint8),
+            np.asarray(cols[4], np.int64),
+        ),
+        unpaid,
     )
 
 

@@ -132,7 +132,11 @@ def train(
         float, typer.Option(help="New traders enumerated per finished episode.")
     ] = 0.0,
     optimism: Annotated[
-        float | None, typer.Option(help="Initial bid of adaptive traders (credits).")
+        float | None,
+        typer.Option(
+            help="Initial bid of adaptive traders, fixed (credits); default: adaptive, from 1 "
+            "credit up to the returns the task shows."
+        ),
     ] = None,
     max_steps: Annotated[
         int | None, typer.Option(help="Also stop after this many environment steps.")
