@@ -204,8 +204,12 @@ def check_production(
             if p.consumed[m].any() or p.made[m].any():
                 raise ForgedProduction(f"{name} ran no recipe, yet goods were used or made")
             continue
-        if np.any((p.consumed[m] > 0) & (a[r] == 0)) or np.any((p.made[m] > 0) & (o[r] == 0)):
-            raise ForgedProduction(f"{name}: goods used or made that recipe {r} does not")
+        stray = ((p.consumed[m] > 0) & (a[r] == 0)) | ((p.made[m] > 0) & (o[r] == 0))
+        if stray.any():
+            j = int(np.argmax(stray))
+            raise ForgedProduction(
+                f"{name}: {economy.goods[j]} used or made, which recipe {r} neither uses nor makes"
+            )
         need = a[r] > 0
         backed = float(np.min(p.consumed[m][need] / a[r][need]))
         backed = min(backed, float(economy.capacity[r]), float(runs[m]))

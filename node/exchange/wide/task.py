@@ -512,7 +512,8 @@ class WideTask:
             for j, good in enumerate(self.goods):
                 if f"{account}/{good}" in touched:
                     expected[f"{account}/{good}"] = int(holdings[row, j])
-        await self._commit(entries, expected)
+        if entries:  # a round where nothing moved (no goods anywhere) writes nothing
+            await self._commit(entries, expected)
         self.balance, self.holdings, self.world = balance, holdings, production.world
         self.prices = rc.prices.copy()
         self.welfare.append(production.welfare)
