@@ -293,6 +293,9 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
         )
         assert seen["alarm"] is None, seen["alarm"]
         assert seen["tasks"] and seen["tasks"][0]["name"] == TASK
+        shown = seen["checkpoint"]
+        assert shown["signature"] is True and shown["origin"] == ORIGIN, shown
+        assert shown["entries_match"] is not False, shown
         with urllib.request.urlopen(
             f"http://127.0.0.1:{project.ports['monitor']}/", timeout=5
         ) as page:
@@ -310,7 +313,15 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert audit.stdout.startswith("ok: "), audit.stdout
         entries = int(audit.stdout.split()[1])
-        assert entries >= seen["entries"]  # the monitor saw a prefix of the ledger
+        assert entries >= max(seen["entries"], shown["size"])  # it saw a prefix of it
+
+        # The checkpoint the monitor showed is the ledger's own at that size: its root
+        # there, and the ledger proves that what it holds now extends it.
+        proof = project.run_tool(
+            "ledger", "consistency", "/var/lib/catallax/ledger", str(shown["size"]), "--json"
+        )
+        assert proof.returncode == 0, proof.stdout + proof.stderr
+        assert json.loads(proof.stdout)["root1"] == shown["root"]
 
         balances = project.run_tool("ledger", "balances", "/var/lib/catallax/ledger", "--json")
         assert balances.returncode == 0, balances.stderr
