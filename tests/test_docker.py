@@ -14,7 +14,8 @@ shows rounds settling with all four traders, runs each node's image ``HEALTHCHEC
 waits until the web monitor's published page sees the exchange's rounds and a verified
 checkpoint, stops the project (every container must exit 0: the exchange finishes its
 round on SIGTERM), runs ``catallax ledger audit`` on the ledger volume in a container of
-the image, and always brings it all down again, volumes too. It prints how long each step took.
+the image, checks the monitor's checkpoint against that ledger, and always brings it
+all down again, volumes too. It prints how long each step took.
 """
 
 from __future__ import annotations
