@@ -80,7 +80,7 @@ def find_engine() -> Engine | str:
     """The engine to use, or why there is none (one line)."""
     chosen = os.environ.get("CATALLAX_CONTAINER_ENGINE", "")
     if chosen not in ("", "podman", "docker"):
-        return f"CATALLAX_CONTAINER_ENGINE={chosen!r}: expected podman or docker"
+        pytest.fail(f"CATALLAX_CONTAINER_ENGINE={chosen!r}: expected podman or docker")
     why = []
     for name in [chosen] if chosen else ["podman", "docker"]:
         if shutil.which(name) is None:
