@@ -472,11 +472,25 @@ class WideTask:
         owner_a = np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64)
         values_a = np.concatenate(values) if values else np.zeros((0, g))
         budgets_a = np.concatenate(budgets) if budgets else np.zeros(0, dtype=np.int64)
+        # The orders' sequence numbers become durable while the round is cleared and
+        # produced; the round commits only once they are (as a deep task's bids).
         items = [(scoped(b.key, self.name), b.sequence, b.timestamp_ms) for b in books]
-        refused = await asyncio.to_thread(self.ctx.book.check_many, items)
-        wrong = [e for e in refused if e is not None and not isinstance(e, Replayed | Stale)]
-        if wrong:
-            raise NodeError(f"the sequence book refused accepted orders: {wrong}")
+        durable = asyncio.ensure_future(asyncio.to_thread(self.ctx.book.check_many, items))
+        try:
+            await self._settle(r, durable, offers, owner_a, values_a, budgets_a, recipes, runs,
+                               evidence)  # fmt: skip
+        finally:
+            if not durable.done():
+                await asyncio.wait([durable])
+        self.round_seconds.append(time.perf_counter() - started)
+        for hook in self.on_round:
+            hook(self)
+
+    async def _settle(self, r, durable, offers, owner_a, values_a, budgets_a, recipes, runs,
+                      evidence) -> None:  # fmt: skip
+        """Clear, produce and commit round ``r`` (see the module docstring, 3 to 6)."""
+        assert self.economy is not None and self.world is not None
+        n = len(self.balance)
         try:
             rc = clear_round(
                 self.holdings, self.world, offers, owner_a, values_a, budgets_a, self.balance,
@@ -512,6 +526,10 @@ class WideTask:
             for j, good in enumerate(self.goods):
                 if f"{account}/{good}" in touched:
                     expected[f"{account}/{good}"] = int(holdings[row, j])
+        refused = await durable
+        wrong = [e for e in refused if e is not None and not isinstance(e, Replayed | Stale)]
+        if wrong:
+            raise NodeError(f"the sequence book refused accepted orders: {wrong}")
         if entries:  # a round where nothing moved (no goods anywhere) writes nothing
             await self._commit(entries, expected)
         self.balance, self.holdings, self.world = balance, holdings, production.world
@@ -520,9 +538,6 @@ class WideTask:
         self.rounds += 1
         self.round += 1
         self._send_results(r, rc, production, holdings)
-        self.round_seconds.append(time.perf_counter() - started)
-        for hook in self.on_round:
-            hook(self)
 
     def _refuse(self, round_: int, why: str) -> None:
         """A round not settled: nothing written; every session hears why."""
