@@ -31,7 +31,8 @@ EXPECTED = {
         "Population", "Trader", "AdaptiveBidders", "EnumeratedPrograms", "LeontiefProducers",
         "Encoder", "OneHot",
         "TileCoder", "encoder_for", "ENTRY_POINT_GROUP", "FamilySpec", "check_trader",
-        "families", "load_family", "load_trader", "register", "PluginError", "TraderCheckError",
+        "check_wide_trader", "families", "load_family", "load_trader", "register", "PluginError",
+        "TraderCheckError",
         "TraderConfigError", "TraderError", "ObservationError", "UnsupportedSpace",
     },
 }  # fmt: skip

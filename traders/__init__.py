@@ -8,7 +8,7 @@ that make a market learn, and the way to find third-party families.
 
 from catallax.traders.adaptive import AdaptiveBidders
 from catallax.traders.base import Population, Trader
-from catallax.traders.checker import check_trader
+from catallax.traders.checker import check_trader, check_wide_trader
 from catallax.traders.enumerated import EnumeratedPrograms
 from catallax.traders.errors import (
     ObservationError,
@@ -46,6 +46,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FamilySpec",
     "check_trader",
+    "check_wide_trader",
     "families",
     "load_family",
     "load_trader",

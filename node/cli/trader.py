@@ -53,7 +53,10 @@ def check(
 
     try:
         cls = load_family(family)
-        make = make_env_factory(env_id)
+        if hasattr(cls, "for_economy") and not hasattr(cls, "for_env"):
+            env_id, make = _economy_factory(env_id)  # a wide-market family: its economy
+        else:
+            make = make_env_factory(env_id)
     except (PluginError, OptionError) as exc:
         fail(str(exc))
     env = make()
@@ -65,6 +68,22 @@ def check(
     finally:
         env.close()
     out.print(f"{family}: ok on {env_id} ({pop.size} members)", markup=False)
+
+
+def _economy_factory(env_id: str):
+    """Makes ``env_id`` as it is (a production economy has Box actions); the default
+    economy's environment when ``env_id`` is the deep default."""
+    import gymnasium as gym
+
+    import catallax.exchange.envs  # noqa: F401  (registers the catallax ids)
+    from catallax.node.errors import OptionError
+
+    name = "catallax/Production-v0" if env_id == "catallax/Chain-v0" else env_id
+    try:
+        gym.spec(name)
+    except gym.error.Error as exc:
+        raise OptionError(f"{env_id}: {exc}") from None
+    return name, lambda: gym.make(name)
 
 
 @app.command("run")
