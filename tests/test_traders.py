@@ -207,15 +207,18 @@ def test_prior_pseudo_visits_keep_part_of_the_optimism_after_one_outcome():
         AdaptiveBidders(OneHot(1), 1, prior=-1.0)
 
 
-def test_adaptive_optimism_rises_with_the_value_level_and_keeps_the_greedy_choice():
-    pop = AdaptiveBidders(OneHot(2), 2, clones=1, prior=0.0, preference=0.0)
+def test_adaptive_optimism_rises_with_the_value_level_by_each_bids_share_of_its_prior():
+    pop = AdaptiveBidders(OneHot(2), 2, clones=1, prior=1.0, preference=0.0)
     assert pop.adaptive and pop.optimism == 1.0
-    pop.theta[1, 0] = 0.25  # action 1 learnt lower in state 0
+    pop.visits[1, 0] = 4.0  # action 1 in state 0: the prior and three outcomes
+    pop.theta[1, 0] = -3.0  # learnt to be bad
     before = pop.values(np.arange(2))
     pop.raise_optimism(128.0)
     after = pop.values(np.arange(2))
-    np.testing.assert_allclose(after - before, 127.0)  # every bid up by the difference
-    assert pop.optimism == 128.0 and (after.argmax(axis=0) == before.argmax(axis=0)).all()
+    rise = np.full((2, 2), 127.0)
+    rise[1, 0] = 127.0 / 4  # a quarter of the running mean was the optimistic bid
+    np.testing.assert_allclose(after - before, rise)
+    assert pop.optimism == 128.0
     pop.raise_optimism(64.0)  # never down
     np.testing.assert_allclose(pop.values(np.arange(2)), after)
     fixed = AdaptiveBidders(OneHot(2), 2, optimism=1.0)

@@ -134,6 +134,7 @@ class AdaptiveBidders(Population):
         self.optimism = float(optimism)
         self.theta = np.full((self.n_actions, nf), self.optimism / encoder.n_active)
         self.visits = np.full((self.n_actions, nf), float(prior))
+        self._prior = float(prior)
         self.exploring = True
         self._rng = np.random.default_rng(seed)
         self._primitive = np.tile(np.arange(self.n_actions), clones)
@@ -217,14 +218,20 @@ class AdaptiveBidders(Population):
 
     def raise_optimism(self, level: float) -> None:
         """The task has shown returns up to ``level`` credits: with adaptive optimism
-        (``optimism=None``) and a level above the current one, every bid rises by the
-        difference (spread over the active features). The same shift for every action
-        keeps the greedy choice where it was; it restores optimism at the task's scale
-        (on CartPole-v1 the level climbs to 128 as its returns grow). The training loop
-        calls it (:func:`catallax.exchange.deep.raise_optimism`)."""
+        (``optimism=None``) and a level above the current one, the optimistic first bid
+        rises to it, and with it every bid by that bid's share of its running mean,
+        ``prior / visits`` (all of the rise where never visited): little where much was
+        learnt, so a state learnt to be bad stays bad (shifting every bid alike made
+        Duality's absorbing state look good again, 388 episodes instead of 110). The
+        training loop calls it (:func:`catallax.exchange.deep.raise_optimism`); on
+        CartPole-v1 the level climbs to 128."""
         if not self.adaptive or not (np.isfinite(level) and level > self.optimism):
             return
-        self.theta += (float(level) - self.optimism) / self.encoder.n_active
+        rise = (float(level) - self.optimism) / self.encoder.n_active
+        # The optimistic first bid counts as `prior` visits of the running mean: raising
+        # it moves each bid by its share, prior / visits (all of it where never visited).
+        weight = np.where(self.visits > 0, self._prior / np.maximum(self.visits, 1e-12), 1.0)
+        self.theta += rise * np.minimum(weight, 1.0)
         self.optimism = float(level)
 
     def grow(self, count: int) -> int:
