@@ -31,7 +31,7 @@ from catallax.node.errors import ForgedProduction
 from catallax.node.exchange import ExchangeNode
 from catallax.node.exchange.config import parse_config
 from catallax.node.exchange.servicer import status_of
-from catallax.node.exchange.wide import check_orders
+from catallax.node.exchange.wide import check_orders, clear_round
 from catallax.node.keys import save_private_key
 from catallax.node.localnet import catallax_command
 from catallax.node.serving import channel_options
@@ -417,6 +417,23 @@ def test_orders_cross_the_wire_and_back_exactly():
     for o in body.orders:
         spent[o.member] += o.budget
     assert (spent <= poor).all() and spent.sum() > 0
+
+
+@pytest.mark.parametrize("utility", ["linear", "leontief", "ces"])
+def test_each_kind_of_valuation_clears_certified_and_conserves_goods(utility):
+    holdings = np.array([[2_000_000, 0, 0], [0, 1_000_000, 0]])
+    world = np.array([3_000_000, 2_000_000, 1_500_000])
+    owner = np.array([0, 1, 1])
+    values = np.array([[0, 1, 2.0], [1, 0, 1.0], [1, 1, 0.0]])
+    budgets = np.array([5_000_000, 3_000_000, 2_000_000])
+    balances = np.array([4_000_000, 10**8])  # member 0's budget is capped at 4 credits
+    rc = clear_round(holdings, world, np.array([True, True]), owner, values, budgets,
+                     balances, utility=utility, rho=0.5)  # fmt: skip
+    assert rc.certificate.holds(1e-6)
+    np.testing.assert_array_equal(rc.bundles.sum(0) + rc.world, holdings.sum(0) + world)
+    assert (rc.bundles >= 0).all() and (rc.world >= 0).all()
+    assert rc.pay[0] <= 4_000_000 and rc.pay[1] <= 5_000_000
+    assert rc.pay.sum() > 0 and (rc.prices > 0).any()
 
 
 # --- one identity, a deep task and a wide task ----------------------------------------------

@@ -29,6 +29,7 @@ from catallax.exchange.envs.production import Economy
 from catallax.exchange.equilibrium import (
     CESMarket,
     Equilibrium,
+    EquilibriumError,
     FisherMarket,
     LeontiefMarket,
     certify,
@@ -101,7 +102,8 @@ def clear_round(
         balances: ``(N,)`` credit units each member holds (caps its budgets).
 
     Raises:
-        Uncertified: the clearing fails its certificate (``uncertified: <why>``).
+        Uncertified: the clearing fails its certificate, or the solver finds none within
+            ``tol`` (``uncertified: <why>``).
     """
     holdings = np.asarray(holdings, dtype=np.int64)
     world = np.asarray(world, dtype=np.int64)
@@ -115,7 +117,10 @@ def clear_round(
         (np.asarray(budgets, dtype=np.float64) / UNITS_PER_CREDIT)[None],
     )
     cap = np.maximum(np.asarray(balances, dtype=np.int64), 0) / UNITS_PER_CREDIT
-    c = equ(h, w, orders, cap=cap, tol=tol, utility=utility, rho=rho)
+    try:
+        c = equ(h, w, orders, cap=cap, tol=tol, utility=utility, rho=rho)
+    except EquilibriumError as exc:  # the solver found no answer within its tolerance
+        raise Uncertified(f"uncertified: no equilibrium found ({exc})") from exc
     certificate = _certify(c, orders, h.sum(axis=1) + w, utility, rho)
     if not certificate.holds(tol):
         raise Uncertified(f"uncertified: {certificate} (tolerance {tol:g})")
