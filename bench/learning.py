@@ -147,18 +147,6 @@ def target_of(optimal: float, threshold: float) -> float:
     return optimal - (1.0 - threshold) * abs(optimal)
 
 
-def policy_return(model: envs.TabularModel, pi: np.ndarray, horizon: int) -> float:
-    """Exact expected return of a stochastic policy ``pi[s, a]`` over ``horizon`` steps."""
-    if np.isin(pi, (0.0, 1.0)).all():
-        return envs.greedy_return(model, pi.argmax(axis=1), horizon)
-    r_pi = (pi * model.R).sum(axis=1)
-    p_pi = np.einsum("sa,sat->st", pi, model.P_continue)
-    value = np.zeros(model.n_states)
-    for _ in range(horizon):
-        value = r_pi + p_pi @ value
-    return float(model.initial @ value)
-
-
 def market_policy(market: DeepMarket, n_obs: int, n_actions: int) -> np.ndarray:
     """The market's greedy policy over observation ids, ``(n_obs, n_actions)`` probabilities.
 
@@ -349,7 +337,7 @@ def train_market(
 
     def greedy() -> float:
         pi = market_policy(market, n_obs, n_actions)
-        return policy_return(model, pi[model.observation], horizon)
+        return envs.policy_return(model, pi[model.observation], horizon)
 
     curve = run(make, episodes, n_envs, seed, market.act, lambda d: d.actions, learn,
                 greedy if value else None)  # fmt: skip
@@ -376,7 +364,7 @@ def train_q(
         agent.learn(obs, actions, reward, reached, terminated)
 
     def greedy() -> float:
-        return policy_return(model, agent.policy()[model.observation], horizon)
+        return envs.policy_return(model, agent.policy()[model.observation], horizon)
 
     curve = run(make, episodes, n_envs, seed, agent.act, lambda a: a, learn,
                 greedy if value else None)  # fmt: skip

@@ -52,6 +52,7 @@ def test_exported_names() -> None:
         "episode_horizon",
         "greedy_return",
         "optimal_return",
+        "policy_return",
         "q_star",
         "transition_model",
         "EnvError",
@@ -248,3 +249,28 @@ def test_other_bad_arguments() -> None:
         BanditEnv(payouts=[0.1, float("nan")])
     with pytest.raises(InvalidArgument, match="render_mode"):
         DualityEnv(render_mode="human")
+
+
+def test_policy_return_of_a_stochastic_policy_and_bad_policies():
+    model = envs.transition_model(gym.make("catallax/Chain-v0"))
+    right = np.zeros((6, 2))
+    right[:, 1] = 1.0
+    assert envs.policy_return(model, right, 20) == pytest.approx(0.8)  # via greedy_return
+    coin = np.full((6, 2), 0.5)
+    value = envs.policy_return(model, coin, 20)
+    assert 0.0 < value < 0.8
+    # Five steps right in a row within 20 steps, by dynamic programming on its own.
+    p = np.zeros(6)
+    p[0] = 1.0
+    reached = 0.0
+    for _ in range(20):
+        nxt = np.zeros(6)
+        for s in range(5):
+            nxt[max(s - 1, 0)] += 0.5 * p[s]
+            nxt[s + 1] += 0.5 * p[s]
+        reached += nxt[5]
+        nxt[5] = 0.0
+        p = nxt
+    assert value == pytest.approx(0.8 * reached)
+    with pytest.raises(envs.InvalidArgument, match="probabilities"):
+        envs.policy_return(model, np.ones((6, 2)), 20)

@@ -29,6 +29,7 @@ import numpy as np
 
 from catallax.exchange.deep.market import DeepMarket
 from catallax.exchange.deep.scale import ScaleTracker
+from catallax.exchange.envs.tabular import episode_horizon
 from catallax.exchange.errors import MarketConfigError
 
 __all__ = [
@@ -298,14 +299,8 @@ def episode_cap(env: gym.Env, cap: int | None = None) -> int:
         if cap < 1:
             raise MarketConfigError(f"the evaluation cap must be >= 1 step, got {cap}")
         return int(cap)
-    limits = [getattr(env.unwrapped, "max_steps", None)]
-    layer = env
-    while isinstance(layer, gym.Wrapper):
-        if isinstance(layer, gym.wrappers.TimeLimit):
-            limits.append(layer._max_episode_steps)
-        layer = layer.env
-    known = [int(limit) for limit in limits if limit is not None]
-    return min(known) if known else EVALUATION_CAP
+    limit = episode_horizon(env)
+    return EVALUATION_CAP if limit is None else limit
 
 
 def evaluation(
@@ -372,17 +367,10 @@ def evaluation(
     return Evaluation(returns=returns, lengths=lengths, capped=capped, cap=limit, seeds=seeds)
 
 
-def evaluate(
-    market: DeepMarket,
-    make: Callable[[], gym.Env],
-    *,
-    episodes: int = 100,
-    n_envs: int = 32,
-    seed: Seed = None,
-    cap: int | None = None,
-) -> np.ndarray:
-    """The returns of :func:`evaluation`, one per episode started, in episode order."""
-    return evaluation(market, make, episodes=episodes, n_envs=n_envs, seed=seed, cap=cap).returns
+def evaluate(market: DeepMarket, make: Callable[[], gym.Env], **options: Any) -> np.ndarray:
+    """The returns of :func:`evaluation` (same options), one per episode started, in
+    episode order."""
+    return evaluation(market, make, **options).returns
 
 
 def greedy_policy(market: DeepMarket, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

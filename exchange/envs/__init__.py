@@ -46,6 +46,7 @@ from .tabular import (
     episode_horizon,
     greedy_return,
     optimal_return,
+    policy_return,
     q_star,
     transition_model,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "best_memoryless_return",
     "episode_horizon",
     "greedy_return",
+    "policy_return",
     "optimal_return",
     "q_star",
     "transition_model",

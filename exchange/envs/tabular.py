@@ -27,6 +27,7 @@ __all__ = [
     "best_memoryless_return",
     "episode_horizon",
     "greedy_return",
+    "policy_return",
     "optimal_return",
     "q_star",
     "transition_model",
@@ -212,6 +213,36 @@ def greedy_return(
     for _ in range(horizon):
         V = R_pi + gamma * (P_pi @ V)
     return float(model.initial @ V)
+
+
+def policy_return(model: TabularModel, pi: np.ndarray, horizon: int) -> float:
+    """Exact expected undiscounted return of a stochastic policy over ``horizon`` steps.
+
+    ``pi[s, a]`` is the probability of action ``a`` in state ``s`` (a market's greedy
+    policy is one: where nobody bids the world acts uniformly at random). A
+    deterministic ``pi`` (only 0s and 1s) goes through :func:`greedy_return`.
+
+    Raises:
+        InvalidArgument: ``pi`` is not an ``(S, A)`` matrix of probabilities, or the
+            horizon is out of range.
+    """
+    _check_horizon(horizon)
+    pi = np.asarray(pi, dtype=np.float64)
+    if pi.shape != (model.n_states, model.n_actions) or not (
+        np.all(pi >= 0) and np.allclose(pi.sum(axis=1), 1.0)
+    ):
+        raise InvalidArgument(
+            f"pi must be a ({model.n_states}, {model.n_actions}) matrix of probabilities "
+            f"per state, got shape {pi.shape}"
+        )
+    if np.isin(pi, (0.0, 1.0)).all():
+        return greedy_return(model, pi.argmax(axis=1), horizon)
+    r_pi = (pi * model.R).sum(axis=1)
+    p_pi = np.einsum("sa,sat->st", pi, model.P_continue)
+    value = np.zeros(model.n_states)
+    for _ in range(horizon):
+        value = r_pi + p_pi @ value
+    return float(model.initial @ value)
 
 
 def optimal_return(model: TabularModel, horizon: int, gamma: float = 1.0) -> float:
