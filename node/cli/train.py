@@ -78,7 +78,11 @@ def print_summary(result: TrainResult) -> None:
         ("traders", ", ".join(s["traders"])),
         ("episodes (parallel slots)", f"{s['episodes']} ({s['envs']})"),
         ("environment steps", s["steps"]),
-        ("greedy return", f"{s['greedy_return']:.4f} ± {s['greedy_return_std']:.4f}"),
+        (
+            "greedy return",
+            f"{s['greedy_return']:.4f} ± {s['greedy_return_se']:.4f} (standard error; "
+            f"{s['eval_episodes']} episodes, {s['eval_capped']} cut at {s['eval_cap']} steps)",
+        ),
         (
             "optimal return",
             "unknown" if s["optimal_return"] is None else f"{s['optimal_return']:.4f}",
