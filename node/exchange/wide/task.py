@@ -61,11 +61,8 @@ from catallax.node.errors import (
     ForgedProduction,
     FutureRound,
     Malformed,
-    NodeError,
     NotYourMember,
-    Replayed,
     RulesChanged,
-    Stale,
     Superseded,
     TaskPaused,
     Uncertified,
@@ -84,7 +81,7 @@ from catallax.node.exchange.wide.rounds import (
     settlement_entries,
 )
 from catallax.node.recording import LedgerMismatch
-from catallax.node.wire import Envelope, now_ms, scoped
+from catallax.node.wire import Envelope, now_ms
 from catallax.node.wire.convert import checkpoint_to_proto, space_to_proto, tensor_to_proto
 from catallax.v1 import exchange_pb2, wide_pb2
 
@@ -472,21 +469,15 @@ class WideTask:
         owner_a = np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64)
         values_a = np.concatenate(values) if values else np.zeros((0, g))
         budgets_a = np.concatenate(budgets) if budgets else np.zeros(0, dtype=np.int64)
-        # The orders' sequence numbers become durable while the round is cleared and
-        # produced; the round commits only once they are (as a deep task's bids).
-        items = [(scoped(b.key, self.name), b.sequence, b.timestamp_ms) for b in books]
-        durable = asyncio.ensure_future(asyncio.to_thread(self.ctx.book.check_many, items))
-        try:
-            await self._settle(r, durable, offers, owner_a, values_a, budgets_a, recipes, runs,
-                               evidence)  # fmt: skip
-        finally:
-            if not durable.done():
-                await asyncio.wait([durable])
+        # The orders' sequence numbers stay in memory: a session's Hello is accepted
+        # durably before the session opens and every later body of its signer must be
+        # above it, so an Orders captured before a restart stays refused after it.
+        await self._settle(r, offers, owner_a, values_a, budgets_a, recipes, runs, evidence)
         self.round_seconds.append(time.perf_counter() - started)
         for hook in self.on_round:
             hook(self)
 
-    async def _settle(self, r, durable, offers, owner_a, values_a, budgets_a, recipes, runs,
+    async def _settle(self, r, offers, owner_a, values_a, budgets_a, recipes, runs,
                       evidence) -> None:  # fmt: skip
         """Clear, produce and commit round ``r`` (see the module docstring, 3 to 6)."""
         assert self.economy is not None and self.world is not None
@@ -526,10 +517,6 @@ class WideTask:
             for j, good in enumerate(self.goods):
                 if f"{account}/{good}" in touched:
                     expected[f"{account}/{good}"] = int(holdings[row, j])
-        refused = await durable
-        wrong = [e for e in refused if e is not None and not isinstance(e, Replayed | Stale)]
-        if wrong:
-            raise NodeError(f"the sequence book refused accepted orders: {wrong}")
         if entries:  # a round where nothing moved (no goods anywhere) writes nothing
             await self._commit(entries, expected)
         self.balance, self.holdings, self.world = balance, holdings, production.world
