@@ -28,7 +28,8 @@ class Trader(ABC):
     """One agent α: a bid function α_b(ω) and an action α̂(ω) (paper, Definition 2.1).
 
     Subclasses implement :meth:`bid` and :meth:`act`; :meth:`learn` is optional. A bid
-    that is NaN, infinite or negative means "no bid".
+    that is NaN or infinite means "no bid"; a negative one is an ask (to be paid for
+    taking a state worth less than nothing).
     """
 
     @abstractmethod
