@@ -46,7 +46,8 @@ class Bidders(Protocol):
     def bids(self, obs: np.ndarray) -> np.ndarray:
         """Bids of every member in every episode, shape ``(size, E)``, in credits.
 
-        NaN, infinite or negative entries mean "no bid".
+        NaN or infinite entries mean "no bid"; a negative one is an ask, to be paid
+        for taking a state worth less than nothing (see :mod:`catallax.exchange.auctions`).
         """
         ...
 
