@@ -10,7 +10,8 @@ in the compose file; where they are unset and the engine holds the base that
 The topology test builds the images and the README's own-trader image (``FROM
 catallax``), brings docker/compose.yaml and the README's compose file up as one project
 (its own name, its own published ports), waits until the exchange's published port
-shows rounds settling with all four traders, runs each node's image ``HEALTHCHECK``,
+shows rounds settling with all four traders (three on the deep task, the Leontief
+producers on the wide one), runs each node's image ``HEALTHCHECK``,
 waits until the web monitor's published page sees the exchange's rounds and a verified
 checkpoint, stops the project (every container must exit 0: the exchange finishes its
 round on SIGTERM), runs ``catallax ledger audit`` on the ledger volume in a container of
@@ -48,7 +49,8 @@ LOCAL_BASE = "localhost/catallax-base:bookworm"
 IMAGE = "catallax"
 ORIGIN = "catallax.local/docker"  # docker/exchange.toml
 TASK = "chain"
-TRADERS = 4  # the compose file's three and the README's own trader
+TRADERS = 3  # on "chain": the compose file's adaptive and enumerated, the README's own
+WIDE = "economy"  # the wide task, with the compose file's Leontief producers
 PLUGIN_IMAGE = "my-trader"
 ROUNDS = 40
 
@@ -282,8 +284,12 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
         project.timings["rounds"] = time.monotonic() - start
         assert info.state in ("training", "waiting"), info.state
         assert info.episodes > 0  # Chain episodes end within a few rounds
+        wide = wait_task(
+            address, WIDE, lambda i: i.rounds >= 5 and i.sessions == 1, timeout=120, interval=0.5
+        )
+        assert wide.market == "wide" and wide.identities == 1, wide
 
-        for service in ("env", "exchange", "mosquitto", "monitor"):
+        for service in ("env", "env-economy", "exchange", "mosquitto", "monitor"):
             project.healthy(service)
 
         # The web monitor, following the broker the exchange publishes to, sees the
@@ -293,7 +299,7 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
             lambda e: e["rounds_seen"] > 0 and e["entries"] > 0 and e["checkpoint"],
         )
         assert seen["alarm"] is None, seen["alarm"]
-        assert seen["tasks"] and seen["tasks"][0]["name"] == TASK
+        assert {t["name"] for t in seen["tasks"]} == {TASK, WIDE}, seen["tasks"]
         shown = seen["checkpoint"]
         assert shown["signature"] is True and shown["origin"] == ORIGIN, shown
         assert shown["entries_match"] is not False, shown
@@ -328,7 +334,7 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
         assert balances.returncode == 0, balances.stderr
         accounts = json.loads(balances.stdout)["accounts"]
         members = [a["account"] for a in accounts if a["kind"] == "trader"]
-        assert len({m.split(".")[1] for m in members}) == TRADERS, members
+        assert len({m.split(".")[1] for m in members}) == TRADERS + 1, members
         assert sum(a["balance"] for a in accounts) == 0
 
     assert project.timings["down_status"] == 0
@@ -338,7 +344,7 @@ def test_compose_network_trades_monitors_and_audits(engine: Engine, built) -> No
     timings = {**timings, **project.timings}
     print(
         "docker: build {build:.1f} s, plugin image {plugin:.1f} s, up {up:.1f} s, "
-        "{rounds_n} rounds of 4 traders after "
+        "{rounds_n} rounds of 3 traders (and a wide task's) after "
         "{rounds:.1f} s, stop {stop:.1f} s, down {down:.1f} s".format(rounds_n=ROUNDS, **timings)
     )
 
