@@ -79,6 +79,10 @@ class FlowKind(IntEnum):
     ROYALTY_TAX = 10
     """The ``1 − γ`` share of a royalty, to the treasury (settled at the episode end,
     with the royalty, rounds after the purchase it belongs to)."""
+    ASK = 11
+    """Seller to buyer where the price is negative (an ask): the previous owner pays
+    ``γ`` of ``|price|`` to be rid of a state worth less than nothing (the world pays
+    at an episode's first sale); a consequence of the seller's own purchase."""
 
     @property
     def ledger(self) -> str:

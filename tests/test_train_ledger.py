@@ -80,8 +80,9 @@ def test_every_step_commits_one_round_and_the_balances_agree(tmp_path, name):
         market.apply(s)
         costs += s.report.costs
         t = s.transfers
-        # An ask: a bid transfer in a slot of negative price, paid to the buyer.
-        ask = (t.kind == int(FlowKind.BID)) & (decision.price[t.slot] < 0)
+        # An ask: a transfer of kind ask in a slot of negative price, paid to the buyer.
+        ask = t.kind == int(FlowKind.ASK)
+        assert (decision.price[t.slot[ask]] < 0).all()
         assert (t.payee[ask] == decision.winner[t.slot[ask]]).all()
         asks["world"] += int((ask & (t.payer == ISSUER)).sum())
         asks["traders"] += int((ask & (t.payer >= 0)).sum())

@@ -20,6 +20,7 @@ __all__ = ["sale_reward_rent"]
 
 _ISSUER, _TREASURY = -1, -2
 _BID, _TAX, _MINT, _REWARD, _COST, _RENT = 2, 3, 4, 5, 6, 7
+_ASK = 11  # FlowKind.ASK
 
 
 @numba.njit(cache=True, inline="always")
@@ -141,7 +142,7 @@ def sale_reward_rent(  # pragma: no cover - compiled
                 p = have
         unpaid += owed - p
         if p > 0:
-            k = _put(out, k, seller, g, p, _BID, s)
+            k = _put(out, k, seller, g, p, _ASK, s)
             if seller >= 0:
                 avail[seller] -= p
             else:

@@ -19,7 +19,7 @@ from catallax.exchange.transfers import ISSUER, FlowKind, Transfers
 
 __all__ = ["Admission", "Decision", "Owners", "Settlement", "StepReport"]
 
-_BID, _ROYALTY = int(FlowKind.BID), int(FlowKind.ROYALTY)
+_BID, _ROYALTY, _ASK = int(FlowKind.BID), int(FlowKind.ROYALTY), int(FlowKind.ASK)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -134,7 +134,7 @@ class StepReport:
     @property
     def from_world(self) -> float:
         t = self._transfers
-        world = (t.payer == ISSUER) & (t.kind == _BID)
+        world = (t.payer == ISSUER) & ((t.kind == _BID) | (t.kind == _ASK))
         return float(t.amount[world].sum()) / UNITS_PER_CREDIT
 
     def __repr__(self) -> str:

@@ -96,6 +96,9 @@ class TransferKind(StrEnum):
     """A buyer pays its seller a share of the value its ownership realised."""
     ROYALTY_TAX = "royalty_tax"
     """The ``1 − γ`` share of a royalty, paid to the treasury with it."""
+    ASK = "ask"
+    """Where a state's price is negative: its previous owner pays the buyer to take it
+    (``γ`` of ``|price|``; the issuer at an episode's first sale)."""
     DELIVERY = "delivery"
     """A good moved from its seller to its buyer (a wide-market clearing), or to a
     consumer; the seller's signed authorisation is its evidence."""
