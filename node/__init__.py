@@ -5,7 +5,8 @@
 import it. Importing it lets the ledger read network bids as evidence
 (:func:`catallax.node.wire.mandate.read_bids`), so that every process that audits a
 network ledger through the node can check them, and a wide market's orders
-(:func:`catallax.node.exchange.wide.orders.read_orders`) likewise.
+(:func:`catallax.node.exchange.wide.orders.read_orders`) and demands
+(:func:`catallax.node.exchange.wide.demands.read_demand`) likewise.
 """
 
 from catallax.exchange.ledger.evidence import register_reader as _register_reader
@@ -23,7 +24,14 @@ def _read_orders(evidence):  # a wide market's signed orders
     return read_orders(evidence)
 
 
+def _read_demand(evidence):  # a wide market's signed demand (interactive clearing)
+    from catallax.node.exchange.wide.demands import read_demand
+
+    return read_demand(evidence)
+
+
 _register_reader("Bids", _read_bids)
 _register_reader("Orders", _read_orders)
+_register_reader("Demand", _read_demand)
 
 __all__: list[str] = []

@@ -320,3 +320,13 @@ class Uncertified(WireError):
 
 class ForgedProduction(WireError):
     """A production report that makes goods from nothing or breaks the recipes."""
+
+
+class LateDemand(WireError):
+    """A ``Demand`` answering a price proposal whose deadline has passed (interactive
+    wide clearing): it is not counted, and the session ends."""
+
+
+class StalePrices(WireError):
+    """A ``Demand`` for a price vector that is not the current proposal's (its digest
+    names an earlier query, or none the exchange proposed)."""

@@ -77,13 +77,15 @@ def test_services_and_their_methods():
 
 def test_signed_bodies_start_with_sequence_and_timestamp():
     """common.proto's convention: fields 1 and 2 of every signed body."""
-    from catallax.v1 import environment_pb2, exchange_pb2
+    from catallax.v1 import environment_pb2, exchange_pb2, wide_pb2
 
     bodies = [
         exchange_pb2.Registration, exchange_pb2.Registered, exchange_pb2.Hello,
         exchange_pb2.Round, exchange_pb2.Bids,
         environment_pb2.SpecRequest, environment_pb2.EnvSpec, environment_pb2.ResetRequest,
         environment_pb2.ResetReply, environment_pb2.StepRequest, environment_pb2.StepReply,
+        wide_pb2.WideRequest, wide_pb2.Orders, wide_pb2.WideResult, wide_pb2.PriceProposal,
+        wide_pb2.Demand,
     ]  # fmt: skip
     for body in bodies:
         fields = body.DESCRIPTOR.fields_by_number

@@ -64,11 +64,13 @@ from catallax.node.errors import (
     ForgedProduction,
     FutureRound,
     HelloMissing,
+    LateDemand,
     Malformed,
     NotRegistered,
     NotYourMember,
     OverBudget,
     RulesChanged,
+    StalePrices,
     Superseded,
     TaskPaused,
     Uncertified,
@@ -105,6 +107,8 @@ STATUS: dict[type[BaseException], grpc.StatusCode] = {
     OverBudget: grpc.StatusCode.FAILED_PRECONDITION,
     Uncertified: grpc.StatusCode.FAILED_PRECONDITION,
     ForgedProduction: grpc.StatusCode.DATA_LOSS,
+    LateDemand: grpc.StatusCode.DEADLINE_EXCEEDED,
+    StalePrices: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
