@@ -170,6 +170,47 @@ class LeontiefProducers:
         budget = self.inputs[members, goods] * self.plan[members] * unit
         return Orders(members, values, np.broadcast_to(budget, (e, k)).copy())
 
+    def demand(
+        self,
+        prices: np.ndarray,
+        supply: np.ndarray,
+        holdings: np.ndarray,
+        balances: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's demand at proposed ``prices (G,)`` (the interactive clearing):
+        the inputs of the runs it buys, and its budget.
+
+        Member ``j`` budgets what its orders would (its plan's inputs at prevailing
+        prices, each at least ``floor``; at most its balance) and buys the inputs
+        ``a_j·k_j`` of ``k_j = min(plan_j, budget_j / (a_j·p))`` runs: a Leontief buyer
+        with a budget, whose demand falls continuously as prices rise (what a
+        tâtonnement needs). Whether its recipe pays is its plan's business (:meth:`learn`
+        moves the plan by the margin). A member one of whose inputs nobody offers
+        (``supply`` zero) demands nothing: it could not run.
+
+        Args:
+            prices: credits per unit of each good.
+            supply: ``(G,)`` units of each good on offer.
+            holdings: ``(J, G)`` units each member holds (it offers them all: the
+                bundle is gross, and a producer keeps only inputs it will run).
+            balances: ``(J,)`` credits each member holds.
+
+        Returns:
+            ``(bundles (J, G), budgets (J,))``: units each member wants to hold after
+            the clearing, and the most it pays for them, credits.
+        """
+        p = np.asarray(prices, dtype=np.float64)
+        supply = np.asarray(supply, dtype=np.float64)
+        del holdings
+        unit = np.maximum(self.prices, self.floor)
+        budget = np.minimum(self.inputs @ unit * self.plan, np.maximum(balances, 0.0))
+        cost = self.inputs @ p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            runs = np.where(cost > 0, np.minimum(self.plan, budget / cost), self.plan)
+        able = ~np.any(self._uses & (supply <= 0), axis=1)
+        runs = np.where(able, runs, 0.0)
+        return self.inputs * runs[:, None], budget
+
     def plans(self) -> tuple[np.ndarray, np.ndarray]:
         """Each member's production on the network: ``(recipe (J,), most runs (J,))``;
         member ``j`` runs recipe ``j`` as often as its inputs allow, up to capacity (what

@@ -3,7 +3,8 @@ settlements, the production-economy loop and equation (1).
 
 Modules: :mod:`.values` (the values handed around), :mod:`.clearing` (``Equ``),
 :mod:`.settlement` (one step of CAPITALISM as a value), :mod:`.market` (``WideMarket``),
-:mod:`.loop` (``run_economy``), :mod:`.prices` (prices by backpropagation).
+:mod:`.loop` (``run_economy``), :mod:`.prices` (prices by backpropagation),
+:mod:`.tatonnement` (clearing by demand queries).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from catallax.exchange.wide.prices import (
     backprop_prices,
     flows,
 )
+from catallax.exchange.wide.tatonnement import Tatonnement, demand_certificate
 from catallax.exchange.wide.values import (
     Clearing,
     Orders,
@@ -42,6 +44,9 @@ __all__ = [
     # the Equ step
     "clear",
     "posted_clearing",
+    # clearing by demand queries
+    "Tatonnement",
+    "demand_certificate",
     # the production-economy loop
     "EconomyLog",
     "run_economy",

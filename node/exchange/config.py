@@ -38,6 +38,8 @@ env = "127.0.0.1:50053"          # an environment node serving catallax/Producti
 env_key = "env.pem.pub"
 allowance = 200.0                # credits per member, given once
 valuation = "linear"             # what orders value: linear, leontief or ces
+mode = "orders"                  # "orders" (signed valuations) or "interactive" (demand
+                                 # queries at prices the exchange proposes)
 rho = 0.5                        # the CES exponent (valuation = "ces")
 clearing_deadline_ms = 2000      # how long a round waits for orders
 tol = 1e-6                       # the certificate's tolerance: a clearing beyond it is
@@ -106,6 +108,7 @@ class TaskConfig:
     seed: int = 0
     market: str = "deep"
     valuation: str = "linear"
+    mode: str = "orders"
     rho: float = 0.5
     clearing_deadline_ms: int = 2000
     tol: float = 1e-6
@@ -118,6 +121,7 @@ class TaskConfig:
                 "market": "wide",
                 "allowance": self.allowance,
                 "valuation": self.valuation,
+                "mode": self.mode,
                 "rho": self.rho,
                 "clearing_deadline_ms": self.clearing_deadline_ms,
                 "tol": self.tol,
@@ -266,7 +270,7 @@ def _task(name: str, table: Any, base: Path, bad) -> TaskConfig:
     for key, value in table.items():
         where = f"tasks.{name}.{key}"
         default = _TASK_FIELDS[key].default
-        if key in ("env", "env_key", "env_ca", "auction", "market", "valuation"):
+        if key in ("env", "env_key", "env_ca", "auction", "market", "valuation", "mode"):
             if not isinstance(value, str) or not value:
                 raise bad(where, f"expected a non-empty string, got {value!r}")
             values[key] = _path(base, value) if key in _PATHS else value
@@ -298,6 +302,7 @@ def _task(name: str, table: Any, base: Path, bad) -> TaskConfig:
         (task.market in ("deep", "wide"), "market", "expected deep or wide"),
         (task.valuation in ("linear", "leontief", "ces"), "valuation",
          "expected linear, leontief or ces"),
+        (task.mode in ("orders", "interactive"), "mode", "expected orders or interactive"),
         (task.rho < 1 and task.rho != 0, "rho", "expected a value < 1 and != 0"),
         (1 <= task.clearing_deadline_ms <= 600_000, "clearing_deadline_ms",
          "expected 1 .. 600000"),

@@ -12,6 +12,11 @@ member, scaled down to what the member holds (the exchange refuses budgets above
 balance), and each member's production plan; each ``WideResult`` teaches the
 population (a :class:`~catallax.exchange.wide.WideOutcome`) and brings its balances in
 every asset. Reconnection and its backoff are those of the deep session.
+
+In a task of mode ``interactive`` (its rules' ``mode``) the session sends no ``Orders``:
+it answers every ``PriceProposal`` with one signed ``Demand`` (:func:`demand_body`),
+what the population's ``demand(prices, supply, holdings, balances)`` wants at those
+prices, bound to the proposal's digest and round.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from catallax.node.wire import MemoryBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import tensor_from_proto
 from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc, wide_pb2, wide_pb2_grpc
 
-__all__ = ["WideSession", "orders_body"]
+__all__ = ["WideSession", "demand_body", "orders_body"]
 
 log = logging.getLogger("catallax.node.trader")
 
@@ -84,6 +89,7 @@ class WideSession:
         self.economy: Economy | None = None
         self.goods: tuple[str, ...] = ()
         self.rules = b""
+        self.mode = "orders"
         self.origin = ""
         self.stats = SessionStats()
         self.balances: dict[str, int] = {}
@@ -147,6 +153,10 @@ class WideSession:
             if self.population is None:
                 assert self.economy is not None
                 self.population = self.make_population(self.economy)
+            if self.mode == "interactive" and not hasattr(self.population, "demand"):
+                raise SessionFailed(
+                    f"task {self.task} clears by demand queries; the population has no demand()"
+                )
             await self._register(stub)
             self.stats.connects += 1
             await self._trade(wide_pb2_grpc.WideExchangeStub(channel))
@@ -170,6 +180,7 @@ class WideSession:
             self.rules = bytes(t.rules)
             self.economy = economy_from_json(json.dumps(rules["economy"]))
             self.goods = tuple(rules["goods"])
+            self.mode = rules.get("mode", "orders")
             return
         raise SessionFailed(f"{self.address}: no task {self.task!r}", grpc.StatusCode.NOT_FOUND)
 
@@ -212,7 +223,13 @@ class WideSession:
                 if envelope.message == "WideRequest":
                     request = self._open(envelope, "WideRequest")
                     self.stats.requests += 1
+                    if self.mode == "interactive":  # the proposals follow
+                        continue
                     await call.write(self._seal(self._orders(request)))
+                    self.stats.bids_sent += 1
+                elif envelope.message == "PriceProposal" and self.mode == "interactive":
+                    proposal = self._open(envelope, "PriceProposal")
+                    await call.write(self._seal(self._demand(proposal)))
                     self.stats.bids_sent += 1
                 elif envelope.message == "WideResult":
                     self._learn(self._open(envelope, "WideResult"))
@@ -240,6 +257,21 @@ class WideSession:
             task=self.task, round_=request.round, rules=self.rules,
         )  # fmt: skip
         return body
+
+    def _demand(self, proposal: wide_pb2.PriceProposal) -> wide_pb2.Demand:
+        prices = np.asarray(proposal.prices, dtype=np.float64)
+        supply = np.asarray(proposal.supply, dtype=np.float64) / UNITS_PER_GOOD
+        held = np.asarray([self.balances.get(a, 0) for a in self.stats.accounts], np.int64)
+        bundles, budgets = self.population.demand(
+            prices, supply, self.holdings()[0], held / UNITS_PER_CREDIT
+        )
+        plans = getattr(self.population, "plans", None)
+        recipes, runs = plans() if plans is not None else (np.zeros(0), np.zeros(0))
+        return demand_body(
+            bundles, budgets, held, prices, recipes, runs, goods=self.goods,
+            exchange=self.origin, task=self.task, round_=proposal.round,
+            digest=bytes(proposal.digest), rules=self.rules,
+        )  # fmt: skip
 
     def _learn(self, result: wide_pb2.WideResult) -> None:
         self.stats.results += 1
@@ -299,6 +331,47 @@ def orders_body(
         order.valuation.goods.extend(which.tolist())
         order.valuation.values.extend(values[k, which].tolist())
         getattr(order.valuation, valuation).SetInParent()
+    for member, (recipe, run) in enumerate(zip(recipes, runs, strict=True)):
+        if recipe >= 0:
+            body.plans.add(member=member, recipe=int(recipe), runs=float(run))
+    return body
+
+
+def demand_body(
+    bundles: np.ndarray,
+    budgets: np.ndarray,
+    balances: np.ndarray,
+    prices: np.ndarray,
+    recipes: np.ndarray,
+    runs: np.ndarray,
+    *,
+    goods: tuple[str, ...],
+    exchange: str,
+    task: str,
+    round_: int,
+    digest: bytes,
+    rules: bytes,
+) -> wide_pb2.Demand:
+    """A population's demand at a proposal's ``prices`` as a ``Demand`` body: bundles
+    ``(N, G)`` (units of goods) rounded down to integer units, budgets (credits) rounded
+    down to credit units and at most each member's ``balances`` (units); a bundle that
+    would then cost more than its budget is scaled down to it; a quantity or budget
+    that is not a finite number >= 0 counts as zero."""
+    b = np.asarray(bundles, dtype=np.float64)
+    b = np.where(np.isfinite(b) & (b > 0), b, 0.0)
+    units = np.floor(b * UNITS_PER_GOOD)
+    money = np.asarray(budgets, dtype=np.float64)
+    money = np.where(np.isfinite(money) & (money > 0), money, 0.0)
+    budget = np.minimum(np.floor(money * UNITS_PER_CREDIT), balances).astype(np.int64)
+    p = np.asarray(prices, dtype=np.float64)
+    cost = (units / UNITS_PER_GOOD) @ p * UNITS_PER_CREDIT
+    scale = np.where(cost > budget, budget / np.maximum(cost, 1.0), 1.0)
+    units = np.floor(units * scale[:, None]).astype(np.int64)
+    body = wide_pb2.Demand(
+        exchange=exchange, task=task, round=round_, digest=digest, rules=rules, goods=goods
+    )
+    for member in range(len(units)):
+        body.demands.add(member=member, bundle=units[member].tolist(), budget=int(budget[member]))
     for member, (recipe, run) in enumerate(zip(recipes, runs, strict=True)):
         if recipe >= 0:
             body.plans.add(member=member, recipe=int(recipe), runs=float(run))

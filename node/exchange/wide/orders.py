@@ -32,7 +32,7 @@ from catallax.node.wire import Envelope
 from catallax.node.wire.mandate import member_account
 from catallax.v1 import wide_pb2
 
-__all__ = ["ORDERS_KINDS", "OrderBook", "check_orders", "read_orders"]
+__all__ = ["ORDERS_KINDS", "OrderBook", "check_orders", "check_plans", "read_orders"]
 
 #: What an ``Orders`` mandate authorises: payments for goods, deliveries of goods.
 ORDERS_KINDS = frozenset({"trade", "delivery"})
@@ -138,11 +138,23 @@ def check_orders(
         raise OverBudget(
             f"member {m}'s budgets add up to {int(spend[m])} units; it holds {int(balances[m])}"
         )
-    p = len(body.plans)
+    plan_members, plan_recipes, runs = check_plans(body.plans, members=members, recipes=recipes)
+    return OrderBook(
+        envelope, bytes(envelope.public_key), body.sequence, body.timestamp_ms, owner,
+        values, budgets, plan_members, plan_recipes, runs,
+        frozenset(owner.tolist()) | frozenset(plan_members.tolist()),
+    )  # fmt: skip
+
+
+def check_plans(plans, *, members: int, recipes: int) -> tuple[np.ndarray, ...]:
+    """``(members, recipes, runs)`` arrays of the ``Plan`` s of an ``Orders`` or a
+    ``Demand``: each for a member of the identity (``NotYourMember``), a recipe of the
+    economy, runs finite and >= 0, one plan per member (``Malformed``)."""
+    p = len(plans)
     plan_members = np.zeros(p, dtype=np.int64)
     plan_recipes = np.zeros(p, dtype=np.int64)
     runs = np.zeros(p)
-    for i, plan in enumerate(body.plans):
+    for i, plan in enumerate(plans):
         if plan.member >= members:
             raise NotYourMember(f"plan {i} is for member {plan.member}; identity has {members}")
         if plan.recipe >= recipes:
@@ -152,11 +164,7 @@ def check_orders(
         plan_members[i], plan_recipes[i], runs[i] = plan.member, plan.recipe, plan.runs
     if len(set(plan_members.tolist())) != p:
         raise Malformed("two plans for one member")
-    return OrderBook(
-        envelope, bytes(envelope.public_key), body.sequence, body.timestamp_ms, owner,
-        values, budgets, plan_members, plan_recipes, runs,
-        frozenset(owner.tolist()) | frozenset(plan_members.tolist()),
-    )  # fmt: skip
+    return plan_members, plan_recipes, runs
 
 
 def read_orders(evidence: SignedEnvelope) -> Mandate:

@@ -44,6 +44,7 @@ __all__ = [
     "RoundClearing",
     "check_production",
     "clear_round",
+    "demand_round",
     "settlement_entries",
 ]
 
@@ -144,6 +145,67 @@ def clear_round(
     ceiling = np.zeros(n, dtype=np.int64)
     np.add.at(ceiling, orders.trader, np.asarray(budgets, dtype=np.int64))
     net = np.minimum(net, np.minimum(np.maximum(balances, 0), ceiling))
+    return RoundClearing(
+        c, bundles, new_world, np.maximum(net, 0), np.maximum(-net, 0), certificate
+    )
+
+
+def demand_round(
+    holdings: np.ndarray,
+    world: np.ndarray,
+    offers: np.ndarray,
+    demands: np.ndarray,
+    budgets: np.ndarray,
+    balances: np.ndarray,
+    prices: np.ndarray,
+    certificate: object,
+) -> RoundClearing:
+    """The settlement of an interactive clearing that converged (certified by
+    :func:`catallax.exchange.wide.demand_certificate`): each offering member gets the
+    bundle it demanded at ``prices``, a good demanded beyond what is on offer (within the
+    tolerance) scaled down to it in whole units, the world keeping what is left; each
+    member pays ``p·bundle`` and is paid ``p·holdings``, the net in credit units, never
+    above its balance or its budget.
+
+    Args:
+        holdings: ``(N, G)`` int64 units each member holds.
+        world: ``(G,)`` int64 units the world holds.
+        offers: ``(N,)`` bool, the members whose identity answered (their holdings are
+            on offer and their demands count).
+        demands: ``(N, G)`` int64 units each member demanded (rows of non-offering
+            members are ignored).
+        budgets: ``(N,)`` int64 credit units each member's demand may cost.
+        balances: ``(N,)`` credit units each member holds.
+        prices: ``(G,)`` the converged proposal, credits per unit of good.
+        certificate: what :func:`~catallax.exchange.wide.demand_certificate` measured.
+    """
+    holdings = np.asarray(holdings, dtype=np.int64)
+    world = np.asarray(world, dtype=np.int64)
+    offers = np.asarray(offers, dtype=bool)
+    prices = np.asarray(prices, dtype=np.float64)
+    want = np.where(offers[:, None], np.asarray(demands, dtype=np.int64), 0)
+    offered = np.where(offers[:, None], holdings, 0)
+    total = offered.sum(axis=0) + world
+    asked = want.sum(axis=0)
+    over = asked > total
+    if over.any():  # within the tolerance: scale down to what is there, whole units
+        share = np.where(over, total / np.where(over, asked, 1), 1.0)
+        want = np.where(over[None, :], np.floor(want * share[None, :]), want).astype(np.int64)
+    bundles = np.where(offers[:, None], want, holdings)
+    new_world = total - np.where(offers[:, None], bundles, 0).sum(axis=0)
+    g = UNITS_PER_GOOD
+    charged = np.where(offers, (bundles / g) @ prices, 0.0)
+    paid = np.where(offers, (offered / g) @ prices, 0.0)
+    net = to_units(charged - paid)
+    cap = np.minimum(np.maximum(balances, 0), np.asarray(budgets, dtype=np.int64))
+    net = np.minimum(net, cap)
+    c = Clearing(
+        prices=prices[None], bundles=(bundles / g)[None], world=(new_world / g)[None],
+        charged=charged[None], paid=paid[None],
+        world_net=np.asarray([float(prices @ ((world - new_world) / g))]),
+        budgets=(np.asarray(budgets, dtype=np.float64) / UNITS_PER_CREDIT)[None],
+        allocation=(bundles / g)[None],
+    )  # fmt: skip
     return RoundClearing(
         c, bundles, new_world, np.maximum(net, 0), np.maximum(-net, 0), certificate
     )

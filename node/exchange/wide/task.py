@@ -52,7 +52,7 @@ from catallax.exchange.ledger import (
     TransferKind,
 )
 from catallax.exchange.money import to_units
-from catallax.exchange.wide import clear
+from catallax.exchange.wide import Tatonnement, clear, demand_certificate
 from catallax.node.env.client import EnvironmentClient, ca_credentials
 from catallax.node.env.economy import economy_from_json
 from catallax.node.errors import (
@@ -74,10 +74,13 @@ from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.remote import Identity, RemoteMembers
 from catallax.node.exchange.restore import TaskHistory, special_accounts
 from catallax.node.exchange.task import ExchangeContext
+from catallax.node.exchange.wide.demands import DemandBook, Queries, check_demand
 from catallax.node.exchange.wide.orders import OrderBook, check_orders
 from catallax.node.exchange.wide.rounds import (
+    RoundClearing,
     check_production,
     clear_round,
+    demand_round,
     settlement_entries,
 )
 from catallax.node.recording import LedgerMismatch
@@ -116,6 +119,12 @@ class WideTask:
         self.remote = RemoteMembers(self.name)
         self.sessions: dict[bytes, Session] = {}
         self.bidding = Bidding(self.name, ctx.origin, ctx.book)
+        self.interactive = cfg.mode == "interactive"
+        if self.interactive:  # sessions answer price proposals with Demands
+            self.answer = "Demand"
+        self.queries = Queries()
+        #: Queries each settled or refused interactive round took.
+        self.query_counts: deque[int] = deque(maxlen=10_000)
         self.state = "starting"
         self.round = history.last_round + 1
         self.rounds = 0
@@ -329,22 +338,27 @@ class WideTask:
         if self.sessions.get(session.identity.public_key) is session:
             del self.sessions[session.identity.public_key]
         self.bidding.left(session.identity.public_key)
+        self.queries.left(session.identity.public_key)
 
     def withdraw(self, session: Session) -> None:
         self.bidding.withdraw(session.identity.public_key)
+        self.queries.left(session.identity.public_key)
 
     def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
         self.bidding.check_sequence(public_key, sequence, timestamp_ms)
 
-    def offer(self, session: Session, envelope: Envelope, body: wide_pb2.Orders) -> bool:
-        """Take a signed, verified ``Orders`` for the open round; False for a late one.
-        Raises the refusal otherwise (:func:`.orders.check_orders`)."""
+    def offer(self, session: Session, envelope: Envelope, body) -> bool:
+        """Take a signed, verified ``Orders`` for the open round (a ``Demand`` for the
+        open query in an interactive task); False for late orders. Raises the refusal
+        otherwise (:func:`.orders.check_orders`, :mod:`.demands`)."""
         ident = session.identity
         if bytes(envelope.public_key) != ident.public_key:
-            raise NotYourMember("the orders are signed by another key than this session's")
+            raise NotYourMember("the body is signed by another key than this session's")
         if body.exchange != self.ctx.origin or body.task != self.name:
-            raise WrongPlace(f"orders for {body.exchange!r}/{body.task!r}, this is {self.name}")
+            raise WrongPlace(f"a body for {body.exchange!r}/{body.task!r}, this is {self.name}")
         self.check_sequence(envelope.public_key, body.sequence, body.timestamp_ms)
+        if self.interactive:
+            return self._answer(session, envelope, body)
         open_ = self.bidding.open
         latest = open_.round if open_ is not None else self.round
         if body.round > latest:
@@ -363,6 +377,25 @@ class WideTask:
         )  # fmt: skip
         open_.offers[ident.public_key] = book
         open_.answered(ident.public_key)
+        return True
+
+    def _answer(self, session: Session, envelope: Envelope, body: wide_pb2.Demand) -> bool:
+        """Take a ``Demand`` for the open query (see :mod:`.demands` for the refusals)."""
+        ident = session.identity
+        latest = self.round if self.queries.current is None else self.queries.current.round
+        if body.round > latest:
+            raise FutureRound(f"a demand for round {body.round}; round {latest} is the latest")
+        proposal = self.queries.check(ident.public_key, body)
+        if bytes(body.rules) != self.rules:
+            raise RulesChanged(f"the demand accepts other rules than task {self.name}'s")
+        assert self.economy is not None
+        book = check_demand(
+            envelope, body, members=ident.members, goods=self.goods,
+            recipes=self.economy.n_recipes, balances=self.balance[ident.numbers],
+            prices=proposal.prices,
+        )  # fmt: skip
+        proposal.answers[ident.public_key] = book
+        proposal.answered(ident.public_key)
         return True
 
     # -- the round loop -----------------------------------------------------------------
@@ -436,13 +469,21 @@ class WideTask:
         assert self.economy is not None and self.world is not None
         r, g = self.round, len(self.goods)
         sessions = [s for s in self.sessions.values() if not s.closed]
+        deadline_ms = now_ms() + self.cfg.clearing_deadline_ms
         request = wide_pb2.WideRequest(
             exchange=self.ctx.origin, task=self.name, round=r,
             supply=(self.holdings.sum(axis=0) + self.world).tolist(), world=self.world.tolist(),
-            prices=self.prices.tolist(), deadline_ms=now_ms() + self.cfg.clearing_deadline_ms,
-            rules=self.rules,
+            prices=self.prices.tolist(), deadline_ms=deadline_ms, rules=self.rules,
         )  # fmt: skip
         envelope = self.ctx.seal(request)
+        if self.interactive:
+            for s in sessions:
+                s.send(envelope)
+            await self._interactive_round(r, sessions, deadline_ms)
+            self.round_seconds.append(time.perf_counter() - started)
+            for hook in self.on_round:
+                hook(self)
+            return
         open_ = self.bidding.open_round(r, {s.identity.public_key for s in sessions})
         for s in sessions:
             s.send(envelope)
@@ -472,16 +513,6 @@ class WideTask:
         # The orders' sequence numbers stay in memory: a session's Hello is accepted
         # durably before the session opens and every later body of its signer must be
         # above it, so an Orders captured before a restart stays refused after it.
-        await self._settle(r, offers, owner_a, values_a, budgets_a, recipes, runs, evidence)
-        self.round_seconds.append(time.perf_counter() - started)
-        for hook in self.on_round:
-            hook(self)
-
-    async def _settle(self, r, offers, owner_a, values_a, budgets_a, recipes, runs,
-                      evidence) -> None:  # fmt: skip
-        """Clear, produce and commit round ``r`` (see the module docstring, 3 to 6)."""
-        assert self.economy is not None and self.world is not None
-        n = len(self.balance)
         try:
             rc = clear_round(
                 self.holdings, self.world, offers, owner_a, values_a, budgets_a, self.balance,
@@ -489,7 +520,90 @@ class WideTask:
             )  # fmt: skip
         except Uncertified as exc:
             self._refuse(r, str(exc))
+        else:
+            await self._settle(r, rc, recipes, runs, evidence)
+        self.round_seconds.append(time.perf_counter() - started)
+        for hook in self.on_round:
+            hook(self)
+
+    async def _interactive_round(self, r: int, sessions: list[Session], deadline_ms: int) -> None:
+        """Round ``r`` of an interactive task: price proposals, each answered by every
+        session's ``Demand``, moved by tâtonnement until the demands clear within ``tol``
+        or the deadline passes (then the round is refused, uncertified, nothing
+        written); a converged round settles as a round of orders."""
+        assert self.economy is not None and self.world is not None
+        g = len(self.goods)
+        tat = Tatonnement(self.prices)
+        keys = {s.identity.public_key for s in sessions}
+        query, cert = 0, None
+        while True:
+            live = {k for k in keys if k in self.sessions and not self.sessions[k].closed}
+            offers = np.zeros(len(self.balance), dtype=bool)
+            for k in live:
+                offers[self.remote.identities[k].numbers] = True
+            supply = np.where(offers[:, None], self.holdings, 0).sum(axis=0) + self.world
+            prices = tat.prices.copy()
+            proposal = self.queries.propose(r, query, prices, deadline_ms, live)
+            envelope = self.ctx.seal(wide_pb2.PriceProposal(
+                exchange=self.ctx.origin, task=self.name, round=r, query=query,
+                prices=prices.tolist(), digest=proposal.digest, deadline_ms=deadline_ms,
+                supply=supply.tolist(), rules=self.rules,
+            ))  # fmt: skip
+            for k in live:
+                self.sessions[k].send(envelope)
+            left = max(0.0, (deadline_ms - now_ms()) / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proposal.done.wait(), left)
+            answers: dict[bytes, DemandBook] = self.queries.close()
+            query += 1
+            if proposal.waiting:  # the deadline passed before every session answered
+                break
+            offers[:] = False
+            demands = np.zeros((len(self.balance), g), dtype=np.int64)
+            budgets = np.zeros(len(self.balance), dtype=np.int64)
+            for k, book in answers.items():
+                rows = self.remote.identities[k].numbers
+                offers[rows] = True
+                demands[rows], budgets[rows] = book.bundles, book.budgets
+            supply = np.where(offers[:, None], self.holdings, 0).sum(axis=0) + self.world
+            units = UNITS_PER_GOOD
+            cert = demand_certificate(
+                supply / units,
+                prices,
+                demands[offers] / units,
+                budgets[offers] / 1e6,
+                floor=tat.floor,
+            )
+            if cert.holds(self.cfg.tol):
+                break
+            if now_ms() >= deadline_ms:
+                break
+            tat.step(supply / units, demands[offers].sum(axis=0) / units, budgets.sum() / 1e6)
+        self.query_counts.append(query)
+        if cert is None or not cert.holds(self.cfg.tol):
+            why = "not every session answered" if cert is None else str(cert)
+            self._refuse(r, f"uncertified: the clearing deadline passed after {query} "
+                            f"queries ({why}; tolerance {self.cfg.tol:g})")  # fmt: skip
             return
+        n = len(self.balance)
+        recipes = np.full(n, -1, dtype=np.int64)
+        runs = np.zeros(n)
+        evidence: dict[int, SignedEnvelope] = {}
+        for k, book in answers.items():
+            rows = np.asarray(self.remote.identities[k].numbers, dtype=np.int64)
+            signed = book.signed()
+            evidence.update({int(row): signed for row in rows})
+            recipes[rows[book.plan_members]] = book.recipes
+            runs[rows[book.plan_members]] = book.runs
+        rc = demand_round(
+            self.holdings, self.world, offers, demands, budgets, self.balance, prices, cert
+        )
+        await self._settle(r, rc, recipes, runs, evidence)
+
+    async def _settle(self, r: int, rc: RoundClearing, recipes, runs, evidence) -> None:
+        """Produce and commit round ``r``'s clearing (see the module docstring, 4 to 6)."""
+        assert self.economy is not None and self.world is not None
+        n = len(self.balance)
         accounts = [self.remote.owner_of(m).accounts[self.remote.local(m)] for m in range(n)]
         production = await self.env.produce(
             exchange=self.ctx.origin, task=self.name, round_=r, slot=0, accounts=accounts,

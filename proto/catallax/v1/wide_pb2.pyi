@@ -135,3 +135,63 @@ class WideResult(_message.Message):
     checkpoint: _ledger_pb2.Checkpoint
     refused: str
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., prices: _Optional[_Iterable[float]] = ..., supply: _Optional[_Iterable[int]] = ..., bought: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., produced: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., removed: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., rewards: _Optional[_Iterable[int]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., refused: _Optional[str] = ...) -> None: ...
+
+class PriceProposal(_message.Message):
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "query", "prices", "digest", "deadline_ms", "supply", "rules")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    PRICES_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
+    SUPPLY_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    timestamp_ms: int
+    exchange: str
+    task: str
+    round: int
+    query: int
+    prices: _containers.RepeatedScalarFieldContainer[float]
+    digest: bytes
+    deadline_ms: int
+    supply: _containers.RepeatedScalarFieldContainer[int]
+    rules: bytes
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., query: _Optional[int] = ..., prices: _Optional[_Iterable[float]] = ..., digest: _Optional[bytes] = ..., deadline_ms: _Optional[int] = ..., supply: _Optional[_Iterable[int]] = ..., rules: _Optional[bytes] = ...) -> None: ...
+
+class Demand(_message.Message):
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "digest", "rules", "demands", "plans", "goods")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    DEMANDS_FIELD_NUMBER: _ClassVar[int]
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    GOODS_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    timestamp_ms: int
+    exchange: str
+    task: str
+    round: int
+    digest: bytes
+    rules: bytes
+    demands: _containers.RepeatedCompositeFieldContainer[MemberDemand]
+    plans: _containers.RepeatedCompositeFieldContainer[Plan]
+    goods: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., digest: _Optional[bytes] = ..., rules: _Optional[bytes] = ..., demands: _Optional[_Iterable[_Union[MemberDemand, _Mapping]]] = ..., plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ..., goods: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MemberDemand(_message.Message):
+    __slots__ = ("member", "bundle", "budget")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    member: int
+    bundle: _containers.RepeatedScalarFieldContainer[int]
+    budget: int
+    def __init__(self, member: _Optional[int] = ..., bundle: _Optional[_Iterable[int]] = ..., budget: _Optional[int] = ...) -> None: ...

@@ -45,8 +45,9 @@ class WideExchangeServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Trade(self, request_iterator, context):
-        """One trading session: Envelopes of "Hello" (first, once) and "Orders" in; of
-        "WideRequest" and "WideResult" out.
+        """One trading session: Envelopes of "Hello" (first, once) and "Orders" (or, in an
+        interactive task, "Demand") in; of "WideRequest", "PriceProposal" and "WideResult"
+        out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
