@@ -44,6 +44,32 @@ class Dreamers(SteadySmiths):
         return np.full(self.size, 9), np.ones(self.size)
 
 
+class Gluttons(SteadySmiths):
+    """Demand at proposed prices that spends more than it budgets."""
+
+    def demand(self, prices, supply, holdings, balances):
+        budgets = np.minimum(balances, 1.0)
+        return np.where(supply > 0, 1 + 2 * budgets[:, None] / prices, 0.0), budgets
+
+
+class Ghosts(SteadySmiths):
+    """Demand for goods nobody offers."""
+
+    def demand(self, prices, supply, holdings, balances):
+        return np.ones((self.size, len(prices))) * 1e-6, np.minimum(balances, 1.0)
+
+
+def test_a_demand_is_checked_when_the_family_offers_one():
+    from catallax.traders.producers import LeontiefProducers
+
+    economy = default_economy()
+    check_wide_trader(LeontiefProducers, economy, steps=16)  # its demand() passes
+    with pytest.raises(TraderCheckError, match="bundles must cost at most their budgets"):
+        check_wide_trader(Gluttons, economy, steps=16)
+    with pytest.raises(TraderCheckError, match="a good nobody offers"):
+        check_wide_trader(Ghosts, economy, steps=16)
+
+
 def test_the_readme_producers_pass_and_breaches_are_named():
     economy = default_economy()
     pop = check_wide_trader(SteadySmiths, economy, steps=16)

@@ -106,7 +106,8 @@ def check_wide_trader(family: Any, economy: Economy, *, steps: int = 64, seed: i
     """Check a wide-market family (``for_economy(economy)``) or population: ``size``,
     orders of the right shapes (values and budgets finite and >= 0, members in range),
     production plans naming the economy's recipes with runs finite and >= 0, ``learn``
-    when offered, and a short real run of a :class:`~catallax.exchange.wide.WideMarket`
+    when offered, ``demand`` when offered (the interactive clearing:
+    :func:`_check_demand`), and a short real run of a :class:`~catallax.exchange.wide.WideMarket`
     on ``economy`` (production by the plans, as the environment node runs it on the
     network) with money conserved after every step. Returns the population.
 
@@ -146,12 +147,44 @@ def check_wide_trader(family: Any, economy: Economy, *, steps: int = 64, seed: i
         raise _fail(f"plans() names recipes outside -1 .. {economy.n_recipes - 1}")
     if not np.all(np.isfinite(runs)) or np.any(runs < 0):
         raise _fail("plans() must give runs finite and >= 0")
+    if callable(getattr(pop, "demand", None)):
+        _check_demand(pop, size, g, seed)
     market = WideMarket(_Planned(pop, economy, recipes, runs), n_goods=g, allowance=100.0,
                         depreciation=economy.depreciation)  # fmt: skip
     log = run_economy(market, economy, steps=steps, seed=seed)
     if any(total != 0 for total in log.conservation):
         raise _fail("money was created or destroyed in the wide market")
     return pop
+
+
+def _check_demand(pop: Any, size: int, g: int, seed: int) -> None:
+    """``demand(prices, supply, holdings, balances)`` at a few random prices: bundles
+    ``(size, G)`` and budgets ``(size,)``, finite and >= 0, each budget at most the
+    member's balance, each bundle costing at most its budget, and nothing asked of a
+    good nobody offers (such a demand could never clear)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(8):
+        prices = rng.uniform(0.01, 5.0, g)
+        supply = rng.uniform(0.0, 5.0, g) * (rng.random(g) < 0.7)
+        holdings = rng.uniform(0.0, 2.0, (size, g))
+        balances = rng.uniform(0.0, 100.0, size)
+        try:
+            got = pop.demand(prices, supply, holdings, balances)
+            bundles, budgets = (np.asarray(a, dtype=np.float64) for a in got)
+        except Exception as exc:
+            raise _fail(f"demand raised {type(exc).__name__}: {exc}") from exc
+        if bundles.shape != (size, g) or budgets.shape != (size,):
+            raise _fail(f"demand must return (bundles ({size}, {g}), budgets ({size},)), got "
+                        f"{bundles.shape} and {budgets.shape}")  # fmt: skip
+        for name, a in (("bundles", bundles), ("budgets", budgets)):
+            if not np.all(np.isfinite(a)) or np.any(a < 0):
+                raise _fail(f"demand's {name} must be finite and >= 0")
+        if np.any(budgets > balances * (1 + 1e-9)):
+            raise _fail("demand's budgets must be at most each member's balance")
+        if np.any(bundles @ prices > budgets * (1 + 1e-9) + 1e-9):
+            raise _fail("demand's bundles must cost at most their budgets at the prices")
+        if np.any(bundles[:, supply <= 0] > 0):
+            raise _fail("demand asks for a good nobody offers (supply 0)")
 
 
 class _Planned:
