@@ -3,6 +3,7 @@ one page (PNG)."""
 
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +58,15 @@ def plot_training(log: TrainLog, path: str | Path, *, title: str, optimal: float
 def plot_ledger(location: str | Path, path: str | Path, *, top: int = 5) -> Path:
     """Write a PNG of a ledger's history, round by round: the wealth of the ``top``
     richest identities (credits, all their accounts), the winning prices (credits)
-    coloured by winner, which identity won, and the rewards net of costs per round.
+    coloured by winner, which identity won, the rewards net of costs per round, and
+    the return of each episode, at the round it ended, with a moving mean.
 
     Identities are named by their trader accounts (``<task>.<identity>.<k>``); rounds
     are the transfers' ``(task, round)`` labels in ledger order; admissions (allowances)
-    count for wealth but make no round. The ledger records no episode ends (a bid of
-    zero moves nothing), so returns show as rewards per round with a moving mean.
+    count for wealth but make no round. The ledger records no episode ends (a reward of
+    0 moves nothing): the returns are those the exchange recorded beside its ledger
+    (:mod:`catallax.node.exchange.episodes`, in a ledger folder); without that record
+    the last panel says so.
     """
     import matplotlib
 
@@ -110,10 +114,27 @@ def plot_ledger(location: str | Path, path: str | Path, *, top: int = 5) -> Path
                 net[k] += entry.amount / UNITS_PER_CREDIT
             elif entry.kind is TransferKind.COST:
                 net[k] -= entry.amount / UNITS_PER_CREDIT
+    from catallax.node.exchange.episodes import read_episodes
+
+    # An episode is drawn at the last round of its task on the ledger up to the one it
+    # ended in (a round that moved no money has no entry).
+    by_task: dict[str, tuple[list[int], list[int]]] = {}
+    for k, (task, r) in enumerate(rounds):
+        numbers, ks = by_task.setdefault(task, ([], []))
+        numbers.append(r)
+        ks.append(k)
+    url = str(location).startswith(("postgres://", "postgresql://"))
+    folder = None if url else Path(location)
+    episodes = []
+    for e in read_episodes(folder) if folder is not None and folder.is_dir() else []:
+        numbers, ks = by_task.get(e["task"], ([], []))
+        i = bisect.bisect_right(numbers, e["round"]) - 1
+        if i >= 0:
+            episodes.append((ks[i], float(e["return"])))
     richest = sorted(wealth, key=lambda who: -wealth[who])[:top]
     colour = {who: f"C{i}" for i, who in enumerate(richest)}
     x = np.arange(len(rounds))
-    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True, constrained_layout=True)
+    fig, axes = plt.subplots(5, 1, figsize=(9, 13), sharex=True, constrained_layout=True)
     ax = axes[0]
     for who in richest:
         ax.plot(x, [h.get(who, 0) / UNITS_PER_CREDIT for h in history], color=colour[who],
@@ -139,8 +160,21 @@ def plot_ledger(location: str | Path, path: str | Path, *, top: int = 5) -> Path
         smooth = np.convolve(net, np.ones(window) / window, mode="valid")
         ax.plot(x[window - 1 :], smooth, color="tab:blue", label=f"mean of {window}")
     ax.set_ylabel("rewards − costs (credits)")
-    ax.set_xlabel("round (ledger order)")
     ax.legend(loc="upper left", fontsize=8)
+    ax = axes[4]
+    if episodes:
+        ends, returns = np.array(episodes).T
+        ax.plot(ends, returns, ".", ms=2, alpha=0.4, color="tab:gray", label="episode")
+        span = max(1, len(returns) // 20)
+        if len(returns) >= span:
+            smooth = np.convolve(returns, np.ones(span) / span, mode="valid")
+            ax.plot(ends[span - 1 :], smooth, color="tab:green", label=f"mean of {span}")
+        ax.legend(loc="upper left", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no episodes recorded beside this ledger", ha="center",
+                va="center", transform=ax.transAxes, color="tab:gray")  # fmt: skip
+    ax.set_ylabel("return per episode")
+    ax.set_xlabel("round (ledger order)")
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -28,6 +28,7 @@ from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
 from catallax.exchange.ledger.location import describe
 from catallax.node.errors import NodeError, OptionError
 from catallax.node.exchange.config import ExchangeConfig
+from catallax.node.exchange.episodes import EpisodeLog
 from catallax.node.exchange.restore import read_history
 from catallax.node.exchange.servicer import ExchangeServicer, WideExchangeServicer
 from catallax.node.exchange.task import DeepTask, ExchangeContext
@@ -130,7 +131,9 @@ class ExchangeNode:
             )
         book = SequenceBook(folder / SEQUENCE_FILE)
         self._closers.append(book.close)
-        ctx = ExchangeContext(cfg.origin, key, ledger, book)
+        episodes = EpisodeLog(folder)
+        self._closers.append(episodes.close)
+        ctx = ExchangeContext(cfg.origin, key, ledger, book, episodes=episodes)
         self.ctx = ctx
         history = await asyncio.to_thread(read_history, ledger, [t.name for t in cfg.tasks])
         for t in cfg.tasks:

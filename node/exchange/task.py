@@ -60,6 +60,7 @@ from catallax.node.errors import (
 )
 from catallax.node.exchange.bidding import Bidding, Session
 from catallax.node.exchange.config import TaskConfig
+from catallax.node.exchange.episodes import EpisodeLog
 from catallax.node.exchange.journal import LedgerMismatch, TaskJournal
 from catallax.node.exchange.remote import Identity, RemoteMembers
 from catallax.node.exchange.restore import TaskHistory, special_accounts
@@ -99,6 +100,8 @@ class ExchangeContext:
     sequencer: Sequencer = field(init=False)
     #: One commit at a time: the tasks share the ledger (commits run in worker threads).
     ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Where finished episodes are recorded beside the ledger (none: not recorded).
+    episodes: EpisodeLog | None = None
 
     def __post_init__(self) -> None:
         self.public_key = public_key_bytes(self.key)
@@ -513,6 +516,8 @@ class DeepTask:
         market.apply(value)  # the market
         done = np.flatnonzero(ended).tolist()
         self.journal.bought(market, decision.winner, done)
+        if self.ctx.episodes is not None:
+            self.ctx.episodes.add(self.name, r, [(e, self._running_return[e]) for e in done])
         for e in done:
             self.returns.append(float(self._running_return[e]))
             self.recent.append(float(self._running_return[e]))
