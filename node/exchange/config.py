@@ -56,8 +56,8 @@ TOML value) overrides one key, and the CLI's ``--port``, ``--host``, ``--data-di
 ``--key`` and ``--ledger`` override those of ``[exchange]``. Without ``ledger`` the
 ledger is the SQLite one in ``data_dir``; with it (a ``postgresql://`` or
 ``postgres://`` URL, see :mod:`catallax.exchange.ledger.location`) it is that
-PostgreSQL ledger, and ``data_dir`` holds only the sequence book. Every problem is a
-:class:`ConfigError` naming the file and the key.
+PostgreSQL ledger, and ``data_dir`` holds only the sequence book and the record of
+finished episodes. Every problem is a :class:`ConfigError` naming the file and the key.
 """
 
 from __future__ import annotations
