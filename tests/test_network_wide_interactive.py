@@ -21,6 +21,7 @@ from catallax.exchange.crypto import generate_private_key as crypto_key
 from catallax.exchange.envs.production import default_economy, lp_optimum
 from catallax.exchange.ledger import Transfer
 from catallax.exchange.wide import Tatonnement, demand_certificate
+from catallax.node.exchange.config import ConfigError, parse_config
 from catallax.node.exchange.wide.demands import check_demand, price_digest
 from catallax.node.serving import channel_options
 from catallax.node.trader.wide_session import demand_body
@@ -281,3 +282,17 @@ def test_the_demand_certificate_measures_what_it_can_see():
     dear = demand_certificate(supply, prices, np.array([[2.0, 0.0], [0.0, 1.0]]), [1.0, 3.0])
     assert math.isclose(float(dear.payment[0]), 1.0)  # pays 2 with a budget of 1
     assert not demand_certificate([0.0, 1.0], prices, [[1.0, 0.0]], [5.0]).holds(0.5)
+
+
+def test_the_mode_is_a_config_key_and_part_of_the_rules(tmp_path):
+    def task(**keys):
+        table = {"market": "wide", "env": "127.0.0.1:1", "env_key": "env.pem.pub", **keys}
+        exchange = {"origin": ORIGIN, "key": "exchange.pem", "data_dir": "x"}
+        return parse_config({"exchange": exchange, "tasks": {TASK: table}}, base=tmp_path).tasks[0]
+
+    assert task().mode == "orders" and task().rules()["mode"] == "orders"
+    assert task(mode="interactive").rules()["mode"] == "interactive"
+    with pytest.raises(ConfigError, match=r"tasks\.eco\.mode: expected orders or interactive"):
+        task(mode="auction")
+    with pytest.raises(ConfigError, match=r"tasks\.eco\.mode: expected a non-empty string"):
+        task(mode=1)
