@@ -331,9 +331,7 @@ def orders_body(
         order.valuation.goods.extend(which.tolist())
         order.valuation.values.extend(values[k, which].tolist())
         getattr(order.valuation, valuation).SetInParent()
-    for member, (recipe, run) in enumerate(zip(recipes, runs, strict=True)):
-        if recipe >= 0:
-            body.plans.add(member=member, recipe=int(recipe), runs=float(run))
+    _add_plans(body, recipes, runs)
     return body
 
 
@@ -372,7 +370,12 @@ def demand_body(
     )
     for member in range(len(units)):
         body.demands.add(member=member, bundle=units[member].tolist(), budget=int(budget[member]))
+    _add_plans(body, recipes, runs)
+    return body
+
+
+def _add_plans(body: wide_pb2.Orders | wide_pb2.Demand, recipes, runs) -> None:
+    """Each member's production plan (members whose recipe is -1 run none)."""
     for member, (recipe, run) in enumerate(zip(recipes, runs, strict=True)):
         if recipe >= 0:
             body.plans.add(member=member, recipe=int(recipe), runs=float(run))
-    return body

@@ -52,9 +52,8 @@ from catallax.node.errors import (
     OverBudget,
     StalePrices,
 )
-from catallax.node.exchange.wide.orders import ORDERS_KINDS, check_plans
+from catallax.node.exchange.wide.orders import check_plans, wide_mandate
 from catallax.node.wire import Envelope, now_ms
-from catallax.node.wire.mandate import member_account
 from catallax.v1 import wide_pb2
 
 __all__ = [
@@ -250,15 +249,6 @@ def read_demand(evidence: SignedEnvelope) -> Mandate:
         body = wide_pb2.Demand.FromString(evidence.data)
     except DecodeError as exc:
         raise BadEvidence(f"a Demand body that does not parse ({exc})") from None
-    ceilings: dict[str, int] = {}
-    for d in body.demands:
-        if d.budget < 0:
-            raise BadEvidence(f"a demand with a budget of {d.budget} units")
-        account = member_account(body.task, evidence.public_key, d.member)
-        ceilings[account] = ceilings.get(account, 0) + int(d.budget)
-        for good in body.goods:
-            ceilings[f"{account}/{good}"] = 0
-    return Mandate(
-        body.exchange, body.task, int(body.round), ceilings, body.rules.hex(),
-        kinds=ORDERS_KINDS, ceiling_kinds=frozenset({"trade"}),
-    )  # fmt: skip
+    named = {d.member for d in body.demands}
+    budgets = [(d.member, int(d.budget)) for d in body.demands]
+    return wide_mandate(evidence, body, named, budgets, what="a demand")

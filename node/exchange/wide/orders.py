@@ -32,7 +32,14 @@ from catallax.node.wire import Envelope
 from catallax.node.wire.mandate import member_account
 from catallax.v1 import wide_pb2
 
-__all__ = ["ORDERS_KINDS", "OrderBook", "check_orders", "check_plans", "read_orders"]
+__all__ = [
+    "ORDERS_KINDS",
+    "OrderBook",
+    "check_orders",
+    "check_plans",
+    "read_orders",
+    "wide_mandate",
+]
 
 #: What an ``Orders`` mandate authorises: payments for goods, deliveries of goods.
 ORDERS_KINDS = frozenset({"trade", "delivery"})
@@ -181,18 +188,36 @@ def read_orders(evidence: SignedEnvelope) -> Mandate:
         body = wide_pb2.Orders.FromString(evidence.data)
     except DecodeError as exc:
         raise BadEvidence(f"an Orders body that does not parse ({exc})") from None
-    ceilings: dict[str, int] = {}
     named = {o.member for o in body.orders} | {p.member for p in body.plans}
+    budgets = [(o.member, int(o.budget)) for o in body.orders]
+    return wide_mandate(evidence, body, named, budgets, what="an order")
+
+
+def wide_mandate(
+    evidence: SignedEnvelope,
+    body,
+    named: set[int],
+    budgets: list[tuple[int, int]],
+    *,
+    what: str,
+) -> Mandate:
+    """The mandate of a wide body (``Orders`` or ``Demand``) signed by ``evidence``'s key:
+    for each member in ``named``, trades of credits up to the sum of its ``budgets``
+    (``(member, units)`` pairs) and deliveries of every good it holds.
+
+    Raises:
+        BadEvidence: a budget is negative (``what`` names its kind of entry).
+    """
+    ceilings: dict[str, int] = {}
     for m in named:
         account = member_account(body.task, evidence.public_key, m)
         ceilings[account] = 0
         for good in body.goods:
             ceilings[f"{account}/{good}"] = 0
-    for order in body.orders:
-        if order.budget < 0:
-            raise BadEvidence(f"an order with a budget of {order.budget} units")
-        account = member_account(body.task, evidence.public_key, order.member)
-        ceilings[account] += int(order.budget)
+    for m, units in budgets:
+        if units < 0:
+            raise BadEvidence(f"{what} with a budget of {units} units")
+        ceilings[member_account(body.task, evidence.public_key, m)] += units
     return Mandate(
         body.exchange, body.task, int(body.round), ceilings, body.rules.hex(),
         kinds=ORDERS_KINDS, ceiling_kinds=frozenset({"trade"}),
