@@ -512,9 +512,35 @@ class DeepTask:
         ended = terminated | truncated
         self._running_return += rewards
         value = market.settlement(decision, rewards, terminated, truncated, next_obs)
+        done = np.flatnonzero(ended).tolist()
+        cfg = self.cfg
+        finishing = (cfg.episodes > 0 and self.episodes + len(done) >= cfg.episodes) or (
+            cfg.rounds > 0 and self.rounds + 1 >= cfg.rounds
+        )
+        # The ended slots' new episodes begin on the environment node while the round
+        # commits (nothing of the market waits on them; a failed commit pauses the task,
+        # which begins new episodes everywhere anyway).
+        fresh = None if finishing or not done else asyncio.ensure_future(self._reset(done))
+        try:
+            next_obs = await self._committed(market, value, decision, r, done, fresh, next_obs)
+        except BaseException:
+            if fresh is not None and not fresh.done():
+                fresh.cancel()
+                with contextlib.suppress(BaseException):
+                    await fresh
+            raise
+        self.round_seconds.append(time.perf_counter() - started)
+        for hook in self.on_round:
+            hook(self)
+        return next_obs
+
+    async def _committed(
+        self, market, value, decision, r: int, done: list[int], fresh, next_obs
+    ) -> np.ndarray:
+        """The rest of a training round: commit, apply, account for ended episodes and
+        births, the next observations (``fresh``: the ended slots' resets under way)."""
         await self.journal.commit(market, value, self.round)  # the ledger first, then
         market.apply(value)  # the market
-        done = np.flatnonzero(ended).tolist()
         self.journal.bought(market, decision.winner, done)
         if self.ctx.episodes is not None:
             self.ctx.episodes.add(self.name, r, [(e, self._running_return[e]) for e in done])
@@ -531,15 +557,11 @@ class DeepTask:
         if self._done_training():
             self._start_evaluation()
             if self.cfg.eval_episodes:
-                next_obs = await self._reset(slots)
-        elif done:
-            fresh = await self._reset(done)
+                next_obs = await self._reset(list(range(self.slots)))
+        elif fresh is not None:
             next_obs = np.array(next_obs, copy=True)
-            next_obs[done] = fresh
+            next_obs[done] = await fresh
         self._settled = self._results(decision)
-        self.round_seconds.append(time.perf_counter() - started)
-        for hook in self.on_round:
-            hook(self)
         return next_obs
 
     def _start_evaluation(self) -> None:
