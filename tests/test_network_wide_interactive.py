@@ -23,6 +23,7 @@ from catallax.exchange.ledger import Transfer
 from catallax.exchange.wide import Tatonnement, demand_certificate
 from catallax.node.exchange.config import ConfigError, parse_config
 from catallax.node.exchange.wide.demands import check_demand, price_digest
+from catallax.node.exchange.wide.rounds import demand_round
 from catallax.node.serving import channel_options
 from catallax.node.trader.wide_session import demand_body
 from catallax.node.wire import open_envelope, seal
@@ -296,3 +297,27 @@ def test_the_mode_is_a_config_key_and_part_of_the_rules(tmp_path):
         task(mode="auction")
     with pytest.raises(ConfigError, match=r"tasks\.eco\.mode: expected a non-empty string"):
         task(mode=1)
+
+
+def test_a_converged_demand_settles_conserving_every_good_and_within_budgets():
+    holdings = np.array([[2_000_000, 0], [0, 1_000_000], [5_000_000, 5_000_000]])
+    world = np.array([1_000_000, 1_000_000])
+    offers = np.array([True, True, False])  # member 2's identity did not answer
+    demands = np.array([[0, 1_500_000], [3_000_000, 600_000], [9, 9]])
+    budgets = np.array([10_000_000, 2_000_000, 0])
+    balances = np.array([50_000_000, 50_000_000, 50_000_000])
+    rc = demand_round(holdings, world, offers, demands, budgets, balances,
+                      np.array([1.0, 2.0]), certificate=None)  # fmt: skip
+    total = holdings[:2].sum(axis=0) + world
+    # Coal is asked 2.1 units of 2.0: scaled down in whole units; ore exactly as asked.
+    assert rc.bundles[:2].sum(axis=0)[1] <= total[1]
+    np.testing.assert_array_equal(rc.bundles[:2, 0], [0, 3_000_000])
+    np.testing.assert_array_equal(rc.bundles[:2].sum(axis=0) + rc.world, total)
+    np.testing.assert_array_equal(rc.bundles[2], holdings[2])  # not on offer: untouched
+    assert (rc.world >= 0).all()
+    # Member 0 pays p·bundle − p·holdings; member 1's net is capped at its budget.
+    coal0 = rc.bundles[0, 1] / 1e6
+    assert abs(int(rc.pay[0]) - round((2 * coal0 - 2.0) * 1e6)) <= 1
+    assert rc.pay[1] == 2_000_000 and rc.receive.sum() == 0 and rc.pay[2] == 0
+    supply = rc.clearing.bundles[0].sum(axis=0) + rc.clearing.world[0]
+    np.testing.assert_allclose(supply, total / 1e6)

@@ -200,11 +200,12 @@ def demand_round(
     cap = np.minimum(np.maximum(balances, 0), np.asarray(budgets, dtype=np.int64))
     net = np.minimum(net, cap)
     c = Clearing(
-        prices=prices[None], bundles=(bundles / g)[None], world=(new_world / g)[None],
+        prices=prices[None], bundles=(np.where(offers[:, None], bundles, 0) / g)[None],
+        world=(new_world / g)[None],
         charged=charged[None], paid=paid[None],
         world_net=np.asarray([float(prices @ ((world - new_world) / g))]),
         budgets=(np.asarray(budgets, dtype=np.float64) / UNITS_PER_CREDIT)[None],
-        allocation=(bundles / g)[None],
+        allocation=(np.where(offers[:, None], bundles, 0) / g)[None],
     )  # fmt: skip
     return RoundClearing(
         c, bundles, new_world, np.maximum(net, 0), np.maximum(-net, 0), certificate
