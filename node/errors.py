@@ -65,8 +65,11 @@ exception a caller would naturally catch::
                 ├── NotAnEconomy       Produce on an environment that is no production
                 │                      economy
                 ├── Uncertified        a clearing whose certificate fails: not settled
-                └── ForgedProduction   an environment's production report that makes
-                                       goods from nothing (or breaks its recipes)
+                ├── ForgedProduction   an environment's production report that makes
+                │                      goods from nothing (or breaks its recipes)
+                ├── LateDemand         a Demand after its price proposal's deadline
+                └── StalePrices        a Demand for another price vector than the
+                                       current proposal's
 
 The command line prints these (all but ``NotTrusted``) as one line,
 ``catallax: error: <what>``, with exit status 2. The network layer maps each class to a
