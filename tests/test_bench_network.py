@@ -37,7 +37,8 @@ def test_quick_run_prints_every_figure_and_ratio(run_bench) -> None:
             out,
         )
         assert abs(rate * mean / 1000 - 1) < 0.01
-        assert abs(rounds / seconds - rate) <= 0.03 * rate + 0.1
+        # the seconds are printed to 0.1 s: the quotient is that precise, no more
+        assert abs(rounds / seconds - rate) <= (0.01 + 0.05 / seconds) * rate + 0.1
         assert p50 <= p99
         failed = re.search(rf"^{who}: exchange .*; (\d+) failed rounds$", out, re.M)
         assert failed is not None and failed.group(1) == "0", out
