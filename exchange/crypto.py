@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -142,6 +143,13 @@ def key_fingerprint(public_key: bytes) -> str:
 
 #: Signing prefixes of message names already checked.
 _PREFIXES: dict[str, bytes] = {}
+#: How many verified signatures a process remembers (the latest): the same bytes, key and
+#: signature verified once need not be again (an exchange checks a body as it arrives and
+#: its ledger checks the same body as a transfer's evidence). Only successes are kept,
+#: each by its key, its signature and the SHA-256 of the signed bytes.
+VERIFIED_MEMORY = 4096
+_VERIFIED: dict[tuple[bytes, bytes, bytes], None] = {}
+_VERIFIED_LOCK = threading.Lock()
 
 
 def signing_input(message: str, data: bytes) -> bytes:
@@ -177,13 +185,21 @@ def verify(public_key: bytes, message: str, data: bytes, signature: bytes) -> No
         raise BadSignature(
             f"{message}: a signature is {SIGNATURE_SIZE} bytes, got {len(signature)}"
         )
+    signed = signing_input(message, data)
+    seen = (bytes(public_key), bytes(signature), hashlib.sha256(signed).digest())
+    if seen in _VERIFIED:
+        return
     try:
-        key.verify(bytes(signature), signing_input(message, data))
+        key.verify(bytes(signature), signed)
     except InvalidSignature as exc:
         fingerprint = key_fingerprint(bytes(public_key))
         raise BadSignature(
             f"{message}: the signature does not verify for key {fingerprint}"
         ) from exc
+    with _VERIFIED_LOCK:  # a ledger's worker thread verifies beside the event loop
+        _VERIFIED[seen] = None
+        while len(_VERIFIED) > VERIFIED_MEMORY:
+            del _VERIFIED[next(iter(_VERIFIED))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,46 @@ def test_tampered_bytes_key_or_signature_are_refused() -> None:
         assert not bad.is_valid()
 
 
+def test_a_signature_verified_once_is_remembered_and_nothing_else(monkeypatch) -> None:
+    """The same key, bytes and signature verify from memory the second time; other
+    bytes, another key or another signature are checked (and refused) as ever, a failure
+    is never remembered, and the memory keeps only the latest VERIFIED_MEMORY."""
+    key = crypto.generate_private_key()
+    pub = crypto.public_key_bytes(key)
+    sig = crypto.sign(key, "Bids", b"round 7")
+    calls = []
+    real = crypto.Ed25519PublicKey.from_public_bytes
+
+    def counting(raw):  # the real key object, its verifications counted
+        obj = real(raw)
+
+        class Counted:
+            def verify(self, signature, data):
+                calls.append(data)
+                return obj.verify(signature, data)
+
+        return Counted()
+
+    monkeypatch.setattr(crypto, "public_key_from_bytes", counting)
+    crypto.verify(pub, "Bids", b"round 7", sig)
+    crypto.verify(pub, "Bids", b"round 7", sig)
+    assert len(calls) == 1
+    for data, name, signer, signature in (
+        (b"round 8", "Bids", pub, sig),
+        (b"round 7", "Orders", pub, sig),
+        (b"round 7", "Bids", crypto.public_key_bytes(crypto.generate_private_key()), sig),
+        (b"round 7", "Bids", pub, bytes([sig[0] ^ 1]) + sig[1:]),
+    ):
+        for _ in range(2):  # a failure is checked again, never remembered
+            with pytest.raises(BadSignature):
+                crypto.verify(signer, name, data, signature)
+    assert len(calls) == 1 + 4 * 2
+    monkeypatch.setattr(crypto, "VERIFIED_MEMORY", 2)
+    for k in range(3):
+        crypto.verify(pub, "Bids", b"n%d" % k, crypto.sign(key, "Bids", b"n%d" % k))
+    assert len(crypto._VERIFIED) <= 2
+
+
 def test_missing_signature_is_an_error_not_a_pass() -> None:
     key = crypto.generate_private_key()
     with pytest.raises(MissingSignature):
