@@ -53,11 +53,11 @@ from catallax.exchange.protocols import Outcomes
 from catallax.node.env.client import EnvironmentClient, ca_credentials
 from catallax.node.errors import (
     BudgetExhausted,
-    Malformed,
     Superseded,
     TaskPaused,
     WireError,
 )
+from catallax.node.exchange.admissions import Admitting
 from catallax.node.exchange.bidding import Bidding, Session
 from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.episodes import EpisodeLog
@@ -112,7 +112,7 @@ class ExchangeContext:
         return seal(self.key, type(body), self.sequencer.stamp(body))
 
 
-class DeepTask:
+class DeepTask(Admitting):
     """A deep-market task served to remote traders (see the module docstring)."""
 
     def __init__(
@@ -246,52 +246,8 @@ class DeepTask:
     def identity(self, public_key: bytes) -> Identity | None:
         return self.remote.identities.get(bytes(public_key))
 
-    async def register(self, public_key: bytes, members: int) -> Identity:
-        """The identity of ``public_key`` on this task, admitted first if it is new (its
-        members get the allowance once, from the budget; re-registering grants nothing).
-
-        Raises :class:`BudgetExhausted` when the budget cannot endow it,
-        :class:`Malformed` for a member count outside ``1 .. max_members``.
-        """
-        known = self.identity(public_key)
-        if known is not None:
-            return known
-        key = bytes(public_key)
-        for queued, _, fut in self._pending:  # registering again while queued: join it
-            if queued == key:
-                return await asyncio.shield(fut)
-        if not 1 <= members <= self.cfg.max_members:
-            raise Malformed(
-                f"members: expected 1 .. {self.cfg.max_members} on task {self.name}, got {members}"
-            )
-        if self.market is None:
-            raise TaskPaused(f"task {self.name} is {self.state}; register again shortly")
-        queued_units = sum(n for _, n, _ in self._pending) * self.allowance_units
-        left = self.budget_left - queued_units
-        if members * self.allowance_units > left:
-            raise BudgetExhausted(
-                f"task {self.name}: its allowance budget has {max(left, 0)} units left "
-                f"(after the admissions queued), {members} new members need "
-                f"{members * self.allowance_units}"
-            )
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((key, members, fut))
-        self._wake.set()
-        return await asyncio.shield(fut)
-
-    async def _admit_pending(self) -> None:
-        """Commit and apply the queued admissions (in the round loop)."""
-        pending, self._pending = self._pending, []
-        for key, members, fut in pending:
-            try:
-                ident = await self._admit(key, members)
-            except Exception as exc:  # the registration fails; the task goes on
-                log.warning("task=%s event=admission_failed error=%s", self.name, exc)
-                if not fut.done():
-                    fut.set_exception(exc)
-            else:
-                if not fut.done():
-                    fut.set_result(ident)
+    def _accepting(self) -> bool:
+        return self.market is not None
 
     async def _admit(self, public_key: bytes, members: int) -> Identity:
         known = self.identity(public_key)

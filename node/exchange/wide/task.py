@@ -60,7 +60,6 @@ from catallax.node.errors import (
     DuplicateBids,
     ForgedProduction,
     FutureRound,
-    Malformed,
     NotYourMember,
     RulesChanged,
     Superseded,
@@ -69,6 +68,7 @@ from catallax.node.errors import (
     WireError,
     WrongPlace,
 )
+from catallax.node.exchange.admissions import Admitting
 from catallax.node.exchange.bidding import Bidding, Session
 from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.remote import Identity, RemoteMembers
@@ -96,7 +96,7 @@ log = logging.getLogger("catallax.node.exchange")
 RECENT_ROUNDS = 100
 
 
-class WideTask:
+class WideTask(Admitting):
     """A wide-market task served to remote traders (see the module docstring)."""
 
     #: The message a session answers with.
@@ -227,45 +227,8 @@ class WideTask:
         """The credit balances of an identity's members (what ``Registered`` reports)."""
         return [int(self.balance[n]) for n in ident.numbers]
 
-    async def register(self, public_key: bytes, members: int) -> Identity:
-        """The identity of ``public_key``, admitted first if it is new (as a deep task:
-        :meth:`catallax.node.exchange.task.DeepTask.register`)."""
-        known = self.identity(public_key)
-        if known is not None:
-            return known
-        key = bytes(public_key)
-        for queued, _, fut in self._pending:
-            if queued == key:
-                return await asyncio.shield(fut)
-        if not 1 <= members <= self.cfg.max_members:
-            raise Malformed(
-                f"members: expected 1 .. {self.cfg.max_members} on task {self.name}, got {members}"
-            )
-        if self.economy is None:
-            raise TaskPaused(f"task {self.name} is {self.state}; register again shortly")
-        queued = sum(n for _, n, _ in self._pending) * self.allowance_units
-        if members * self.allowance_units > self.budget_left - queued:
-            raise BudgetExhausted(
-                f"task {self.name}: its allowance budget has {max(self.budget_left - queued, 0)} "
-                f"units left, {members} new members need {members * self.allowance_units}"
-            )
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((key, members, fut))
-        self._wake.set()
-        return await asyncio.shield(fut)
-
-    async def _admit_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        for key, members, fut in pending:
-            try:
-                ident = await self._admit(key, members)
-            except Exception as exc:  # the registration fails; the task goes on
-                log.warning("task=%s event=admission_failed error=%s", self.name, exc)
-                if not fut.done():
-                    fut.set_exception(exc)
-            else:
-                if not fut.done():
-                    fut.set_result(ident)
+    def _accepting(self) -> bool:
+        return self.economy is not None
 
     async def _admit(self, public_key: bytes, members: int) -> Identity:
         known = self.identity(public_key)
