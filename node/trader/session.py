@@ -46,7 +46,7 @@ from catallax.node.wire.convert import (
 from catallax.node.wire.mandate import member_account
 from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc
 
-__all__ = ["FATAL", "SessionFailed", "SessionStats", "TraderSession"]
+__all__ = ["FATAL", "Reconnecting", "SessionFailed", "SessionStats", "TraderSession"]
 
 log = logging.getLogger("catallax.node.trader")
 
@@ -85,7 +85,82 @@ class SessionStats:
     last_round: int = -1
 
 
-class TraderSession:
+class Reconnecting:
+    """The session loop shared by deep and wide sessions: :meth:`run` calls the
+    subclass's ``_connect_and_trade`` until :meth:`stop`, reconnecting after failures
+    with capped, jittered exponential backoff; a status in :attr:`fatal` (one that
+    reconnecting cannot cure) ends it with :class:`SessionFailed`. The subclass sets
+    ``address``, ``task``, ``credentials``, ``max_backoff``, ``connected``, ``_book``,
+    ``_stopping`` and ``_call``."""
+
+    #: Statuses after which reconnecting cannot help.
+    fatal: frozenset[grpc.StatusCode] = FATAL
+    address: str
+    task: str
+    credentials: grpc.ChannelCredentials | None
+    max_backoff: float
+    connected: asyncio.Event
+    _book: MemoryBook
+    _stopping: bool
+    _call: Any
+
+    async def _connect_and_trade(self) -> None:
+        raise NotImplementedError
+
+    def _channel(self) -> grpc.aio.Channel:
+        """A channel to the exchange (TLS when the session has credentials)."""
+        if self.credentials is None:
+            return grpc.aio.insecure_channel(self.address, options=channel_options())
+        return grpc.aio.secure_channel(self.address, self.credentials, options=channel_options())
+
+    async def run(self) -> None:
+        """Trade until :meth:`stop`, reconnecting after failures; raises
+        :class:`SessionFailed` on a refusal that reconnecting cannot cure."""
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                await self._connect_and_trade()
+                backoff = 0.1
+            except SessionFailed:
+                raise
+            except asyncio.CancelledError:
+                if not self._stopping:  # cancelled from outside: not ours to swallow
+                    raise
+                break  # stop() cancelled the stream: the session ends normally
+            except grpc.aio.AioRpcError as exc:
+                if self._stopping:
+                    break
+                if exc.code() in self.fatal:
+                    raise SessionFailed(
+                        f"{self.address}/{self.task}: {exc.code().name}: {exc.details()}",
+                        exc.code(),
+                    ) from None
+                log.info(
+                    "event=disconnected exchange=%s task=%s status=%s retry_s=%.2f",
+                    self.address, self.task, exc.code().name, backoff,
+                )  # fmt: skip
+            except (WireError, OSError) as exc:
+                if self._stopping:
+                    break
+                log.warning(
+                    "event=disconnected exchange=%s task=%s error=%r retry_s=%.2f",
+                    self.address, self.task, str(exc), backoff,
+                )  # fmt: skip
+            self.connected.clear()
+            if self._stopping:
+                break
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, self.max_backoff)
+        self._book.close()
+
+    def stop(self) -> None:
+        """End the session (the stream is cancelled)."""
+        self._stopping = True
+        if self._call is not None:
+            self._call.cancel()
+
+
+class TraderSession(Reconnecting):
     """One identity trading on one task of one exchange.
 
     Args:
@@ -142,60 +217,8 @@ class TraderSession:
 
     # -- the loop -----------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Trade until :meth:`stop`, reconnecting after failures; raises
-        :class:`SessionFailed` on a refusal that reconnecting cannot cure."""
-        backoff = 0.1
-        while not self._stopping:
-            try:
-                await self._connect_and_trade()
-                backoff = 0.1
-            except SessionFailed:
-                raise
-            except asyncio.CancelledError:
-                if not self._stopping:  # cancelled from outside: not ours to swallow
-                    raise
-                break  # stop() cancelled the stream: the session ends normally
-            except grpc.aio.AioRpcError as exc:
-                if self._stopping:
-                    break
-                if exc.code() in FATAL:
-                    raise SessionFailed(
-                        f"{self.address}/{self.task}: {exc.code().name}: {exc.details()}",
-                        exc.code(),
-                    ) from None
-                log.info(
-                    "event=disconnected exchange=%s task=%s status=%s retry_s=%.2f",
-                    self.address, self.task, exc.code().name, backoff,
-                )  # fmt: skip
-            except (WireError, OSError) as exc:
-                if self._stopping:
-                    break
-                log.warning(
-                    "event=disconnected exchange=%s task=%s error=%r retry_s=%.2f",
-                    self.address, self.task, str(exc), backoff,
-                )  # fmt: skip
-            self.connected.clear()
-            if self._stopping:
-                break
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, self.max_backoff)
-        self._book.close()
-
-    def stop(self) -> None:
-        """End the session (the stream is cancelled)."""
-        self._stopping = True
-        if self._call is not None:
-            self._call.cancel()
-
     async def _connect_and_trade(self) -> None:
-        if self.credentials is None:
-            channel = grpc.aio.insecure_channel(self.address, options=channel_options())
-        else:
-            channel = grpc.aio.secure_channel(
-                self.address, self.credentials, options=channel_options()
-            )
-        async with channel:
+        async with self._channel() as channel:
             stub = exchange_pb2_grpc.ExchangeStub(channel)
             info = await self._task_info(stub)
             if self.population is None:

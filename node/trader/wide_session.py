@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -38,8 +37,7 @@ from catallax.exchange.money import UNITS_PER_CREDIT
 from catallax.exchange.wide import WideOutcome
 from catallax.node.env.economy import economy_from_json
 from catallax.node.errors import Unanswered, WireError
-from catallax.node.serving import channel_options
-from catallax.node.trader.session import FATAL, SessionFailed, SessionStats
+from catallax.node.trader.session import FATAL, Reconnecting, SessionFailed, SessionStats
 from catallax.node.wire import MemoryBook, Sequencer, open_envelope, seal
 from catallax.node.wire.convert import tensor_from_proto
 from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc, wide_pb2, wide_pb2_grpc
@@ -49,7 +47,7 @@ __all__ = ["WideSession", "demand_body", "orders_body"]
 log = logging.getLogger("catallax.node.trader")
 
 
-class WideSession:
+class WideSession(Reconnecting):
     """One identity trading on one wide task of one exchange.
 
     Args:
@@ -63,6 +61,9 @@ class WideSession:
         timeout: the deadline of each unary call, seconds.
         max_backoff: the longest pause between reconnections, seconds.
     """
+
+    #: A wide task's refusal of a stale plan or price vector cannot be cured by retrying.
+    fatal = FATAL | {grpc.StatusCode.FAILED_PRECONDITION}
 
     def __init__(
         self,
@@ -102,52 +103,8 @@ class WideSession:
     def __repr__(self) -> str:
         return f"WideSession({self.address}/{self.task}, {key_fingerprint(self.public_key)})"
 
-    async def run(self) -> None:
-        """Trade until :meth:`stop`, reconnecting after failures; raises
-        :class:`SessionFailed` on a refusal that reconnecting cannot cure."""
-        backoff = 0.1
-        while not self._stopping:
-            try:
-                await self._connect_and_trade()
-                backoff = 0.1
-            except SessionFailed:
-                raise
-            except asyncio.CancelledError:
-                if not self._stopping:
-                    raise
-                break
-            except grpc.aio.AioRpcError as exc:
-                if self._stopping:
-                    break
-                if exc.code() in FATAL or exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                    raise SessionFailed(
-                        f"{self.address}/{self.task}: {exc.code().name}: {exc.details()}",
-                        exc.code(),
-                    ) from None
-            except (WireError, OSError) as exc:
-                if self._stopping:
-                    break
-                log.warning("event=disconnected task=%s error=%r", self.task, str(exc))
-            self.connected.clear()
-            if self._stopping:
-                break
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, self.max_backoff)
-
-    def stop(self) -> None:
-        """End the session (the stream is cancelled)."""
-        self._stopping = True
-        if self._call is not None:
-            self._call.cancel()
-
     async def _connect_and_trade(self) -> None:
-        options = channel_options()
-        channel = (
-            grpc.aio.insecure_channel(self.address, options=options)
-            if self.credentials is None
-            else grpc.aio.secure_channel(self.address, self.credentials, options=options)
-        )
-        async with channel:
+        async with self._channel() as channel:
             stub = exchange_pb2_grpc.ExchangeStub(channel)
             await self._task_info(stub)
             if self.population is None:
