@@ -63,6 +63,7 @@ from pathlib import Path
 import grpc
 import gymnasium as gym
 import numpy as np
+from _bare import SERVICE, Hub, bare_server
 from _common import parse_args
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -82,7 +83,6 @@ from catallax.v1 import common_pb2, environment_pb2, exchange_pb2, exchange_pb2_
 
 TASK = "bench"
 ORIGIN = "catallax.bench/network"
-SERVICE = "catallax.bench.Bare"
 WARMUP_LIMIT = 20  # untimed rounds of the limit
 
 
@@ -349,45 +349,6 @@ def wire_sizes(args: Args, seen: Observed) -> tuple[dict[str, int], dict[str, in
 
 
 # -- 2. the limit: bare stream, bare unary, bare commit -----------------------------------
-
-
-class Hub:
-    """The bare stream server: one outbox per connected client, answers counted."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.outboxes: list[asyncio.Queue[bytes | None]] = []
-        self.joined = asyncio.Event()
-        self.answered = asyncio.Event()
-        self.left = 0
-
-    async def handle(self, request_iterator, context) -> None:
-        await context.read()  # the client's hello
-        outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.outboxes.append(outbox)
-        if len(self.outboxes) == self.n:
-            self.joined.set()
-        while (message := await outbox.get()) is not None:
-            await context.write(message)
-            await context.read()
-            self.left -= 1
-            if self.left == 0:
-                self.answered.set()
-
-    async def round(self, message: bytes) -> None:
-        """Write ``message`` to every stream; return once each has answered."""
-        self.left = len(self.outboxes)
-        self.answered.clear()
-        for outbox in self.outboxes:
-            outbox.put_nowait(message)
-        await self.answered.wait()
-
-
-def bare_server(**handlers) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server of raw bytes (no serializers) on a free loopback port."""
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
-    return server, server.add_insecure_port("127.0.0.1:0")
 
 
 def peer(role: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+from _bare import SERVICE, Hub, bare_server
 from _common import parse_args
 
 from catallax.exchange.crypto import generate_private_key
@@ -61,7 +62,6 @@ from catallax.node.wire.convert import tensor_to_proto
 from catallax.traders.producers import LeontiefProducers
 from catallax.v1 import environment_pb2, wide_pb2
 
-SERVICE = "bench.Bare"
 TASK = "economy"
 
 
@@ -209,41 +209,6 @@ def in_process(args: Args, n: int) -> tuple[float, dict[str, int]]:
 
 
 # -- 3. the bare limit ---------------------------------------------------------------------
-
-
-class Hub:
-    """The bare stream server: one outbox per stream, answers counted."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.left = n, 0
-        self.outboxes: list[asyncio.Queue] = []
-        self.joined, self.answered = asyncio.Event(), asyncio.Event()
-
-    async def handle(self, request_iterator, context) -> None:
-        await context.read()
-        box: asyncio.Queue = asyncio.Queue()
-        self.outboxes.append(box)
-        if len(self.outboxes) == self.n:
-            self.joined.set()
-        while (message := await box.get()) is not None:
-            await context.write(message)
-            await context.read()
-            self.left -= 1
-            if not self.left:
-                self.answered.set()
-
-    async def round(self, message: bytes) -> None:
-        self.left = len(self.outboxes)
-        self.answered.clear()
-        for box in self.outboxes:
-            box.put_nowait(message)
-        await self.answered.wait()
-
-
-def bare_server(**handlers) -> tuple[grpc.aio.Server, int]:
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
-    return server, server.add_insecure_port("127.0.0.1:0")
 
 
 def peer(role: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:
