@@ -90,8 +90,8 @@ class Reconnecting:
     subclass's ``_connect_and_trade`` until :meth:`stop`, reconnecting after failures
     with capped, jittered exponential backoff; a status in :attr:`fatal` (one that
     reconnecting cannot cure) ends it with :class:`SessionFailed`. The subclass sets
-    ``address``, ``task``, ``credentials``, ``max_backoff``, ``connected``, ``_book``,
-    ``_stopping`` and ``_call``."""
+    ``address``, ``task``, ``key``, ``sequencer``, ``exchange_key``, ``credentials``,
+    ``max_backoff``, ``connected``, ``_book``, ``_stopping`` and ``_call``."""
 
     #: Statuses after which reconnecting cannot help.
     fatal: frozenset[grpc.StatusCode] = FATAL
@@ -106,6 +106,19 @@ class Reconnecting:
 
     async def _connect_and_trade(self) -> None:
         raise NotImplementedError
+
+    def _seal(self, body) -> common_pb2.Envelope:
+        """``body`` stamped with the identity's next sequence number and signed."""
+        return seal(self.key, type(body), self.sequencer.stamp(body))
+
+    def _open(self, envelope: common_pb2.Envelope, name: str):
+        """The body of a message from the exchange: its key, signature and sequence
+        checked."""
+        if bytes(envelope.public_key) != self.exchange_key:
+            raise Unanswered(f"a {envelope.message} not signed by the exchange's key")
+        body = open_envelope(envelope, name)
+        self._book.accept(envelope.public_key, body, self.task)
+        return body
 
     def _channel(self) -> grpc.aio.Channel:
         """A channel to the exchange (TLS when the session has credentials)."""
@@ -251,16 +264,6 @@ class TraderSession(Reconnecting):
         raise SessionFailed(
             f"{self.address}: no task {self.task!r} (tasks: {names})", grpc.StatusCode.NOT_FOUND
         )
-
-    def _seal(self, body) -> common_pb2.Envelope:
-        return seal(self.key, type(body), self.sequencer.stamp(body))
-
-    def _open(self, envelope: common_pb2.Envelope, name: str):
-        if bytes(envelope.public_key) != self.exchange_key:
-            raise Unanswered(f"a {envelope.message} not signed by the exchange's key")
-        body = open_envelope(envelope, name)
-        self._book.accept(envelope.public_key, body, self.task)
-        return body
 
     async def _register(self, stub) -> None:
         pop = self.population

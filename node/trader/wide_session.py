@@ -38,9 +38,9 @@ from catallax.exchange.wide import WideOutcome
 from catallax.node.env.economy import economy_from_json
 from catallax.node.errors import Unanswered, WireError
 from catallax.node.trader.session import FATAL, Reconnecting, SessionFailed, SessionStats
-from catallax.node.wire import MemoryBook, Sequencer, open_envelope, seal
+from catallax.node.wire import MemoryBook, Sequencer
 from catallax.node.wire.convert import tensor_from_proto
-from catallax.v1 import common_pb2, exchange_pb2, exchange_pb2_grpc, wide_pb2, wide_pb2_grpc
+from catallax.v1 import exchange_pb2, exchange_pb2_grpc, wide_pb2, wide_pb2_grpc
 
 __all__ = ["WideSession", "demand_body", "orders_body"]
 
@@ -140,16 +140,6 @@ class WideSession(Reconnecting):
             self.mode = rules.get("mode", "orders")
             return
         raise SessionFailed(f"{self.address}: no task {self.task!r}", grpc.StatusCode.NOT_FOUND)
-
-    def _seal(self, body) -> common_pb2.Envelope:
-        return seal(self.key, type(body), self.sequencer.stamp(body))
-
-    def _open(self, envelope: common_pb2.Envelope, name: str):
-        if bytes(envelope.public_key) != self.exchange_key:
-            raise Unanswered(f"a {envelope.message} not signed by the exchange's key")
-        body = open_envelope(envelope, name)
-        self._book.accept(envelope.public_key, body, self.task)
-        return body
 
     async def _register(self, stub) -> None:
         size = int(self.population.size)
