@@ -214,14 +214,17 @@ async def test_a_frozen_trader_misses_the_deadline_and_has_no_bid(tmp_path):
     frozen); after SIGCONT it bids again."""
     net = network(tmp_path, traders=2)
     try:
-        first = await until(net, "rounds", lambda i: i.rounds >= 10 and i.sessions == 2)
+        await until(net, "rounds", lambda i: i.rounds >= 10 and i.sessions == 2)
         frozen = net.traders[1]
         key = tmp_path / "keys" / "trader-1.pem"
         accounts = identity_accounts(net.ledger_dir, key)
         os.kill(frozen.popen.pid, signal.SIGSTOP)
         try:
             # The round under way may still take its bid; from the next one on it has none.
-            info = await until(net, "rounds while frozen", lambda i: i.rounds >= first.rounds + 2)
+            # Count from a reading taken after the stop: rounds are fast until it, so many
+            # may have settled since the trader was seen connected.
+            stopped = await until(net, "a reading after the stop", lambda i: True)
+            info = await until(net, "rounds while frozen", lambda i: i.rounds >= stopped.rounds + 2)
             with open_ledger(net.ledger_dir) as ledger:
                 size = ledger.size
             later = await until(net, "more rounds", lambda i: i.rounds >= info.rounds + 3)
