@@ -962,5 +962,6 @@ async def test_a_royalty_is_paid_on_the_bids_of_the_purchase_it_settles(tmp_path
         ]
         assert royalties and all(d.evidence.data == first.body for d in royalties), royalties
         assert not net.task.state.startswith("paused"), net.task.state
-        net.ledger.audit()
+        async with net.node.between_commits() as ledger:
+            ledger.audit()
         stream.call.cancel()

@@ -194,7 +194,8 @@ async def test_bad_demands_each_get_their_status_and_nothing_is_written(tmp_path
             assert refused.code() == Code.FAILED_PRECONDITION, refused.details()
             assert refused.details().startswith("StalePrices: "), refused.details()
             _untouched(ledger, size, raw, task)
-        ledger.audit()
+        async with node.between_commits() as ledger:
+            ledger.audit()
 
 
 async def test_a_demand_after_the_deadline_is_refused_and_nothing_is_written(tmp_path):

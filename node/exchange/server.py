@@ -19,12 +19,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from grpc_health.v1 import health_pb2
 
 from catallax.exchange.crypto import key_fingerprint
-from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
+from catallax.exchange.ledger import LEDGER_FILE, Ledger, LedgerError, open_ledger
 from catallax.exchange.ledger.location import describe
 from catallax.node.errors import NodeError, OptionError
 from catallax.node.exchange.config import ExchangeConfig
@@ -209,6 +210,16 @@ class ExchangeNode:
     @property
     def address(self) -> str:
         return f"{self.cfg.host}:{self.port}"
+
+    @contextlib.asynccontextmanager
+    async def between_commits(self) -> AsyncIterator[Ledger]:
+        """The node's ledger, held between two commits: while inside, no task commits.
+
+        Commits run in worker threads on the ledger's one connection; reading it from
+        another thread meanwhile (an audit, its entries) would interleave with a commit.
+        Readers in other processes open the file read-only instead."""
+        async with self.ctx.ledger_lock:
+            yield self.ctx.ledger
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop: NOT_SERVING, every task finishes its round, sessions end, then close."""
