@@ -17,6 +17,7 @@ from catallax.exchange import crypto
 from catallax.exchange.ledger import (
     InvalidArgument,
     LedgerStateError,
+    LedgerUnavailable,
     Transfer,
     WriterLocked,
     open_ledger,
@@ -72,6 +73,34 @@ def test_open_ledger_on_a_url_writes_reopens_and_audits(filled, tmp_path: Path) 
         open_ledger(empty)
     with pytest.raises(InvalidArgument, match="schema"):
         open_ledger(url.rsplit("schema=", 1)[0] + "schema=No%20Such")
+
+
+def test_a_writer_whose_session_the_server_ends_is_unavailable_until_reopened(
+    filled, tmp_path: Path, postgres_server: str
+) -> None:
+    """The server ends the writer's session (as a restart of PostgreSQL does): the next
+    commit is refused as :class:`LedgerUnavailable` with nothing written, every later
+    use too, and the ledger reopened commits it."""
+    import psycopg
+
+    url, _ = filled
+    key = keys.load_private_key(tmp_path / "exchange.pem")
+    allow = Transfer("allow-after", "env", "t1", 5, "allowance")  # needs no mandate
+    with open_ledger(url, key=key) as writer:
+        (pid,) = writer._store._db.execute("SELECT pg_backend_pid()").fetchone()
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(LedgerUnavailable, match="did not land|reopen the ledger"):
+            writer.commit_round([allow])
+        with pytest.raises(LedgerUnavailable, match="reopen the ledger"):
+            writer.commit_round([allow])
+        with pytest.raises(LedgerUnavailable, match="reopen the ledger"):
+            writer.entry(0)
+    with open_ledger(url, key=key) as again:
+        assert again.size == 7 and again.balance("t1") == 3_000_000 - 3003  # nothing landed
+        again.commit_round([allow])
+        assert again.balance("t1") == 3_000_000 - 3003 + 5
+        again.audit()
 
 
 def test_the_cli_reads_a_url_like_a_folder(catallax_cli, filled) -> None:

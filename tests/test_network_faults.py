@@ -323,3 +323,99 @@ async def test_the_exchange_killed_mid_commit_restarts_where_its_ledger_left_off
     with open_ledger(net.ledger_dir) as ledger:  # one log: the restart appended to it
         assert ledger.root_at(after.size) == after.root
         assert ledger.root_at(last.size) == last.root
+
+
+# -- the ledger's PostgreSQL server lost ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def ledger_role(server: str, schema: str):
+    """A login role of its own owning ``schema`` (so the test can refuse it logins and
+    end its sessions, as a PostgreSQL restart or a cut-off network does); the ledger URL
+    it connects with."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    role = f"catallax_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as db:
+        db.execute(f'CREATE ROLE "{role}" LOGIN')
+        db.execute(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"')
+        (database,) = db.execute("SELECT current_database()").fetchone()
+        db.execute(f'GRANT CREATE ON DATABASE "{database}" TO "{role}"')
+    parts = urlsplit(server)
+    host = parts.netloc.rpartition("@")[2]
+    query = "&".join(filter(None, [parts.query, f"schema={schema}"]))
+    try:
+        yield role, urlunsplit((parts.scheme, f"{role}@{host}", parts.path, query, ""))
+    finally:
+        with psycopg.connect(server, autocommit=True) as db:
+            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                       (role,))  # fmt: skip
+            db.execute(f'DROP OWNED BY "{role}" CASCADE')  # its schema and its grant
+            db.execute(f'DROP ROLE "{role}"')
+
+
+def cut_off(server: str, role: str, *, login: bool) -> int:
+    """End every session of ``role`` (and refuse it new ones unless ``login``); how
+    many sessions were ended."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as db:
+        db.execute(f'ALTER ROLE "{role}" {"LOGIN" if login else "NOLOGIN"}')
+        ended = db.execute(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE usename = %s) AS t",
+            (role,),
+        ).fetchone()
+    return int(ended[0])
+
+
+async def test_the_ledgers_server_lost_the_exchange_reopens_it_and_trades_on(
+    tmp_path, postgres_server, postgres_schema
+):
+    """The exchange's PostgreSQL sessions are ended and logins refused for a while: the
+    same exchange process stops its tasks, retries with backoff, reopens the ledger once
+    the server lets it in, and trades on from what the ledger holds; the trader (never
+    restarted) reconnects by itself, nobody gets a second allowance, and the ledger
+    audits."""
+    with ledger_role(postgres_server, postgres_schema) as (role, url):
+        net = start_deep_network(
+            tmp_path, "catallax/Chain-v0", task=TASK, origin=ORIGIN, rules=RULES, seed=3,
+            traders=[("adaptive", {})], exchange_args=["--ledger", url],
+        )  # fmt: skip
+        try:
+            first = await until(net, "rounds", lambda i: i.rounds >= 10)
+            pid = net.exchange.popen.pid
+            assert cut_off(postgres_server, role, login=False) >= 1
+            log = tmp_path / "logs" / "exchange.log"
+            await asyncio.to_thread(wait_for_text, log, "event=ledger_unavailable")
+            cut_off(postgres_server, role, login=True)
+            await asyncio.to_thread(wait_for_text, log, "event=ledger_reopened")
+            back = await until(net, "rounds after the reopening", lambda i: i.state == "training")
+            await until(net, "ten more rounds", lambda i: i.rounds >= back.rounds + 10)
+            assert net.exchange.popen.pid == pid and net.exchange.alive()
+            assert net.traders[0].alive()
+            assert "event=ledger_lost" in log.read_text()
+        finally:
+            net.stop()
+        done = cli("ledger", "audit", url, "--key", str(net.exchange_pub))
+        assert done.returncode == 0 and done.stdout.startswith("ok:"), done.stdout + done.stderr
+        with open_ledger(url) as ledger:
+            transfers = [e for _, e in ledger.entries() if isinstance(e, Transfer)]
+        paid = [e.payee for e in transfers if e.kind is TransferKind.ALLOWANCE]
+        assert paid and len(paid) == len(set(paid)), paid  # one allowance per account
+        # The rounds before the loss are all there, and the reopened node's after them.
+        rounds = {e.round for e in transfers if e.kind is not TransferKind.ALLOWANCE}
+        assert len(rounds) >= first.rounds + back.rounds + 10, (len(rounds), first.rounds)
+
+
+def wait_for_text(path: Path, text: str, timeout: float = PATIENCE) -> None:
+    """Until ``text`` is in the file at ``path`` (a log the node writes as it goes)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while text not in (path.read_text() if path.exists() else ""):
+        assert time.monotonic() < deadline, f"{text!r} not in {path} within {timeout:g} s"
+        time.sleep(0.05)

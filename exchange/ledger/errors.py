@@ -15,7 +15,9 @@ Every refusal leaves the ledger unchanged. ::
     │   ├── MissingEvidence        a debit from a trader, or a reward, without signed evidence
     │   └── BadEvidence            the evidence signature does not verify, or the wrong signer
     ├── LedgerStateError           the ledger is used wrongly: read-only, closed, round open...
-    │   └── WriterLocked           another writer holds the ledger folder's lock
+    │   ├── WriterLocked           another writer holds the ledger folder's lock
+    │   └── LedgerUnavailable      the store's server cannot be reached, or a commit was
+    │                              cut short and its outcome is unknown: reopen the ledger
     ├── InvalidArgument            a ledger argument out of range: a tree size beyond the log,
     │                              ``checkpoint_interval`` < 1 (ValueError)
     ├── NotAnEntry                 an object that is neither an Opening nor a Transfer where an
@@ -51,6 +53,7 @@ __all__ = [
     "InvalidTransfer",
     "LedgerError",
     "LedgerStateError",
+    "LedgerUnavailable",
     "MalformedEntry",
     "MalformedProof",
     "MissingEvidence",
@@ -118,6 +121,13 @@ class LedgerStateError(LedgerError):
 
 class WriterLocked(LedgerStateError):
     """Another writer (process or ledger object) holds the ledger folder's writer lock."""
+
+
+class LedgerUnavailable(LedgerStateError):
+    """This ledger object can no longer be used: its store's server cannot be reached
+    (refused, lost during a call), or a commit was cut short and whether it landed is
+    unknown. Nothing is wrong with what is stored: open the ledger again (an exchange
+    restarts its tasks from it, the source of truth)."""
 
 
 class InvalidArgument(LedgerError, ValueError):

@@ -65,6 +65,7 @@ from catallax.exchange.ledger.errors import (
     CorruptStore,
     InvalidArgument,
     LedgerStateError,
+    LedgerUnavailable,
     WriterLocked,
 )
 from catallax.exchange.ledger.location import parse_url
@@ -261,7 +262,7 @@ class PostgresStore(LedgerStore):
         try:
             db = psycopg.connect(self.url.conninfo, **options)
         except psycopg.Error as exc:
-            raise LedgerStateError(f"{self.where}: cannot connect ({_line(exc)})") from None
+            raise LedgerUnavailable(f"{self.where}: cannot connect ({_line(exc)})") from None
         try:
             db.execute("SET synchronous_commit = on")
             if self.readonly:
@@ -389,10 +390,10 @@ class PostgresStore(LedgerStore):
         if self._closed or self._db is None:
             raise LedgerStateError(f"{self.where}: store closed")
         if self._broken is not None:
-            raise LedgerStateError(self._broken)
+            raise LedgerUnavailable(self._broken)
         return self._db
 
-    def _lost(self, exc: BaseException) -> LedgerStateError:
+    def _lost(self, exc: BaseException) -> LedgerUnavailable:
         """The connection failed: the store is unusable (its lock, if any, is gone)."""
         self._broken = (
             f"{self.where}: the connection to the server failed ({_line(exc)}); reopen the ledger"
@@ -400,7 +401,7 @@ class PostgresStore(LedgerStore):
         if self._db is not None:
             with suppress(Exception):
                 self._db.close()
-        return LedgerStateError(self._broken)
+        return LedgerUnavailable(self._broken)
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
@@ -708,7 +709,7 @@ class PostgresStore(LedgerStore):
                 self._abort()
                 raise self._stale(batch) or self._refused(exc) from exc
             if not self._settle(batch, exc):
-                raise LedgerStateError(
+                raise LedgerUnavailable(
                     f"{self.where}: the connection failed during a commit and the round did "
                     f"not land ({_line(exc)})"
                 ) from exc
@@ -744,7 +745,7 @@ class PostgresStore(LedgerStore):
                 f"{self.where}: a commit failed ({_line(exc)}) and whether it landed is "
                 f"unknown ({_line(check)}); reopen the ledger"
             )
-            raise LedgerStateError(self._broken) from exc
+            raise LedgerUnavailable(self._broken) from exc
         if not batch.entries:  # nothing of its own to find: only its head tells
             return head is not None and TreeState(*head) == batch.state
         return [data for _, data in rows] == list(batch.entries)

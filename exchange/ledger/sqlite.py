@@ -39,7 +39,7 @@ from itertools import count
 from pathlib import Path
 
 from catallax.exchange.ledger import files
-from catallax.exchange.ledger.errors import CorruptStore, LedgerStateError
+from catallax.exchange.ledger.errors import CorruptStore, LedgerStateError, LedgerUnavailable
 from catallax.exchange.ledger.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
@@ -203,7 +203,7 @@ class SqliteStore(LedgerStore):
         if self._depth:
             raise LedgerStateError(f"{self.path}: cannot commit inside a snapshot")
         if self._unsettled is not None:
-            raise LedgerStateError(self._unsettled)
+            raise LedgerUnavailable(self._unsettled)
         if self._writer is None:
             writer = self._connect_writer()
             self._conn().close()
@@ -428,7 +428,7 @@ class SqliteStore(LedgerStore):
                 f"{self.path}: a commit failed ({exc}) and whether it landed is unknown "
                 f"({check}); reopen the ledger"
             )
-            raise LedgerStateError(self._unsettled) from exc
+            raise LedgerUnavailable(self._unsettled) from exc
         return row is not None and TreeState(*row) == state
 
     def _abort(self) -> None:

@@ -19,13 +19,22 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from grpc_health.v1 import health_pb2
 
 from catallax.exchange.crypto import key_fingerprint
-from catallax.exchange.ledger import LEDGER_FILE, Ledger, LedgerError, open_ledger
+from catallax.exchange.ledger import (
+    LEDGER_FILE,
+    Ledger,
+    LedgerError,
+    LedgerUnavailable,
+    WriterLocked,
+    open_ledger,
+)
 from catallax.exchange.ledger.location import describe
 from catallax.node.errors import NodeError, OptionError
 from catallax.node.exchange.config import ExchangeConfig
@@ -247,6 +256,16 @@ class ExchangeNode:
         self._closers = []
 
 
+#: Seconds between attempts to reopen a lost ledger: the first, and the most.
+REOPEN_BACKOFF = (0.5, 10.0)
+
+
+def _reopenable(exc: BaseException) -> bool:
+    """Whether a failed start is the ledger's store still out of reach (try again)."""
+    cause = exc.__cause__ if isinstance(exc, NodeError) else exc
+    return isinstance(cause, LedgerUnavailable | WriterLocked)
+
+
 async def serve(
     cfg: ExchangeConfig,
     *,
@@ -256,14 +275,58 @@ async def serve(
 ) -> int:
     """Run an exchange until SIGTERM or SIGINT, then stop it cleanly; prints
     ``listening on HOST:PORT`` (flushed) once it accepts calls. ``mqtt``: publish to
-    this broker (see :class:`ExchangeNode`)."""
-    node = await ExchangeNode.start(cfg, mqtt=mqtt, advertise=advertise)
-    print(f"listening on {node.address}", flush=True)
+    this broker (see :class:`ExchangeNode`).
+
+    If the ledger is lost while the node runs (its PostgreSQL server restarted or cut
+    off: :class:`~catallax.exchange.ledger.LedgerUnavailable`), the node stops as on
+    SIGTERM, then starts again on the same port from the reopened ledger, the source of
+    truth, as a restarted process would (tasks begin new episodes; traders reconnect by
+    themselves). Reopening is retried with capped backoff until it succeeds or a signal
+    arrives."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    node = await ExchangeNode.start(cfg, mqtt=mqtt, advertise=advertise)
+    print(f"listening on {node.address}", flush=True)
+    while True:
+        await _first(stop.wait(), node.ctx.lost.wait())
+        if stop.is_set():
+            break
+        log.error("event=ledger_lost error=%r", node.ctx.why_lost)
+        await node.stop(grace)
+        cfg = replace(cfg, port=node.port)  # the address the traders know
+        restarted = await _reopen(cfg, stop, mqtt=mqtt, advertise=advertise)
+        if restarted is None:
+            return 0
+        node = restarted
+        log.info("event=ledger_reopened ledger_size=%d", node.ctx.ledger.size)
     log.info("event=stopping grace_s=%g", grace)
     await node.stop(grace)
     return 0
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    """Wait until the first of ``waits`` is done; cancel the others."""
+    futures = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for f in futures:
+            f.cancel()
+
+
+async def _reopen(cfg: ExchangeConfig, stop: asyncio.Event, **options: Any) -> ExchangeNode | None:
+    """Start the node again once its ledger opens; None if ``stop`` is set first."""
+    delay, most = REOPEN_BACKOFF
+    while not stop.is_set():
+        try:
+            return await ExchangeNode.start(cfg, **options)
+        except (NodeError, LedgerError) as exc:
+            if not _reopenable(exc):
+                raise
+            log.warning("event=ledger_unavailable retry_s=%.1f error=%r", delay, str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, most)
+    return None

@@ -55,7 +55,7 @@ from typing import Any
 import grpc
 
 from catallax.exchange.crypto import key_fingerprint
-from catallax.exchange.ledger import LedgerError
+from catallax.exchange.ledger import LedgerError, LedgerUnavailable
 from catallax.node.env.server import STATUS as _ENV_STATUS
 from catallax.node.env.server import status_of as _status_in
 from catallax.node.errors import (
@@ -104,6 +104,7 @@ STATUS: dict[type[BaseException], grpc.StatusCode] = {
     BudgetExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Superseded: grpc.StatusCode.ABORTED,
     TaskPaused: grpc.StatusCode.UNAVAILABLE,
+    LedgerUnavailable: grpc.StatusCode.UNAVAILABLE,
     OverBudget: grpc.StatusCode.FAILED_PRECONDITION,
     Uncertified: grpc.StatusCode.FAILED_PRECONDITION,
     ForgedProduction: grpc.StatusCode.DATA_LOSS,
@@ -142,6 +143,7 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
         return self._task(body.task)
 
     async def _fail(self, context: Any, rpc: str, exc: BaseException, who: str = "-") -> None:
+        self.ctx.note_failure(exc)
         code = status_of(exc)
         if code is grpc.StatusCode.INTERNAL:
             log.exception("event=rpc rpc=%s signer=%s status=INTERNAL", rpc, who, exc_info=exc)
@@ -195,13 +197,16 @@ class ExchangeServicer(exchange_pb2_grpc.ExchangeServicer):
         if len(request.accounts) > 4096:
             await self._fail(context, "Balances", Malformed("at most 4096 accounts per call"))
         async with self.ctx.ledger_lock:  # between commits: balances and checkpoint agree
-            unknown = [a for a in request.accounts if ledger.account(a) is None]
-            if not unknown:
-                return exchange_pb2.BalancesReply(
-                    accounts=list(request.accounts),
-                    balances=[ledger.balance(a) for a in request.accounts],
-                    checkpoint=checkpoint_to_proto(ledger.checkpoint),
-                )
+            try:
+                unknown = [a for a in request.accounts if ledger.account(a) is None]
+                if not unknown:
+                    return exchange_pb2.BalancesReply(
+                        accounts=list(request.accounts),
+                        balances=[ledger.balance(a) for a in request.accounts],
+                        checkpoint=checkpoint_to_proto(ledger.checkpoint),
+                    )
+            except LedgerError as exc:
+                await self._fail(context, "Balances", exc)
         await context.abort(
             grpc.StatusCode.NOT_FOUND, clip_details(f"UnknownAccount: {unknown[0]!r}")
         )

@@ -47,7 +47,7 @@ import numpy as np
 
 from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
 from catallax.exchange.deep import DeepMarket
-from catallax.exchange.ledger import Ledger
+from catallax.exchange.ledger import Ledger, LedgerUnavailable
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
 from catallax.node.env.client import EnvironmentClient, ca_credentials
@@ -102,10 +102,21 @@ class ExchangeContext:
     ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Where finished episodes are recorded beside the ledger (none: not recorded).
     episodes: EpisodeLog | None = None
+    #: Set when the ledger is lost (:class:`LedgerUnavailable`): this ledger object can
+    #: no longer be used, and the node restarts its tasks from a reopened one.
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Why the ledger was lost (the first failure's message).
+    why_lost: str = ""
 
     def __post_init__(self) -> None:
         self.public_key = public_key_bytes(self.key)
         self.sequencer = Sequencer(self.public_key)
+
+    def note_failure(self, exc: BaseException) -> None:
+        """If ``exc`` says the ledger is lost, say so to the node (once)."""
+        if isinstance(exc, LedgerUnavailable) and not self.lost.is_set():
+            self.why_lost = str(exc)
+            self.lost.set()
 
     def seal(self, body) -> Envelope:
         """``body`` stamped with the exchange's next sequence number and signed."""
@@ -380,6 +391,7 @@ class DeepTask(Admitting):
                 backoff = min(backoff * 2, 5.0)
             except Exception as exc:  # nothing was applied; begin new episodes after a pause
                 log.exception("task=%s event=round_failed round=%d", self.name, self.round)
+                self.ctx.note_failure(exc)
                 obs = None
                 self._set_state(f"paused: {type(exc).__name__}: {exc}")
                 await self._sleep(backoff)

@@ -391,6 +391,7 @@ class WideTask(Admitting):
                 backoff = min(backoff * 2, 5.0)
             except Exception as exc:  # nothing was applied; a new episode after a pause
                 log.exception("task=%s event=round_failed round=%d", self.name, self.round)
+                self.ctx.note_failure(exc)
                 self.world = None
                 self._set_state(f"paused: {type(exc).__name__}: {exc}")
                 await self._sleep(backoff)
