@@ -464,3 +464,43 @@ async def test_one_identity_trades_in_a_deep_and_a_wide_task_of_one_exchange(tmp
                     if isinstance(e, Transfer) and name in e.payer}  # fmt: skip
             ledger.audit()
         assert ("eco", "trade") in paid and ("chain", "bid") in paid
+
+
+# --- a restart ----------------------------------------------------------------------------
+
+
+async def test_a_restarted_exchange_rebuilds_the_wide_task_from_its_ledger(tmp_path):
+    """Stop the exchange and start it again on the same folder and port: the wide task's
+    credits and goods are the ledger's to the unit, its rounds go on from the last
+    number, the same producer (never restarted, reconnecting by itself) trades on with
+    its identity and gets no second allowance, and the ledger audits."""
+    async with network(tmp_path) as node:
+        task = node.tasks[TASK]
+        a = producers(node, recipes=[0, 2, 4])
+        async with running(a):
+            await _until(lambda: task.rounds >= 5, "five rounds")
+            last = task.round
+            await node.stop(0)
+            again = await ExchangeNode.start(replace(node.cfg, port=node.port))
+            try:
+                t = again.tasks[TASK]
+                await _until(lambda: t.economy is not None, "the economy again")
+                assert t.round >= last and t.allowance_given == task.allowance_given
+                await _until(lambda: t.rounds >= 5, "five rounds after the restart")
+                async with again.between_commits() as ledger:
+                    ledger.audit()
+                    for row in range(len(t.balance)):  # the task's books are the ledger's
+                        account = t.remote.owner_of(row).accounts[t.remote.local(row)]
+                        assert ledger.balance(account) == t.balance[row]
+                        for j, good in enumerate(t.goods):
+                            held = ledger.balance(f"{account}/{good}") if ledger.account(
+                                f"{account}/{good}") else 0  # fmt: skip
+                            assert held == t.holdings[row, j]
+                    transfers = [e for _, e in ledger.entries() if isinstance(e, Transfer)]
+                assert len(t.remote.identities) == 1 and a.stats.connects >= 2
+                paid = [e.payee for e in transfers if e.kind.value == "allowance"]
+                assert paid and len(paid) == len(set(paid)), paid
+                after = [e.round for e in transfers if e.kind.value == "trade"]
+                assert max(after) >= last + 4  # rounds numbered on from the ledger's
+            finally:
+                await again.stop(0)
