@@ -26,6 +26,7 @@ A session refused for cause has its bids withdrawn from the round still open
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ from catallax.node.errors import (
     OutsideSpace,
     Replayed,
     RulesChanged,
+    Superseded,
     UnknownSlot,
     WrongPlace,
 )
@@ -46,7 +48,9 @@ from catallax.node.wire import MAX_SEQUENCE, Envelope, SequenceBook, now_ms, sco
 from catallax.node.wire.sequence import check_window
 from catallax.v1 import exchange_pb2
 
-__all__ = ["Bidding", "Offer", "OpenRound", "Session"]
+__all__ = ["Bidding", "Hosting", "Offer", "OpenRound", "Session"]
+
+log = logging.getLogger("catallax.node.exchange")
 
 
 class Session:
@@ -73,6 +77,49 @@ class Session:
         if not self.closed:
             self.closed = True
             self.outbox.put_nowait(None)
+
+
+class Hosting:
+    """The sessions half of a task (a mixin, deep and wide alike): one session per
+    identity, a newer one closing the older. The task provides ``name``, ``sessions``,
+    ``bidding`` and ``_wake`` (its loop's event); :meth:`_forget` is what else it forgets
+    of an identity whose session ends (a wide task's open query)."""
+
+    name: str
+    sessions: dict[bytes, Session]
+    bidding: Bidding
+    _wake: asyncio.Event
+
+    def open_session(self, ident: Identity, peer: str) -> Session:
+        """A new session for ``ident``; an older one of the same identity is closed."""
+        old = self.sessions.get(ident.public_key)
+        if old is not None:
+            old.close(Superseded(f"a newer session of this identity opened from {peer}"))
+        session = Session(ident, peer)
+        self.sessions[ident.public_key] = session
+        self._wake.set()
+        log.info("task=%s event=session_open identity=%s peer=%s", self.name, ident.name, peer)
+        return session
+
+    def close_session(self, session: Session) -> None:
+        """``session`` ended: forget it (unless a newer one replaced it) and its bids."""
+        if self.sessions.get(session.identity.public_key) is session:
+            del self.sessions[session.identity.public_key]
+            log.info("task=%s event=session_closed identity=%s", self.name, session.identity.name)
+        self.bidding.left(session.identity.public_key)
+        self._forget(session.identity.public_key)
+
+    def withdraw(self, session: Session) -> None:
+        """Drop the open round's bids of ``session``'s identity (refused for cause)."""
+        self.bidding.withdraw(session.identity.public_key)
+        self._forget(session.identity.public_key)
+
+    def _forget(self, public_key: bytes) -> None:
+        """What else the task forgets of an identity whose session ended (none here)."""
+
+    def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
+        """Refuse a replayed or stale body of this task's channel (:class:`Bidding`)."""
+        self.bidding.check_sequence(public_key, sequence, timestamp_ms)
 
 
 @dataclass

@@ -53,12 +53,11 @@ from catallax.exchange.protocols import Outcomes
 from catallax.node.env.client import EnvironmentClient, ca_credentials
 from catallax.node.errors import (
     BudgetExhausted,
-    Superseded,
     TaskPaused,
     WireError,
 )
 from catallax.node.exchange.admissions import Admitting
-from catallax.node.exchange.bidding import Bidding, Session
+from catallax.node.exchange.bidding import Bidding, Hosting, Session
 from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.episodes import EpisodeLog
 from catallax.node.exchange.journal import LedgerMismatch, TaskJournal
@@ -123,7 +122,7 @@ class ExchangeContext:
         return seal(self.key, type(body), self.sequencer.stamp(body))
 
 
-class DeepTask(Admitting):
+class DeepTask(Admitting, Hosting):
     """A deep-market task served to remote traders (see the module docstring)."""
 
     def __init__(
@@ -315,31 +314,6 @@ class DeepTask(Admitting):
             log.info("task=%s event=born identity=%s members=%d", self.name, ident.name, count)
 
     # -- sessions and bids ------------------------------------------------------------
-
-    def open_session(self, ident: Identity, peer: str) -> Session:
-        """A new session for ``ident``; an older one of the same identity is closed."""
-        old = self.sessions.get(ident.public_key)
-        if old is not None:
-            old.close(Superseded(f"a newer session of this identity opened from {peer}"))
-        session = Session(ident, peer)
-        self.sessions[ident.public_key] = session
-        self._wake.set()
-        log.info("task=%s event=session_open identity=%s peer=%s", self.name, ident.name, peer)
-        return session
-
-    def close_session(self, session: Session) -> None:
-        if self.sessions.get(session.identity.public_key) is session:
-            del self.sessions[session.identity.public_key]
-            log.info("task=%s event=session_closed identity=%s", self.name, session.identity.name)
-        self.bidding.left(session.identity.public_key)
-
-    def withdraw(self, session: Session) -> None:
-        """Drop the open round's bids of ``session``'s identity (refused for cause)."""
-        self.bidding.withdraw(session.identity.public_key)
-
-    def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
-        """Refuse a replayed or stale body of this task's channel (:class:`.Bidding`)."""
-        self.bidding.check_sequence(public_key, sequence, timestamp_ms)
 
     def offer(self, session: Session, envelope: Envelope, body: exchange_pb2.Bids) -> bool:
         """Take a signed, verified ``Bids`` of ``session``'s identity for the open round

@@ -62,14 +62,13 @@ from catallax.node.errors import (
     FutureRound,
     NotYourMember,
     RulesChanged,
-    Superseded,
     TaskPaused,
     Uncertified,
     WireError,
     WrongPlace,
 )
 from catallax.node.exchange.admissions import Admitting
-from catallax.node.exchange.bidding import Bidding, Session
+from catallax.node.exchange.bidding import Bidding, Hosting, Session
 from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.remote import Identity, RemoteMembers
 from catallax.node.exchange.restore import TaskHistory, special_accounts
@@ -96,7 +95,7 @@ log = logging.getLogger("catallax.node.exchange")
 RECENT_ROUNDS = 100
 
 
-class WideTask(Admitting):
+class WideTask(Admitting, Hosting):
     """A wide-market task served to remote traders (see the module docstring)."""
 
     #: The message a session answers with.
@@ -287,28 +286,8 @@ class WideTask(Admitting):
 
     # -- sessions and orders ----------------------------------------------------------
 
-    def open_session(self, ident: Identity, peer: str) -> Session:
-        old = self.sessions.get(ident.public_key)
-        if old is not None:
-            old.close(Superseded(f"a newer session of this identity opened from {peer}"))
-        session = Session(ident, peer)
-        self.sessions[ident.public_key] = session
-        self._wake.set()
-        log.info("task=%s event=session_open identity=%s peer=%s", self.name, ident.name, peer)
-        return session
-
-    def close_session(self, session: Session) -> None:
-        if self.sessions.get(session.identity.public_key) is session:
-            del self.sessions[session.identity.public_key]
-        self.bidding.left(session.identity.public_key)
-        self.queries.left(session.identity.public_key)
-
-    def withdraw(self, session: Session) -> None:
-        self.bidding.withdraw(session.identity.public_key)
-        self.queries.left(session.identity.public_key)
-
-    def check_sequence(self, public_key: bytes, sequence: int, timestamp_ms: int) -> None:
-        self.bidding.check_sequence(public_key, sequence, timestamp_ms)
+    def _forget(self, public_key: bytes) -> None:
+        self.queries.left(public_key)
 
     def offer(self, session: Session, envelope: Envelope, body) -> bool:
         """Take a signed, verified ``Orders`` for the open round (a ``Demand`` for the
