@@ -90,7 +90,7 @@ def test_a_writer_whose_session_the_server_ends_is_unavailable_until_reopened(
         (pid,) = writer._store._db.execute("SELECT pg_backend_pid()").fetchone()
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        with pytest.raises(LedgerUnavailable, match="did not land|reopen the ledger"):
+        with pytest.raises(LedgerUnavailable, match=r"did not land|reopen the ledger"):
             writer.commit_round([allow])
         with pytest.raises(LedgerUnavailable, match="reopen the ledger"):
             writer.commit_round([allow])
