@@ -7,7 +7,9 @@ snapshot of the ledger; before each call the servicer looks whether a writer has
 committed since (one ``SELECT`` of the stored tree size) and, if so, opens the new
 snapshot, checking its latest checkpoint against the stored tree (``verify`` checks the
 whole log at the first opening only). Store reads block, so they run in worker threads
-(``asyncio.to_thread``), one at a time per servicer, never on the event loop.
+(``asyncio.to_thread``), one at a time per servicer, never on the event loop. If the
+store's server drops a session of the servicer's (a PostgreSQL restart), the next call
+opens both again and is answered; while the server refuses, calls are ``UNAVAILABLE``.
 
 - ``LatestCheckpoint``: the signed note's bytes.
 - ``Entries [start, end)``: at most :data:`MAX_PAGE` entries of canonical leaf bytes
@@ -35,6 +37,7 @@ size, ``Tail`` from beyond the end
 the stored ledger is damaged                  ``DATA_LOSS``
 (:class:`~catallax.exchange.ledger.CorruptLedger`)
 the ledger is closed (the server is stopping) ``UNAVAILABLE``
+or its server refuses us (``LedgerUnavailable``)
 any other ledger error                        ``INTERNAL``
 ============================================  =====================
 """
@@ -44,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,6 +59,7 @@ from catallax.exchange.ledger import (
     Ledger,
     LedgerError,
     LedgerStateError,
+    LedgerUnavailable,
     open_ledger,
     open_store,
 )
@@ -141,9 +146,30 @@ class LedgerSource:
             old.close()
         return self._ledger
 
+    def _reconnect(self) -> None:
+        """The server lost a session of ours (restarted, cut off): open the watch and
+        the snapshot again. Raises :class:`LedgerUnavailable` while it refuses; the
+        next call tries again."""
+        watch = open_store(self.location, readonly=True)
+        try:
+            fresh = open_ledger(self.location, verify=False)
+        except BaseException:
+            watch.close()
+            raise
+        for old in (self._watch, self._ledger):
+            with suppress(Exception):
+                old.close()
+        self._watch, self._ledger = watch, fresh
+
     def _call(self, fn: Callable[[Ledger], T]) -> T:
         with self._lock:
-            return fn(self._refresh())
+            try:
+                return fn(self._refresh())
+            except LedgerUnavailable:
+                if self._closed:
+                    raise
+                self._reconnect()  # once per call: a read is never half-answered
+                return fn(self._refresh())
 
     async def read(self, fn: Callable[[Ledger], T]) -> T:
         """``fn(ledger)`` on the newest snapshot, in a worker thread, one call at a time."""

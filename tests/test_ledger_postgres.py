@@ -103,6 +103,30 @@ def test_a_writer_whose_session_the_server_ends_is_unavailable_until_reopened(
         again.audit()
 
 
+async def test_the_ledger_service_reconnects_when_the_server_ends_its_sessions(
+    filled, postgres_server: str
+) -> None:
+    """The server ends the Ledger service's sessions (its watch and its snapshot): the
+    next read opens them again and is answered, with what a writer committed since."""
+    import psycopg
+
+    from catallax.node.ledger_service import LedgerSource
+
+    url, _ = filled
+    source = LedgerSource(url, verify=True)
+    try:
+        assert await source.read(lambda ledger: ledger.size) == 7
+        pids = [store._db.execute("SELECT pg_backend_pid()").fetchone()[0]
+                for store in (source._watch, source._ledger._store)]  # fmt: skip
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert await source.read(lambda ledger: ledger.size) == 7
+        assert await source.read(lambda ledger: ledger.entry(6).amount) == 1002
+    finally:
+        source.close()
+
+
 def test_the_cli_reads_a_url_like_a_folder(catallax_cli, filled) -> None:
     url, pub = filled
     status, out, err = catallax_cli("ledger", "audit", url, "--key", str(pub))
