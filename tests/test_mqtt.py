@@ -320,3 +320,49 @@ async def test_publisher_and_follower_through_a_broker_restart(tmp_path, own_bro
     for entry in (decode_entry(ledger.entry_bytes(i)) for i in range(ledger.size)):
         assert entry is not None
     ledger.close()
+
+
+async def test_the_publisher_reopens_a_postgres_ledger_whose_session_the_server_ended(
+    tmp_path, postgres_url, postgres_server, mqtt_broker
+):
+    """The server ends the publisher's session (a PostgreSQL restart): it opens the store
+    again and publishes on, every index reaching a follower exactly once, in order."""
+    import psycopg
+
+    host, port = mqtt_broker
+    key = generate_private_key()
+    ledger = open_ledger(postgres_url, key=key, origin=ORIGIN, create=True)
+    books = Books(ledger, key)
+    server, ledger_port = await serve_ledger(postgres_url, poll_interval=0.02)
+    ex = exchange_id(books.pub)
+    cursor = tmp_path / "cursor.json"
+    publisher = MqttPublisher(
+        host, port, location=postgres_url, address=f"127.0.0.1:{ledger_port}",
+        tasks=lambda: [TaskStatus(TASK)], cursor=cursor,
+        poll=0.01,
+    )  # fmt: skip
+    view = NetworkView()
+    events: list[dict] = []
+    view.listen(events.append)
+    follower = Follower(view, only={ex})
+    following = asyncio.ensure_future(follow_mqtt(follower, host, port))
+    publisher.start()
+    try:
+        books.trade(3)
+        await _until(view, ex, ledger.size)
+        (pid,) = publisher._store._db.execute("SELECT pg_backend_pid()").fetchone()
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        books.trade(4)
+        await _until(view, ex, ledger.size)
+        assert not publisher.task.done()  # it published on, with a store opened again
+    finally:
+        await publisher.stop(5)
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await follower.close()
+        await server.stop(0)
+        ledger.close()
+    indices = [e["index"] for e in events if e["event"] == "entry"]
+    assert indices == list(range(ledger.size))  # each index once, in order
+    assert not [e for e in events if e["event"] == "alarm"]

@@ -19,7 +19,10 @@ broker is down or goes away, the exchange trades on: the publisher logs it, reco
 (waiting at most :data:`RETRY_MAX` seconds between tries) and publishes again from the
 last checkpoint the broker acknowledged, so no index is skipped (receivers drop the
 repeats). After a restart it starts from the size its cursor file records, if that is
-still a prefix of the ledger (same root), else from entry 0.
+still a prefix of the ledger (same root), else from entry 0. If the ledger's server
+drops the publisher's session (a PostgreSQL restart), it opens the store again, with
+the same backoff while the server refuses, and publishes on from the last checkpoint it
+published.
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ from pathlib import Path
 
 import aiomqtt
 
-from catallax.exchange.ledger import LedgerStateError, decode_entry, open_store
+from catallax.exchange.ledger import (
+    LedgerStateError,
+    LedgerUnavailable,
+    decode_entry,
+    open_store,
+)
 from catallax.exchange.ledger.checkpoint import parse_checkpoint
 from catallax.exchange.ledger.hashing import HASH_SIZE
 from catallax.exchange.ledger.proofs import consistency_proof, subtree_hash
@@ -229,15 +237,42 @@ class MqttPublisher:
         while True:
             if tuple(self.tasks()) != self._announced:  # a task learnt its slots, say
                 await self._publish_status(client, "online")
-            state = await asyncio.to_thread(self._opened().state)
-            self.size = state.size
-            if state.size > self.published:
-                await self._publish_up_to(client, state.checkpoint, state.size)
-            elif self._stopping.is_set():
+            try:
+                state = await asyncio.to_thread(self._opened().state)
+                self.size = state.size
+                if state.size > self.published:
+                    await self._publish_up_to(client, state.checkpoint, state.size)
+                    continue
+            except LedgerUnavailable as exc:  # the server dropped our session
+                log.warning("event=ledger_unavailable published=%d why=%s", self.published, exc)
+                if self._stopping.is_set() or not await self._reopen():
+                    return  # stopping: what the ledger holds cannot be read now
+                continue  # from what was published: a receiver takes each index once
+            if self._stopping.is_set():
                 return
-            else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.poll)
+
+    async def _reopen(self) -> bool:
+        """Open the store again, retrying with backoff while its server refuses; False
+        if stopping first."""
+        wait = 0.1
+        while not self._stopping.is_set():
+            try:
+                store = await asyncio.to_thread(open_store, self.location, readonly=True)
+            except LedgerUnavailable as exc:
+                log.warning("event=ledger_unavailable retry_s=%.1f why=%s", wait, exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.poll)
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                wait = min(wait * 2, RETRY_MAX)
+                continue
+            old, self._store = self._store, store
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    old.close()
+            log.info("event=ledger_reopened published=%d", self.published)
+            return True
+        return False
 
     async def _publish_up_to(self, client: aiomqtt.Client, note: str, size: int) -> None:
         previous = self.published
