@@ -411,6 +411,29 @@ async def test_the_ledgers_server_lost_the_exchange_reopens_it_and_trades_on(
         assert len(rounds) >= first.rounds + back.rounds + 10, (len(rounds), first.rounds)
 
 
+async def test_sigterm_while_the_ledgers_server_refuses_exits_0_and_nothing_is_half_written(
+    tmp_path, postgres_server, postgres_schema
+):
+    """SIGTERM while the exchange waits for its lost ledger: it exits 0 at once (no
+    reopening left running), and the ledger, once the server lets us in, audits."""
+    with ledger_role(postgres_server, postgres_schema) as (role, url):
+        net = start_deep_network(
+            tmp_path, "catallax/Chain-v0", task=TASK, origin=ORIGIN, rules=RULES, seed=3,
+            traders=[("adaptive", {})], exchange_args=["--ledger", url],
+        )  # fmt: skip
+        try:
+            await until(net, "rounds", lambda i: i.rounds >= 5)
+            cut_off(postgres_server, role, login=False)
+            log = tmp_path / "logs" / "exchange.log"
+            await asyncio.to_thread(wait_for_text, log, "retry_s=")
+            assert net.exchange.stop(timeout=15) == 0
+        finally:
+            net.stop()
+        cut_off(postgres_server, role, login=True)
+        done = cli("ledger", "audit", url, "--key", str(net.exchange_pub))
+        assert done.returncode == 0 and done.stdout.startswith("ok:"), done.stdout + done.stderr
+
+
 def wait_for_text(path: Path, text: str, timeout: float = PATIENCE) -> None:
     """Until ``text`` is in the file at ``path`` (a log the node writes as it goes)."""
     import time
