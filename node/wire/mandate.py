@@ -16,13 +16,23 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TypeVar
 
 from catallax.exchange.crypto import SignedEnvelope
 from catallax.exchange.ledger.errors import BadEvidence
 from catallax.exchange.ledger.evidence import Mandate
 from catallax.node.errors import Malformed
 
-__all__ = ["TASK_NAME", "check_task_name", "identity_name", "member_account", "read_bids"]
+M = TypeVar("M")
+
+__all__ = [
+    "TASK_NAME",
+    "check_task_name",
+    "evidence_body",
+    "identity_name",
+    "member_account",
+    "read_bids",
+]
 
 #: What a task name may be: a letter or digit, then letters, digits, ``_`` or ``-``.
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -50,6 +60,20 @@ def member_account(task: str, public_key: bytes, member: int) -> str:
     return f"{task}.{identity_name(public_key)}.{int(member)}"
 
 
+def evidence_body(evidence: SignedEnvelope, message: type[M], what: str) -> M:
+    """The ``message`` that ``evidence`` signed (``what``: its name, for the error).
+
+    Raises:
+        BadEvidence: the bytes do not parse as ``message``.
+    """
+    from google.protobuf.message import DecodeError
+
+    try:
+        return message.FromString(evidence.data)  # type: ignore[attr-defined]
+    except DecodeError as exc:
+        raise BadEvidence(f"{what} body that does not parse ({exc})") from None
+
+
 def read_bids(evidence: SignedEnvelope) -> Mandate:
     """A signed ``Bids`` message as the mandate it gives (the signature is checked by
     the ledger before it trusts what this returns).
@@ -57,14 +81,9 @@ def read_bids(evidence: SignedEnvelope) -> Mandate:
     Raises:
         BadEvidence: the body does not parse, or a bid is negative.
     """
-    from google.protobuf.message import DecodeError
-
     from catallax.v1 import exchange_pb2
 
-    try:
-        body = exchange_pb2.Bids.FromString(evidence.data)
-    except DecodeError as exc:
-        raise BadEvidence(f"a Bids body that does not parse ({exc})") from None
+    body = evidence_body(evidence, exchange_pb2.Bids, "a Bids")
     ceilings: dict[str, int] = {}
     for bid in body.bids:
         if bid.amount < 0:

@@ -41,7 +41,6 @@ import numpy as np
 
 from catallax.exchange.crypto import SignedEnvelope
 from catallax.exchange.ledger import UNITS_PER_GOOD
-from catallax.exchange.ledger.errors import BadEvidence
 from catallax.exchange.ledger.evidence import Mandate
 from catallax.exchange.money import UNITS_PER_CREDIT
 from catallax.node.errors import (
@@ -54,6 +53,7 @@ from catallax.node.errors import (
 )
 from catallax.node.exchange.wide.orders import check_plans, wide_mandate
 from catallax.node.wire import Envelope, now_ms
+from catallax.node.wire.mandate import evidence_body
 from catallax.v1 import wide_pb2
 
 __all__ = [
@@ -243,12 +243,7 @@ def read_demand(evidence: SignedEnvelope) -> Mandate:
     Raises:
         BadEvidence: the body does not parse, or a budget is negative.
     """
-    from google.protobuf.message import DecodeError
-
-    try:
-        body = wide_pb2.Demand.FromString(evidence.data)
-    except DecodeError as exc:
-        raise BadEvidence(f"a Demand body that does not parse ({exc})") from None
+    body = evidence_body(evidence, wide_pb2.Demand, "a Demand")
     named = {d.member for d in body.demands}
     budgets = [(d.member, int(d.budget)) for d in body.demands]
     return wide_mandate(evidence, body, named, budgets, what="a demand")

@@ -29,7 +29,7 @@ from catallax.exchange.ledger.errors import BadEvidence
 from catallax.exchange.ledger.evidence import Mandate
 from catallax.node.errors import Malformed, NotYourMember, OverBudget, UnknownGood
 from catallax.node.wire import Envelope
-from catallax.node.wire.mandate import member_account
+from catallax.node.wire.mandate import evidence_body, member_account
 from catallax.v1 import wide_pb2
 
 __all__ = [
@@ -182,12 +182,7 @@ def read_orders(evidence: SignedEnvelope) -> Mandate:
     Raises:
         BadEvidence: the body does not parse, or a budget is negative.
     """
-    from google.protobuf.message import DecodeError
-
-    try:
-        body = wide_pb2.Orders.FromString(evidence.data)
-    except DecodeError as exc:
-        raise BadEvidence(f"an Orders body that does not parse ({exc})") from None
+    body = evidence_body(evidence, wide_pb2.Orders, "an Orders")
     named = {o.member for o in body.orders} | {p.member for p in body.plans}
     budgets = [(o.member, int(o.budget)) for o in body.orders]
     return wide_mandate(evidence, body, named, budgets, what="an order")
