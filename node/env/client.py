@@ -24,12 +24,19 @@ import grpc
 import gymnasium as gym
 import numpy as np
 
-from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
+from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
 from catallax.node import errors
 from catallax.node.env.economy import Production
 from catallax.node.errors import Malformed, OptionError, StaleEpoch, Unanswered, WireError
 from catallax.node.serving import channel_options
-from catallax.node.wire import MemoryBook, SequenceBook, Sequencer, open_envelope, seal
+from catallax.node.wire import (
+    MemoryBook,
+    SequenceBook,
+    Sequencer,
+    as_evidence,
+    open_envelope,
+    seal,
+)
 from catallax.node.wire.convert import space_from_proto, tensor_from_proto, tensor_to_proto
 from catallax.v1 import environment_pb2, environment_pb2_grpc
 
@@ -190,8 +197,8 @@ class EnvironmentClient:
             consumed=consumed, made=made, taken=taken,
             payments=np.asarray(reply.payments, dtype=np.int64), depreciated=depreciated,
             world=np.asarray(reply.world, dtype=np.int64), welfare=float(reply.welfare),
-            report=_signed(reply.production) if reply.HasField("production") else None,
-            world_debits=tuple(_signed(e) for e in reply.world_debits),
+            report=as_evidence(reply.production) if reply.HasField("production") else None,
+            world_debits=tuple(as_evidence(e) for e in reply.world_debits),
         )  # fmt: skip
 
     async def close(self) -> None:
@@ -232,14 +239,6 @@ class EnvironmentClient:
     def _check_slots(reply: Any, slots: list[int]) -> None:
         if list(reply.slots) != list(slots):
             raise Unanswered(f"reply for slots {list(reply.slots)}, asked for {list(slots)}")
-
-
-def _signed(envelope: Any) -> SignedEnvelope:
-    """A wire ``Envelope`` of ledger evidence as the ledger's value (checked there)."""
-    return SignedEnvelope(
-        envelope.message, bytes(envelope.body), bytes(envelope.public_key),
-        bytes(envelope.signature),
-    )  # fmt: skip
 
 
 def _infos(text: str, count: int) -> list[dict]:

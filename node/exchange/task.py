@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from catallax.exchange.crypto import Ed25519PrivateKey, SignedEnvelope, public_key_bytes
+from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
 from catallax.exchange.deep import DeepMarket
 from catallax.exchange.ledger import Ledger, LedgerUnavailable
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
@@ -67,6 +67,7 @@ from catallax.node.wire import (
     Envelope,
     SequenceBook,
     Sequencer,
+    as_evidence,
     now_ms,
     seal,
 )
@@ -440,9 +441,7 @@ class DeepTask(Admitting, Hosting):
             rows = [market.accounts.index[ident.accounts[m]] for m in o.members.tolist()]
             bids[rows, o.slots] = o.amounts / UNITS_PER_CREDIT
             actions[rows, o.slots] = o.actions
-            self.journal.bids[o.key] = SignedEnvelope(
-                "Bids", bytes(o.envelope.body), o.key, bytes(o.envelope.signature)
-            )
+            self.journal.bids[o.key] = as_evidence(o.envelope)
         decision = market.decide(obs, bids, actions)
         slots = list(range(self.slots))
         if greedy:  # slots that played their share of the evaluation rest

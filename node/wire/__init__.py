@@ -9,7 +9,14 @@ persistent sequence numbers.
 Errors are the :class:`~catallax.node.errors.WireError` family of ``catallax.node.errors``.
 """
 
-from catallax.node.wire.envelope import Envelope, message_class, open_envelope, receive, seal
+from catallax.node.wire.envelope import (
+    Envelope,
+    as_evidence,
+    message_class,
+    open_envelope,
+    receive,
+    seal,
+)
 from catallax.node.wire.sequence import (
     DEFAULT_WINDOW_MS,
     MAX_SEQUENCE,
@@ -23,6 +30,7 @@ from catallax.node.wire.sequence import (
 __all__ = [
     # envelopes
     "Envelope",
+    "as_evidence",
     "message_class",
     "open_envelope",
     "receive",

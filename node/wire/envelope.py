@@ -24,6 +24,7 @@ from catallax.exchange.crypto import (
     CryptoError,
     Ed25519PrivateKey,
     InvalidKey,
+    SignedEnvelope,
     public_key_bytes,
     sign,
     verify,
@@ -37,7 +38,7 @@ from catallax.v1 import common_pb2, environment_pb2, exchange_pb2, ledger_pb2, w
 if TYPE_CHECKING:
     from catallax.node.wire.sequence import SequenceBook
 
-__all__ = ["Envelope", "message_class", "open_envelope", "receive", "seal"]
+__all__ = ["Envelope", "as_evidence", "message_class", "open_envelope", "receive", "seal"]
 
 Envelope = common_pb2.Envelope
 
@@ -48,6 +49,15 @@ _MESSAGES: dict[str, type[Message]] = {
     for module in _MODULES
     for name in module.DESCRIPTOR.message_types_by_name
 }
+
+
+def as_evidence(envelope: Envelope) -> SignedEnvelope:
+    """A received (verified) envelope as the ledger's evidence value: its message name,
+    the body's bytes as sent, its signer and signature (the ledger checks them again)."""
+    return SignedEnvelope(
+        envelope.message, bytes(envelope.body), bytes(envelope.public_key),
+        bytes(envelope.signature),
+    )  # fmt: skip
 
 
 def message_class(message: str | type[Message]) -> type[Message]:

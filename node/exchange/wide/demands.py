@@ -52,7 +52,7 @@ from catallax.node.errors import (
     StalePrices,
 )
 from catallax.node.exchange.wide.orders import check_plans, wide_mandate
-from catallax.node.wire import Envelope, now_ms
+from catallax.node.wire import Envelope, as_evidence, now_ms
 from catallax.node.wire.mandate import evidence_body
 from catallax.v1 import wide_pb2
 
@@ -96,8 +96,7 @@ class DemandBook:
 
     def signed(self) -> SignedEnvelope:
         """The envelope as ledger evidence."""
-        e = self.envelope
-        return SignedEnvelope("Demand", bytes(e.body), self.key, bytes(e.signature))
+        return as_evidence(self.envelope)
 
 
 def check_demand(

@@ -28,7 +28,7 @@ from catallax.exchange.crypto import SignedEnvelope
 from catallax.exchange.ledger.errors import BadEvidence
 from catallax.exchange.ledger.evidence import Mandate
 from catallax.node.errors import Malformed, NotYourMember, OverBudget, UnknownGood
-from catallax.node.wire import Envelope
+from catallax.node.wire import Envelope, as_evidence
 from catallax.node.wire.mandate import evidence_body, member_account
 from catallax.v1 import wide_pb2
 
@@ -73,8 +73,7 @@ class OrderBook:
 
     def signed(self) -> SignedEnvelope:
         """The envelope as ledger evidence."""
-        e = self.envelope
-        return SignedEnvelope("Orders", bytes(e.body), self.key, bytes(e.signature))
+        return as_evidence(self.envelope)
 
 
 def check_orders(
