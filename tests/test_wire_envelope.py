@@ -344,7 +344,7 @@ def test_exported_names():
     import catallax.node.wire as wire
 
     assert set(wire.__all__) == {
-        "Envelope", "message_class", "open_envelope", "receive", "seal",
+        "Envelope", "as_evidence", "message_class", "open_envelope", "receive", "seal",
         "DEFAULT_WINDOW_MS", "MAX_SEQUENCE", "MemoryBook", "SequenceBook", "Sequencer",
         "now_ms", "scoped",
     }  # fmt: skip
