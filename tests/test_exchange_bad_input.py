@@ -570,8 +570,6 @@ def _bad_bids() -> list[tuple[str, Callable[[Trader, Trader, int], Any], grpc.St
          Code.FAILED_PRECONDITION, "RulesChanged"),
         ("no rules digest", lambda t, o, r: t.bids(r, WINNING, rules=b""),
          Code.FAILED_PRECONDITION, "RulesChanged"),
-        ("a negative amount", one(amount=-1), Code.INVALID_ARGUMENT,
-         "Malformed: bids: bid 0 has a negative amount"),
         ("an action outside Discrete(2)", one(action=2), Code.INVALID_ARGUMENT, "OutsideSpace"),
         ("a negative action", one(action=-1), Code.INVALID_ARGUMENT, "OutsideSpace"),
         ("a tensor action", one(action=tensor), Code.INVALID_ARGUMENT, "OutsideSpace"),
@@ -910,10 +908,10 @@ class _FixedBids:
         return np.asarray(members, dtype=np.int64) % 2
 
 
-def test_the_trader_runner_drops_nan_inf_and_negative_bids_and_holds_huge_ones():
+def test_the_trader_runner_drops_nan_and_inf_bids_sends_asks_and_holds_huge_ones():
     """NaN and infinite bids have no wire form (amounts are int64 units): the runner
-    drops them, and negative ones, as "no bid", and holds every bid to the member's
-    balance, so a huge bid leaves as the whole balance."""
+    drops them as "no bid"; a negative bid is an ask and leaves as it is; every positive
+    bid is held to the member's balance, so a huge bid leaves as the whole balance."""
     raw = np.array([[np.nan, 1.5], [np.inf, -np.inf], [-2.0, 1e300]])  # members x slots
     pop = _FixedBids(raw)
     session = TraderSession("127.0.0.1:1", TASK, crypto.generate_private_key(), lambda o, a: pop)
@@ -928,11 +926,65 @@ def test_the_trader_runner_drops_nan_inf_and_negative_bids_and_holds_huge_ones()
     body = session._bids(request)
     assert (body.exchange, body.task, body.round, body.rules) == (ORIGIN, TASK, 4, b"\x07" * 32)
     got = [(b.member, b.slot, b.amount, b.action.discrete) for b in body.bids]
-    assert got == [(0, 5, int(1.5 * UNITS_PER_CREDIT), 0), (2, 5, balances[2], 0)]
+    assert got == [
+        (0, 5, int(1.5 * UNITS_PER_CREDIT), 0),
+        (2, 3, -2 * UNITS_PER_CREDIT, 0),
+        (2, 5, balances[2], 0),
+    ]
     # and what it sends, the exchange reads back unchanged
     envelope = seal(session.key, "Bids", body)
     assert open_envelope(envelope, "Bids").bids == body.bids
     session._book.close()
+
+
+async def test_an_ask_is_paid_by_the_seller_on_the_bids_of_its_purchase(tmp_path):
+    """Member 1 buys slot 0 in round 0 at a positive bid; in round 1 only member 0
+    bids, an ask of -2 credits (it wants to be paid to take the state), and wins at that
+    price. The seller, member 1, pays it γ x 2 credits (kind ``ask``) on its round-0
+    Bids, the purchase it sells; the round settles, nothing pauses, the ledger audits,
+    and member 0's award tells it the negative price. An ask beyond the task's limit is
+    no bid."""
+    async with network(tmp_path) as net:
+        trader = Trader(net)
+        await trader.register(members=2)
+        stream = await trader.trade()
+        request = await stream.read("request")
+        size = net.ledger.size
+        first = trader.bids(request.round, [(1, 0, UNITS_PER_CREDIT, 1)])
+        await stream.call.write(first)
+        await stream.read("result")
+        request = await stream.read("request")
+        assert int(tensor_from_proto(request.obs)[0]) != 0, "slot 0's episode ended at once"
+        second = trader.bids(request.round, [(0, 0, -2 * UNITS_PER_CREDIT, 0)])
+        await stream.call.write(second)
+        result = await stream.read("result")
+        award = next(a for a in result.awards if a.slot == 0)
+        assert (award.account, award.price) == (trader.accounts[0], -2 * UNITS_PER_CREDIT)
+        asks = [d for d in net.debits_since(size, trader.accounts) if d.kind.value == "ask"]
+        gamma = net.task.cfg.discount
+        assert [(d.payer, d.payee, d.amount, d.round) for d in asks] == [
+            (
+                trader.accounts[1],
+                trader.accounts[0],
+                round(gamma * 2 * UNITS_PER_CREDIT),
+                request.round,
+            )
+        ]
+        assert asks[0].evidence.data == first.body  # the purchase's bids, of the round before
+        # An ask deeper than the task's ask_limit (its allowance by default) is no bid:
+        # the world acts, and member 0 pays nothing to be rid of the state.
+        request = await stream.read("request")
+        deep = -int((net.task.cfg.asks_to + 1) * UNITS_PER_CREDIT)
+        size = net.ledger.size
+        await stream.call.write(trader.bids(request.round, [(1, 0, deep, 0)]))
+        result = await stream.read("result")
+        award = next(a for a in result.awards if a.slot == 0)
+        assert (award.account, award.price) == ("", 0)
+        assert not [d for d in net.debits_since(size, trader.accounts) if d.kind.value == "ask"]
+        assert not net.task.state.startswith("paused"), net.task.state
+        async with net.node.between_commits() as ledger:
+            ledger.audit()
+        stream.call.cancel()
 
 
 async def test_a_royalty_is_paid_on_the_bids_of_the_purchase_it_settles(tmp_path):

@@ -288,6 +288,23 @@ def test_env_ca_is_a_path_beside_the_config(tmp_path):
         config(env_ca=3)
 
 
+def test_ask_limit_defaults_to_the_allowance_and_is_part_of_the_rules(tmp_path):
+    def config(**task):
+        data = {
+            "exchange": {"origin": "o", "key": "k.pem", "data_dir": "d"},
+            "tasks": {"t": {"env": "127.0.0.1:1", "env_key": "e.pub", **task}},
+        }
+        return parse_config(data, base=tmp_path, source="x.toml").tasks[0]
+
+    assert config(allowance=25.0).asks_to == 25.0
+    assert config(allowance=25.0).rules()["ask_limit"] == 25.0
+    assert config(allowance=25.0, ask_limit=500).asks_to == 500.0
+    assert config(ask_limit=500).rules() != config().rules()  # a trader accepts it by bidding
+    for bad in (-1, float("nan"), "deep"):
+        with pytest.raises(ConfigError, match=r"x.toml: tasks.t.ask_limit: expected"):
+            config(ask_limit=bad)
+
+
 def wait_tls(address: str, credentials, task: str, rounds: int, timeout: float = 150):
     """``ListTasks`` over TLS until ``task`` has settled ``rounds`` rounds."""
     deadline = time.monotonic() + timeout

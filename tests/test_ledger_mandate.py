@@ -2,8 +2,8 @@
 
 A trader's signed ``Bids`` (catallax.v1) is read by the ledger, through the reader
 ``catallax.node`` registers, as a mandate: for each of its accounts, a ceiling on the
-round's purchases (bids and taxes together), and the costs, rent and royalties owning
-them entails. Every attack below uses a real signature of the payer for something it
+round's purchases (bids and taxes together), and the costs, rent, asks and royalties
+owning them entails. Every attack below uses a real signature of the payer for something it
 did not authorise; the commit refuses it and nothing is written, and forcing it into
 the log fails the audit.
 """
@@ -19,6 +19,7 @@ import catallax.node  # noqa: F401  (registers the reader of Bids)
 from catallax.exchange import crypto
 from catallax.exchange.ledger import (
     BadEvidence,
+    Overdraft,
     TamperedEntry,
     Transfer,
     open_ledger,
@@ -111,6 +112,38 @@ def test_a_purchase_its_tax_and_what_owning_entails_commit(s: Setup) -> None:
     _refused(s, [_t("t9", s.a0, "treasury", 1, "tax", 9, ev)], "for round 3, not 9")
 
 
+def test_an_ask_is_paid_in_the_round_after_the_purchase_and_negative_bids_pay_nothing(
+    s: Setup,
+) -> None:
+    """Where the next state's price is negative, the owner pays its buyer to take it:
+    the sale is in the round after the purchase, on the purchase's signed bids, bounded
+    by the owner's balance (not by the ceiling). A negative bid names its account and
+    adds nothing to the ceiling."""
+    ev = s.bids(3, [(0, 0, 100), (0, 1, -40), (1, 0, -5)])
+    mandate = read_evidence(ev)
+    assert isinstance(mandate, Mandate)
+    assert dict(mandate.ceilings) == {s.a0: 100, s.a1: 0}
+    # a1 asked to be paid (bid -5): it can buy nothing with these bids...
+    _refused(s, [_t("b", s.a1, "issuer", 1, "bid", 3, ev)], "bid at most 0 units")
+    # ...and a0's ceiling is its positive bids only.
+    _refused(s, [_t("b", s.a0, "issuer", 101, "bid", 3, ev)], "at most 100 units")
+    # Each pays asks in round 4, the sale of what it held, beyond any ceiling.
+    s.ledger.commit_round([
+        _t("k0", s.a0, s.a1, 700, "ask", 4, ev),
+        _t("k1", s.a1, s.a0, 30, "ask", 4, ev),
+    ])  # fmt: skip
+    report = s.ledger.audit()
+    assert report.balances[s.a0] == 1000 - 700 + 30
+    assert report.balances[s.a1] == 1000 + 700 - 30
+    # Not in the purchase's own round, nor two rounds on, nor beyond the balance.
+    _refused(s, [_t("k2", s.a0, s.a1, 1, "ask", 3, ev)], "in round 4 only, not in round 3")
+    _refused(s, [_t("k3", s.a0, s.a1, 1, "ask", 5, ev)], "in round 4 only, not in round 5")
+    before = s.state()
+    with pytest.raises(Overdraft):
+        s.ledger.commit_round([_t("k4", s.a0, s.a1, 10_000, "ask", 4, ev)])
+    assert s.state() == before
+
+
 def test_purchases_beyond_the_ceiling_are_refused_across_transfers(s: Setup) -> None:
     ev = s.bids(3, [(0, 0, 100)])
     _refused(s, [_t("b", s.a0, "issuer", 101, "bid", 3, ev)], "at most 100 units")
@@ -131,8 +164,8 @@ def test_a_mandate_pays_for_nothing_it_does_not_name(s: Setup) -> None:
         (_t("b", s.a1, "issuer", 1, "bid", 3, ev), "no bid of"),  # a member that did not bid
         (_t("b", s.a0, "issuer", 1, "bid", 4, ev), "for round 3, not 4"),
         (_t("c", s.a0, "issuer", 1, "cost", 2, ev), "for round 3, not 2"),
-        (_t("y", s.a0, s.a1, 1, "royalty", 2, ev), "for round 3, not 2"),  # before the purchase
-        (_t("yt", s.a0, "treasury", 1, "royalty_tax", 2, ev), "for round 3, not 2"),
+        (_t("y", s.a0, s.a1, 1, "royalty", 2, ev), "later one, not in round 2"),  # too early
+        (_t("yt", s.a0, "treasury", 1, "royalty_tax", 2, ev), "later one, not in round 2"),
         (_t("t", s.a0, s.a1, 1, "trade", 3, ev), "cannot authorise a trade"),
         (Transfer("b", s.a0, "issuer", 1, "bid", "other", 3, ev), "task 'chain', not 'other'"),
     ]

@@ -206,7 +206,8 @@ def bid_batches(draw):
         round=draw(st.integers(0, 2**64 - 1)),
         members=draw(ids),
         slots=draw(ids),
-        amounts=draw(hnp.arrays(np.int64, k, elements=st.integers(0, 2**63 - 1))),
+        # negative amounts are asks (to be paid to take the state)
+        amounts=draw(hnp.arrays(np.int64, k, elements=st.integers(-(2**63), 2**63 - 1))),
         actions=actions,
     )
 
@@ -231,7 +232,6 @@ def _bid(**fields):
 @pytest.mark.parametrize(
     "bids",
     [
-        [_bid(amount=-1)],
         [exchange_pb2.Bid(amount=5)],
         [_bid(amount=1), _bid(amount=1, action=wire.value_to_proto(np.zeros(2)))],
         [
@@ -240,7 +240,7 @@ def _bid(**fields):
         ],
         [_bid(action=common_pb2.Value(tensor=common_pb2.Tensor(shape=[2], dtype="int8")))],
     ],
-    ids=["negative", "no action", "mixed actions", "ragged actions", "bad tensor"],
+    ids=["no action", "mixed actions", "ragged actions", "bad tensor"],
 )
 def test_malformed_bids_are_refused(bids):
     with pytest.raises(Malformed):
@@ -250,13 +250,12 @@ def test_malformed_bids_are_refused(bids):
 @pytest.mark.parametrize(
     "change",
     [
-        {"amounts": np.array([-1])},
         {"amounts": np.array([1.5])},
         {"members": np.array([-1])},
         {"slots": np.array([2**32])},
         {"members": np.array([0, 1])},
     ],
-    ids=["negative", "float money", "negative member", "huge slot", "ragged"],
+    ids=["float money", "negative member", "huge slot", "ragged"],
 )
 def test_bids_without_a_wire_form(change):
     fields = dict(
@@ -275,7 +274,7 @@ def _decision(actions):
     e = len(actions)
     return Decision(
         obs=np.arange(e), winner=np.array([2, -1, 0][:e]), actions=actions,
-        price=np.array([1.25, 0.0, 3e-6][:e]), proceeds=np.zeros(e), top=np.zeros(e),
+        price=np.array([1.25, 0.0, -3e-6][:e]), proceeds=np.zeros(e), top=np.zeros(e),
         second=np.zeros(e),
     )  # fmt: skip
 
@@ -290,15 +289,11 @@ def test_awards_round_trip(actions):
     back = wire.awards_from_proto(exchange_pb2.Settled.FromString(wire_msg).awards)
     assert back == wire.Awards(
         slots=np.arange(3), accounts=("carol", "", "alice"),
-        prices=np.array([1_250_000, 0, 3]), actions=actions,
+        prices=np.array([1_250_000, 0, -3]), actions=actions,  # -3: an ask paid
     )  # fmt: skip
 
 
 def test_malformed_awards_are_refused():
-    with pytest.raises(Malformed):
-        wire.awards_from_proto(
-            [exchange_pb2.Award(slot=0, price=-1, action=wire.value_to_proto(1))]
-        )
     with pytest.raises(Malformed):
         wire.awards_from_proto([exchange_pb2.Award(slot=0, price=1)])
 
@@ -354,6 +349,9 @@ def test_outcomes_round_credits_to_units():
     )  # fmt: skip
     back = wire.outcomes_from_proto(wire.outcomes_to_proto(value))
     assert back.price.tolist() == [0.123457] and back.reward.tolist() == [0.0]
+    # A negative price (an ask: the buyer was paid to take the state) travels as it is.
+    back = wire.outcomes_from_proto(_outcomes_msg(price=[-1_500_000, 2]))
+    assert back.price.tolist() == [-1.5, 2e-6]
 
 
 def test_outcomes_without_a_wire_form():
@@ -390,14 +388,13 @@ def _outcomes_msg(**change):
     "change",
     [
         {"price": [1]},
-        {"price": [-1, 2]},
         {"ended": [True]},
         {"obs": None},
         {"actions": wire.tensor_to_proto(np.zeros(3, np.int64))},
         {"obs": wire.tensor_to_proto(np.int64(0))},
         {"provisional": common_pb2.BoolList(values=[True])},
     ],
-    ids=["short price", "negative price", "short ended", "no obs", "long actions",
+    ids=["short price", "short ended", "no obs", "long actions",
          "scalar obs", "short provisional"],
 )  # fmt: skip
 def test_malformed_outcomes_are_refused(change):

@@ -25,12 +25,16 @@ of its bids, in units). It authorises, for those accounts only,
   (the ledger adds up what each mandate has paid for, so the ceiling holds over all
   the round's transfers);
 - the consequences of owning what it bought, under the task's rules (the rules'
-  digest is part of the signed bid): ``cost`` and ``rent`` in that round, and a
+  digest is part of the signed bid): ``cost`` and ``rent`` in that round; an ``ask``
+  in the next round (where the next state's price is negative, the owner pays its
+  buyer to take it: a state is held for one round and sold in the next); and a
   ``royalty`` and its ``royalty_tax`` in that round or a later one (they are settled
   when the episode ends).
 
 Their amounts are bounded by the payer's balance (no trader account may go below zero),
-not by the mandate: recomputing a rent or a cost needs the market's state.
+not by the mandate: recomputing a rent, a cost or the next round's price needs the
+market's state. A negative bid (an ask to be paid for taking the state) adds nothing to
+its account's ceiling: it pays nothing.
 
 A third form, the :class:`ProductionReport` (message name ``Production``, JSON written
 like an authorisation), is what an environment signs about a trader's recipe runs: for
@@ -63,6 +67,7 @@ __all__ = [
     "DEBITS_MESSAGE",
     "INPUT",
     "MANDATE_KINDS",
+    "NEXT_KINDS",
     "OUTPUT",
     "PRODUCTION_MESSAGE",
     "Authorization",
@@ -129,11 +134,14 @@ class Authorization:
 
 
 #: Transfer kinds a mandate can authorise: what a purchase costs and entails.
-MANDATE_KINDS = frozenset({"bid", "tax", "cost", "rent", "royalty", "royalty_tax"})
+MANDATE_KINDS = frozenset({"bid", "tax", "cost", "rent", "ask", "royalty", "royalty_tax"})
 #: The kinds that count against a mandate's ceilings.
 CEILING_KINDS = frozenset({"bid", "tax"})
 #: The kinds a mandate also authorises in later rounds (settled at the episode end).
 LATE_KINDS = frozenset({"royalty", "royalty_tax"})
+#: The kinds a mandate authorises only in the round after its own (the sale of what it
+#: bought: an ask, where that sale's price is negative).
+NEXT_KINDS = frozenset({"ask"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@
   transfer (id, payee, at least this amount, kind) for this exchange, task and round;
   or be a :class:`~catallax.exchange.ledger.evidence.Mandate` (a signed bid message)
   naming the payer on this exchange and task, for a kind it allows in this round
-  (a royalty and its tax: this round or a later one), with bids and taxes within its
-  ceiling.
+  (an ask: the next round; a royalty and its tax: this round or a later one), with
+  bids and taxes within its ceiling.
   One exception: an issuer whose registered key is the exchange's own key signs its
   debits with the checkpoint that covers them (the exchange signs every entry's tree
   head), so they need no evidence of their own. An account without a key (a keyless
@@ -39,6 +39,7 @@ from catallax.exchange.ledger.errors import (
 from catallax.exchange.ledger.evidence import (
     INPUT,
     LATE_KINDS,
+    NEXT_KINDS,
     OUTPUT,
     PRODUCTION_MESSAGE,
     Authorization,
@@ -289,12 +290,19 @@ def _check_mandate(
         )
     if kind not in mandate.kinds:
         raise BadEvidence(f"transfer {transfer.id!r}: signed bids cannot authorise a {kind}")
-    late_ok = kind in LATE_KINDS
-    if transfer.round != mandate.round and not (late_ok and transfer.round > mandate.round):
+    m, t = mandate.round, transfer.round
+    if kind in NEXT_KINDS and t != m + 1:
         raise BadEvidence(
-            f"transfer {transfer.id!r}: the signed bids are for round {mandate.round}, "
-            f"not {transfer.round}"
+            f"transfer {transfer.id!r}: the signed bids of round {m} authorise an {kind} "
+            f"in round {m + 1} only, not in round {t}"
         )
+    if kind in LATE_KINDS and t < m:
+        raise BadEvidence(
+            f"transfer {transfer.id!r}: the signed bids of round {m} authorise a {kind} "
+            f"in that round or a later one, not in round {t}"
+        )
+    if kind not in NEXT_KINDS and kind not in LATE_KINDS and t != m:
+        raise BadEvidence(f"transfer {transfer.id!r}: the signed bids are for round {m}, not {t}")
     if kind in mandate.ceiling_kinds:
         key = (memo, transfer.payer)
         spent = (verified.spent.get(key, 0) if verified is not None else 0) + transfer.amount

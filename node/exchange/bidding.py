@@ -255,8 +255,6 @@ def _checked(
     members, slots, amounts, actions = [], [], [], []
     seen: set[int] = set()
     for k, bid in enumerate(body.bids):
-        if bid.amount < 0:
-            raise Malformed(f"bids: bid {k} has a negative amount ({bid.amount} units)")
         which = bid.action.WhichOneof("kind")
         if which is None:
             raise Malformed(f"bids: bid {k} has no action")

@@ -23,6 +23,8 @@ rent = 0.0
 discount = 0.99
 royalty = 0.0
 floor = 1.0                      # credits per slot below which a member is removed
+# ask_limit = 10.0               # credits: an ask (a negative bid) deeper than this is
+                                 # no bid (default: the allowance)
 births = true                    # replace each removed member by a new one of its identity
 bid_deadline_ms = 2000           # how long a round waits for bids
 env_timeout_ms = 10000           # deadline of each call to the environment node
@@ -98,6 +100,7 @@ class TaskConfig:
     discount: float = 0.99
     royalty: float = 0.0
     floor: float = 1.0
+    ask_limit: float | None = None
     births: bool = True
     bid_deadline_ms: int = 2000
     env_timeout_ms: int = 10_000
@@ -112,6 +115,13 @@ class TaskConfig:
     rho: float = 0.5
     clearing_deadline_ms: int = 2000
     tol: float = 1e-6
+
+    @property
+    def asks_to(self) -> float:
+        """The deepest ask that counts, in credits per slot (``ask_limit``, else the
+        allowance): a lone asker is paid its ask by the state's seller, so without a
+        limit it could take a seller's whole balance in one round."""
+        return self.allowance if self.ask_limit is None else self.ask_limit
 
     def rules(self) -> dict[str, Any]:
         """What a trader accepts by bidding: everything that decides what it pays."""
@@ -135,6 +145,7 @@ class TaskConfig:
             "discount": self.discount,
             "royalty": self.royalty,
             "floor": self.floor,
+            "ask_limit": self.asks_to,
             "births": self.births,
             "bid_deadline_ms": self.bid_deadline_ms,
         }
@@ -297,6 +308,8 @@ def _task(name: str, table: Any, base: Path, bad) -> TaskConfig:
         (0 < task.discount <= 1, "discount", "expected a value in (0, 1]"),
         (0 <= task.royalty <= 1, "royalty", "expected a value in [0, 1]"),
         (abs(task.floor) < MAX_CREDITS, "floor", "expected finite credits"),
+        (task.ask_limit is None or 0 <= task.ask_limit < MAX_CREDITS, "ask_limit",
+         "expected credits >= 0"),
         (1 <= task.bid_deadline_ms <= 600_000, "bid_deadline_ms", "expected 1 .. 600000"),
         (1 <= task.env_timeout_ms <= 600_000, "env_timeout_ms", "expected 1 .. 600000"),
         (task.market in ("deep", "wide"), "market", "expected deep or wide"),

@@ -10,7 +10,8 @@ entries and commits them as one atomic round, before the market applies the valu
   for an admission (an identity joins once), so committing a value twice is a no-op;
 - evidence: every trader debit carries its payer's signed ``Bids`` as received
   (:mod:`catallax.node.wire.mandate`): the round's for bids, taxes, costs and rent; the
-  purchase's for a royalty and its tax, settled at the episode's end
+  purchase's for an ask (the seller of a state of negative price pays its buyer, in the
+  round after its purchase) and for a royalty and its tax, settled at the episode's end
   (:meth:`TaskJournal.bought` keeps, per slot, each buyer account's latest purchase);
 - after the commit, every balance the round touched is compared with what the market
   will hold once it applies the value (:class:`LedgerMismatch` otherwise, and the
@@ -38,7 +39,9 @@ from catallax.node.recording import LedgerMismatch
 
 __all__ = ["LedgerMismatch", "TaskJournal"]
 
-_LATE = (FlowKind.ROYALTY, FlowKind.ROYALTY_TAX)
+#: Debits authorised by the purchase's bids rather than the round's: what owning it
+#: entails after the round it was bought in.
+_OF_PURCHASE = (FlowKind.ASK, FlowKind.ROYALTY, FlowKind.ROYALTY_TAX)
 
 
 class TaskJournal:
@@ -132,9 +135,9 @@ class TaskJournal:
     def _evidence(self, market: DeepMarket, row: int, kind: FlowKind, slot: int):
         owner = self.remote.owner_of(int(market.accounts.member[row]))
         ev = None
-        if kind in _LATE and 0 <= slot < len(self.owned):
+        if kind in _OF_PURCHASE and 0 <= slot < len(self.owned):
             ev = self.owned[slot].get(row)
-        if ev is None:
+        if ev is None and kind is not FlowKind.ASK:
             ev = self.bids.get(owner.public_key)
         if ev is None:
             raise LedgerMismatch(

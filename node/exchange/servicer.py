@@ -17,7 +17,7 @@ unknown task                                    ``NOT_FOUND``
 bytes that do not parse (a request, a frame),   ``INVALID_ARGUMENT``
 malformed body, wrong message, another
 exchange or task, unknown slot, an action
-outside the action space, a negative amount
+outside the action space
 bids accepting rules the task no longer has;    ``FAILED_PRECONDITION``
 a Trade stream that does not begin with Hello;
 orders whose budgets exceed a member's balance
@@ -37,7 +37,10 @@ A message larger than the server's limit (16 MiB) is refused by gRPC itself with
 ``RESOURCE_EXHAUSTED``. Bids are not an error when late (for a round already closed):
 they are not counted, and the stream goes on. Over-wealth bids are capped by the
 market at ``balance // slots`` units, as in process; NaN and infinite bids cannot be
-sent (amounts are int64 units; the trader runner drops them as "no bid"). A session
+sent (amounts are int64 units; the trader runner drops them as "no bid"). A negative
+bid is an ask (to be paid for taking the state); one deeper than the task's
+``ask_limit`` (default: its allowance) is no bid, so a lone asker cannot take the whole
+balance of the state's seller. A session
 refused for cause ends, and its bids are withdrawn from the round if it is still open.
 A Trade stream its trader closes ends ``OK``, before the first frame or after its
 Hello: the trader ended its session, nothing was refused. A stream that breaks (the

@@ -16,9 +16,11 @@ happen in its round loop (:meth:`DeepTask.run`), one round at a time:
    (:meth:`DeepTask.offer`; their sequence numbers in memory: a replay across a restart
    is refused because a session needs a fresh ``Hello``, whose number is on disk before
    the session opens, and every ``Bids`` must be above it);
-4. the auction (``DeepMarket.decide``: bids capped by ledger balances), the settlement,
+4. the auction (``DeepMarket.decide``: bids capped by ledger balances; a negative bid is
+   an ask, and one deeper than the task's ``ask_limit`` is no bid), the settlement,
    its commit to the ledger as one round with every trader debit carrying the payer's
-   signed ``Bids`` as evidence (a royalty: the ``Bids`` of the purchase it settles) and
+   signed ``Bids`` as evidence (an ask, a royalty: the ``Bids`` of the purchase it
+   sells or settles) and
    the round's balances checked against the ledger (:mod:`.journal`, in a worker
    thread, one commit at a time for the exchange), then ``apply``;
 5. ended episodes are reset, and the round's results wait for the next ``Round``
@@ -436,10 +438,13 @@ class DeepTask(Admitting, Hosting):
         bids = np.full((market.size, self.slots), np.nan)
         actions = np.zeros((market.size, self.slots), dtype=np.int64)
         self.journal.bids = {}
+        deepest = -to_units(self.cfg.asks_to)
         for o in offers:
             ident = self.remote.identities[o.key]
             rows = [market.accounts.index[ident.accounts[m]] for m in o.members.tolist()]
-            bids[rows, o.slots] = o.amounts / UNITS_PER_CREDIT
+            amounts = o.amounts / UNITS_PER_CREDIT
+            amounts[o.amounts < deepest] = np.nan  # an ask beyond the task's limit: no bid
+            bids[rows, o.slots] = amounts
             actions[rows, o.slots] = o.actions
             self.journal.bids[o.key] = as_evidence(o.envelope)
         decision = market.decide(obs, bids, actions)

@@ -7,8 +7,9 @@ members, once; a re-registration grants nothing), opens a ``Trade`` stream with 
 signed ``Hello``, and then, for every ``Round`` the exchange sends, first teaches its
 population from the results it carries (its own statement: outcomes, balances, members
 retired or born) and then, if it opens a round, answers with one signed ``Bids``
-(every member's bid and action in every slot: bids NaN, infinite or negative are "no
-bid" and are not sent; bids are rounded to units and held to the member's balance).
+(every member's bid and action in every slot: bids NaN or infinite are "no bid" and
+are not sent; a negative bid is an ask, to be paid for taking a state worth less than
+nothing; bids are rounded to units and positive ones held to the member's balance).
 Every message from the exchange must be signed by the exchange's key (pinned with
 ``exchange_key``, else the key the first ``ListTasks`` names) and carry a sequence
 number above the last one.
@@ -326,7 +327,7 @@ class TraderSession(Reconnecting):
             m, e = raw.shape
             members = np.repeat(np.arange(m), e)
             cols = np.tile(np.arange(e), m)
-            ok = np.isfinite(raw.ravel()) & (raw.ravel() >= 0)
+            ok = np.isfinite(raw.ravel())
             members, cols = members[ok], cols[ok]
             acts = np.asarray(pop.actions(obs[cols], members), dtype=np.int64) if len(cols) else []
         finally:

@@ -208,7 +208,8 @@ class BidBatch:
         exchange, task, round: what the bids are bound to.
         members: ``(K,)`` member ids of the trader's population.
         slots: ``(K,)`` episode slots.
-        amounts: ``(K,)`` int64 units, each the most the member pays for its slot.
+        amounts: ``(K,)`` int64 units, each the most the member pays for its slot
+            (negative: an ask, the least it must be paid to take the state).
         actions: ``(K,)`` ints (Discrete) or ``(K, ...)`` arrays: the action if it wins.
         rules: the SHA-256 of the task's rules the bids accept (``TaskInfo.rules``).
     """
@@ -245,8 +246,6 @@ def bids_to_proto(batch: BidBatch) -> exchange_pb2.Bids:
     actions = _values_to_proto(batch.actions)
     if not len(members) == len(slots) == len(amounts) == len(actions):
         raise Unconvertible("bids: members, slots, amounts and actions differ in length")
-    if (amounts < 0).any():
-        raise Unconvertible("bids: an amount is negative")
     bids = [
         exchange_pb2.Bid(member=int(m), slot=int(s), amount=int(a), action=v)
         for m, s, a, v in zip(members, slots, amounts, actions, strict=True)
@@ -261,12 +260,11 @@ def bids_to_proto(batch: BidBatch) -> exchange_pb2.Bids:
 
 
 def bids_from_proto(msg: exchange_pb2.Bids) -> BidBatch:
-    """A ``Bids`` body as a :class:`BidBatch`; refuses negative amounts and missing actions."""
+    """A ``Bids`` body as a :class:`BidBatch`; refuses missing actions (a negative amount
+    is an ask)."""
     _check_type(msg, exchange_pb2.Bids, "bids")
     bids = list(msg.bids)
     for k, bid in enumerate(bids):
-        if bid.amount < 0:
-            raise Malformed(f"bids: bid {k} has a negative amount ({bid.amount} units)")
         if not bid.HasField("action"):
             raise Malformed(f"bids: bid {k} has no action")
     return BidBatch(
@@ -291,7 +289,7 @@ class Awards:
     Attributes:
         slots: ``(E,)`` episode slots.
         accounts: account id of each slot's winner, ``""`` where the world acts.
-        prices: ``(E,)`` int64 units the winner pays.
+        prices: ``(E,)`` int64 units the winner pays (negative: what it is paid, an ask).
         actions: ``(E,)`` ints or ``(E, ...)`` arrays: the action taken.
     """
 
@@ -338,12 +336,10 @@ def awards_to_proto(
 
 
 def awards_from_proto(msgs: Sequence[exchange_pb2.Award]) -> Awards:
-    """Awards as arrays; refuses negative prices and missing actions."""
+    """Awards as arrays; refuses missing actions (a negative price is an ask)."""
     msgs = list(msgs)
     for m in msgs:
         _check_type(m, exchange_pb2.Award, "award")
-        if m.price < 0:
-            raise Malformed(f"award: slot {m.slot} has a negative price ({m.price} units)")
         if not m.HasField("action"):
             raise Malformed(f"award: slot {m.slot} has no action")
     return Awards(
@@ -410,8 +406,6 @@ def outcomes_from_proto(msg: exchange_pb2.Outcomes) -> Outcomes:
     wrong = {name: n for name, n in lengths.items() if n != k}
     if wrong:
         raise Malformed(f"outcomes: {k} members but {wrong}")
-    if any(p < 0 for p in msg.price):
-        raise Malformed("outcomes: a price is negative")
     provisional = (
         np.array(msg.provisional.values, dtype=bool) if msg.HasField("provisional") else None
     )

@@ -9,7 +9,9 @@ evidence of every debit it authorises. The ledger reads it as a
 A trader identity is one Ed25519 key; a population of ``n`` members trades as ``n``
 accounts, all opened with that key, named by :func:`member_account`. A bid names its
 member, so the mandate's ceilings are per account: the sum of that member's bids in the
-round, in units.
+round, in units. A negative bid (an ask: the member wants to be paid to take the state)
+names its account but adds nothing to the ceiling: it pays nothing; what its signer may
+pay as the seller of that state in the next round is bounded by its balance.
 """
 
 from __future__ import annotations
@@ -79,15 +81,13 @@ def read_bids(evidence: SignedEnvelope) -> Mandate:
     the ledger before it trusts what this returns).
 
     Raises:
-        BadEvidence: the body does not parse, or a bid is negative.
+        BadEvidence: the body does not parse.
     """
     from catallax.v1 import exchange_pb2
 
     body = evidence_body(evidence, exchange_pb2.Bids, "a Bids")
     ceilings: dict[str, int] = {}
     for bid in body.bids:
-        if bid.amount < 0:
-            raise BadEvidence(f"a bid of {bid.amount} units")
         account = member_account(body.task, evidence.public_key, bid.member)
-        ceilings[account] = ceilings.get(account, 0) + int(bid.amount)
+        ceilings[account] = ceilings.get(account, 0) + max(int(bid.amount), 0)
     return Mandate(body.exchange, body.task, int(body.round), ceilings, body.rules.hex())
