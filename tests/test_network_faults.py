@@ -394,6 +394,7 @@ async def test_the_ledgers_server_lost_the_exchange_reopens_it_and_trades_on(
             cut_off(postgres_server, role, login=True)
             await asyncio.to_thread(wait_for_text, log, "event=ledger_reopened")
             back = await until(net, "rounds after the reopening", lambda i: i.state == "training")
+            assert back.rounds >= first.rounds  # the counts go on (the progress record)
             await until(net, "ten more rounds", lambda i: i.rounds >= back.rounds + 10)
             assert net.exchange.popen.pid == pid and net.exchange.alive()
             assert net.traders[0].alive()
@@ -408,7 +409,7 @@ async def test_the_ledgers_server_lost_the_exchange_reopens_it_and_trades_on(
         assert paid and len(paid) == len(set(paid)), paid  # one allowance per account
         # The rounds before the loss are all there, and the reopened node's after them.
         rounds = {e.round for e in transfers if e.kind is not TransferKind.ALLOWANCE}
-        assert len(rounds) >= first.rounds + back.rounds + 10, (len(rounds), first.rounds)
+        assert len(rounds) >= back.rounds + 10, (len(rounds), first.rounds, back.rounds)
 
 
 async def test_sigterm_while_the_ledgers_server_refuses_exits_0_and_nothing_is_half_written(

@@ -4,7 +4,7 @@
 [exchange]
 origin = "catallax.local/demo"   # the ledger's origin: names this exchange everywhere
 key = "exchange.pem"             # its private key (PEM), relative to this file
-data_dir = "exchange-data"       # sequence book, and the SQLite ledger unless ledger is set
+data_dir = "exchange-data"       # sequence book, progress, the SQLite ledger unless ledger is set
 # ledger = "postgresql://root@127.0.0.1:5432/test?schema=demo"  # a ledger in PostgreSQL
 host = "127.0.0.1"
 port = 50051                     # 0 picks a free port
@@ -58,8 +58,9 @@ TOML value) overrides one key, and the CLI's ``--port``, ``--host``, ``--data-di
 ``--key`` and ``--ledger`` override those of ``[exchange]``. Without ``ledger`` the
 ledger is the SQLite one in ``data_dir``; with it (a ``postgresql://`` or
 ``postgres://`` URL, see :mod:`catallax.exchange.ledger.location`) it is that
-PostgreSQL ledger, and ``data_dir`` holds only the sequence book and the record of
-finished episodes. Every problem is a :class:`ConfigError` naming the file and the key.
+PostgreSQL ledger, and ``data_dir`` holds only the sequence book, the record of
+finished episodes and the tasks' progress record. Every problem is a
+:class:`ConfigError` naming the file and the key.
 """
 
 from __future__ import annotations

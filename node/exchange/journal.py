@@ -65,6 +65,9 @@ class TaskJournal:
         self.bids: dict[bytes, SignedEnvelope] = {}
         #: Per slot, for the episode under way: buyer row -> its latest purchase's bids.
         self.owned: list[dict[int, SignedEnvelope]] = []
+        #: The ledger's size and root right after this journal's last commit (taken
+        #: under the commit lock, so the two agree; at first, the ledger's when opened).
+        self.committed: tuple[int, bytes] = (ledger.size, ledger.root)
 
     def new_episodes(self, slots: int) -> None:
         """Every slot begins a new episode: no purchase is owed a royalty any more."""
@@ -162,6 +165,7 @@ class TaskJournal:
 
     def _commit_and_check(self, entries: list[Entry], expected: dict[str, int]) -> None:
         self.ledger.commit_round(entries)
+        self.committed = (self.ledger.size, self.ledger.root)
         for account, units in expected.items():
             held = self.ledger.balance(account)
             if held != units:

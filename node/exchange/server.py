@@ -39,6 +39,7 @@ from catallax.exchange.ledger.location import describe
 from catallax.node.errors import NodeError, OptionError
 from catallax.node.exchange.config import ExchangeConfig
 from catallax.node.exchange.episodes import EpisodeLog
+from catallax.node.exchange.progress import ProgressBook
 from catallax.node.exchange.restore import read_history
 from catallax.node.exchange.servicer import ExchangeServicer, WideExchangeServicer
 from catallax.node.exchange.task import DeepTask, ExchangeContext
@@ -143,7 +144,9 @@ class ExchangeNode:
         self._closers.append(book.close)
         episodes = EpisodeLog(folder)
         self._closers.append(episodes.close)
-        ctx = ExchangeContext(cfg.origin, key, ledger, book, episodes=episodes)
+        progress = ProgressBook(folder)
+        self._closers.append(progress.close)
+        ctx = ExchangeContext(cfg.origin, key, ledger, book, episodes=episodes, progress=progress)
         self.ctx = ctx
         history = await asyncio.to_thread(read_history, ledger, [t.name for t in cfg.tasks])
         for t in cfg.tasks:

@@ -61,8 +61,9 @@ from catallax.node.errors import (
 from catallax.node.exchange.admissions import Admitting
 from catallax.node.exchange.bidding import Bidding, Hosting, Session
 from catallax.node.exchange.config import TaskConfig
-from catallax.node.exchange.episodes import EpisodeLog
+from catallax.node.exchange.episodes import EpisodeLog, read_episodes
 from catallax.node.exchange.journal import LedgerMismatch, TaskJournal
+from catallax.node.exchange.progress import ProgressBook
 from catallax.node.exchange.remote import Identity, RemoteMembers
 from catallax.node.exchange.restore import TaskHistory, special_accounts
 from catallax.node.wire import (
@@ -104,6 +105,8 @@ class ExchangeContext:
     ledger_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Where finished episodes are recorded beside the ledger (none: not recorded).
     episodes: EpisodeLog | None = None
+    #: How far each task has trained, beside the ledger (none: a restart starts over).
+    progress: ProgressBook | None = None
     #: Set when the ledger is lost (:class:`LedgerUnavailable`): this ledger object can
     #: no longer be used, and the node restarts its tasks from a reopened one.
     lost: asyncio.Event = field(default_factory=asyncio.Event)
@@ -161,6 +164,9 @@ class DeepTask(Admitting, Hosting):
         self.recent: deque[float] = deque(maxlen=RECENT_EPISODES)
         self.returns: list[float] = []
         self.greedy_returns: list[float] = []
+        #: The greedy returns of an evaluation finished before a restart (None: none).
+        self._evaluated: list[float] | None = None
+        self._restore_progress()
         self.market: DeepMarket | None = None
         self.slots = 0
         self.n_actions = 0
@@ -186,6 +192,34 @@ class DeepTask(Admitting, Hosting):
         self._settled: exchange_pb2.Settled | None = None
 
     # -- set-up -----------------------------------------------------------------------
+
+    def _restore_progress(self) -> None:
+        """Go on from the progress record of this task's ledger (:mod:`.progress`): the
+        rounds and episodes trained, the returns of the episodes the log has, and a
+        finished evaluation's returns."""
+        book = self.ctx.progress
+        if book is None:
+            return
+        got = book.restore(self.name, self.rules.hex(), self.ctx.ledger)
+        self.rounds, self.episodes, self._evaluated = got.rounds, got.episodes, got.evaluated
+        if self.ctx.episodes is not None and got.episodes:
+            mine = [
+                float(e["return"])
+                for e in read_episodes(self.ctx.episodes.path.parent)
+                if e["task"] == self.name and e["round"] < self.round
+            ][-got.episodes :]
+            self.returns = mine
+            self.recent.extend(mine)
+
+    def _note_progress(self, *, now: bool = False) -> None:
+        """Record how far the task has trained (after a commit, or a change of state)."""
+        book = self.ctx.progress
+        if book is None:
+            return
+        evaluated = list(self.greedy_returns) if self.state == "done" else None
+        size, root = self.journal.committed
+        book.note(self.name, size, root, now=now, rounds=self.rounds, episodes=self.episodes,
+                  evaluated=evaluated)  # fmt: skip
 
     @property
     def allowance_units(self) -> int:
@@ -345,9 +379,14 @@ class DeepTask(Admitting, Hosting):
                     self.market.new_episodes()
                     self.journal.new_episodes(self.slots)
                     self._running_return = np.zeros(self.slots)
-                    if self._done_training():
+                    if self._done_training() and self._evaluated is not None:
+                        # done before a restart: its evaluation stands
+                        self.greedy_returns = list(self._evaluated)
+                        self._set_state("done")
+                    elif self._done_training():
                         self._start_evaluation()
                     else:
+                        self._evaluated = None  # training goes on: evaluate again after
                         self._set_state("training")
                     backoff = 0.2
                 await self._admit_pending()
@@ -389,6 +428,7 @@ class DeepTask(Admitting, Hosting):
             level = logging.WARNING if state.startswith("paused") else logging.INFO
             log.log(level, "task=%s event=state state=%r round=%d", self.name, state, self.round)
             self.state = state
+            self._note_progress(now=True)
             for hook in self.on_state:
                 hook(self)
 
@@ -497,6 +537,7 @@ class DeepTask(Admitting, Hosting):
         self.episodes += len(done)
         self.rounds += 1
         self.round += 1
+        self._note_progress()
         self.removed += len(value.deaths)
         if len(value.deaths) and self.cfg.births:  # the round is whole: now the newborn
             await self._births(value.deaths, self.round - 1)

@@ -131,6 +131,12 @@ class WideTask(Admitting, Hosting):
         self.welfare: list[float] = []
         self.round_seconds: deque[float] = deque(maxlen=10_000)
         self.allowance_given = history.allowances
+        #: The ledger's size and root right after this task's last commit (see
+        #: :mod:`catallax.node.exchange.progress`).
+        self.committed: tuple[int, bytes] = (ctx.ledger.size, ctx.ledger.root)
+        if ctx.progress is not None:  # go on from the rounds cleared before a restart
+            digest = hashlib.sha256(json.dumps(cfg.rules(), sort_keys=True).encode()).hexdigest()
+            self.rounds = ctx.progress.restore(self.name, digest, ctx.ledger).rounds
         self.economy: Economy | None = None
         self.goods: tuple[str, ...] = ()
         self.rules_json, self.rules = "", b""
@@ -274,6 +280,7 @@ class WideTask(Admitting, Hosting):
 
         def work() -> None:
             self.ctx.ledger.commit_round(entries)
+            self.committed = (self.ctx.ledger.size, self.ctx.ledger.root)
             for account, units in expected.items():
                 held = self.ctx.ledger.balance(account)
                 if held != units:
@@ -385,8 +392,15 @@ class WideTask(Admitting, Hosting):
             level = logging.WARNING if state.startswith("paused") else logging.INFO
             log.log(level, "task=%s event=state state=%r round=%d", self.name, state, self.round)
             self.state = state
+            self._note_progress(now=True)
             for hook in self.on_state:
                 hook(self)
+
+    def _note_progress(self, *, now: bool = False) -> None:
+        """Record the rounds cleared (after a commit, or a change of state)."""
+        if self.ctx.progress is not None:
+            size, root = self.committed
+            self.ctx.progress.note(self.name, size, root, now=now, rounds=self.rounds)
 
     @property
     def healthy(self) -> bool:
@@ -581,6 +595,7 @@ class WideTask(Admitting, Hosting):
         self.welfare.append(production.welfare)
         self.rounds += 1
         self.round += 1
+        self._note_progress()
         self._send_results(r, rc, production, holdings)
 
     def _refuse(self, round_: int, why: str) -> None:
