@@ -71,3 +71,12 @@ def test_bad_option_is_refused_with_exit_status_2(run_bench) -> None:
     done = run_bench("--seeds", "five")
     assert done.returncode == 2
     assert "--seeds" in done.stderr
+
+
+def test_the_wall_time_line_has_its_floor_the_environments_alone(quick: str) -> None:
+    wall = re.search(r"^FrozenLake8x8-v1 wall time .*ratio market/Q-learning per episode "
+                     rf"{NUMBER} \(Q-learning Q0=1\)", quick, re.M)  # fmt: skip
+    floor = re.search(rf"^FrozenLake8x8-v1 floor: .* takes {NUMBER} µs a step; .* ratio "
+                      rf"{NUMBER} \(Q-learning Q0=1\)", quick, re.M)  # fmt: skip
+    assert wall is not None and floor is not None, quick
+    assert float(floor[1]) > 0 and 0 < float(floor[2]) <= float(wall[1])
