@@ -73,8 +73,11 @@ class TrainOptions:
         optimism: a fixed initial bid of adaptive traders (credits); ``None``: their
             adaptive default (from 1 credit up to the returns the task shows).
         max_steps: stop after this many environment steps as well.
-        ledger: a folder for a new signed ledger recording the run, one round per
-            market step (and per admission); ``None``: no ledger.
+        ledger: where to make a new signed ledger recording the run, one round per
+            market step (and per admission): a folder, or a ``postgresql://`` URL of a
+            schema that holds none; ``None``: no ledger.
+        ledger_key: where to write the new exchange key of a URL ledger (its public
+            key beside it, ``.pub``); a folder's key goes into the folder.
     """
 
     env_id: str
@@ -93,7 +96,8 @@ class TrainOptions:
     royalty: float | None = None
     optimism: float | None = None
     max_steps: int | None = None
-    ledger: Path | None = None
+    ledger: str | Path | None = None
+    ledger_key: Path | None = None
 
     @property
     def effective_royalty(self) -> float:
@@ -274,20 +278,29 @@ def build(
     return make, market
 
 
-def open_run_ledger(folder: Path, task: str) -> tuple[Ledger, LedgerRecorder]:
-    """A new ledger in ``folder`` for one training run, and its recorder.
+def open_run_ledger(
+    location: str | Path, task: str, key_file: Path | None = None
+) -> tuple[Ledger, LedgerRecorder]:
+    """A new ledger at ``location`` for one training run, and its recorder.
 
-    The exchange's key is written beside it (``exchange.pem``, public ``exchange.pem.pub``);
-    a copy of the public key kept elsewhere is the trust anchor of
-    ``catallax ledger audit DIR --key COPY`` (a key inside the folder it checks is none).
-    Refuses a folder that already holds a ledger or a key.
+    In a folder, the exchange's key is written beside the ledger (``exchange.pem``,
+    public ``exchange.pem.pub``); for a ``postgresql://`` URL, to ``key_file`` (required,
+    and new). A copy of the public key kept elsewhere is the trust anchor of
+    ``catallax ledger audit LOCATION --key COPY`` (a key inside the folder it checks is
+    none). Refuses a folder or a schema that already holds a ledger, and a key file that
+    exists.
     """
     from catallax.exchange.crypto import generate_private_key
     from catallax.exchange.ledger import LEDGER_FILE, LedgerError, open_ledger
+    from catallax.exchange.ledger.location import is_url
     from catallax.node.keys import KeyFileError, save_private_key
     from catallax.node.recording import LedgerRecorder
 
-    folder = Path(folder)
+    if is_url(location):
+        return _open_url_ledger(str(location), task, key_file)
+    if key_file is not None:
+        raise OptionError("--ledger-key is for a PostgreSQL --ledger URL; a folder keeps its key")
+    folder = Path(location)
     if folder.exists() and not folder.is_dir():
         raise OptionError(f"--ledger {str(folder)!r} is not a folder")
     if (folder / LEDGER_FILE).exists():
@@ -305,13 +318,61 @@ def open_run_ledger(folder: Path, task: str) -> tuple[Ledger, LedgerRecorder]:
     return ledger, LedgerRecorder(ledger, task=task, issuer_key=key)
 
 
+def _open_url_ledger(url: str, task: str, key_file: Path | None) -> tuple[Ledger, LedgerRecorder]:
+    """:func:`open_run_ledger` for a PostgreSQL URL."""
+    from catallax.exchange.crypto import generate_private_key
+    from catallax.exchange.ledger import LedgerError, open_ledger
+    from catallax.exchange.ledger.location import describe
+    from catallax.node.keys import KeyFileError, save_private_key
+    from catallax.node.recording import LedgerRecorder
+
+    where = describe(url)
+    if key_file is None:
+        raise OptionError(
+            f"--ledger {where}: a PostgreSQL ledger needs --ledger-key FILE, where its new "
+            "exchange key is written"
+        )
+    key_file = Path(key_file)
+    pub = key_file.with_name(key_file.name + ".pub")
+    for path in (key_file, pub):
+        if path.exists():
+            raise OptionError(
+                f"--ledger-key {str(key_file)!r}: {str(path)!r} exists; use a new file"
+            )
+    if not key_file.parent.is_dir():
+        raise OptionError(f"--ledger-key: folder {str(key_file.parent)!r} does not exist")
+    try:
+        with open_ledger(url):  # read-only: does the schema hold a ledger already?
+            held = True
+    except LedgerError as exc:
+        if "no ledger here" not in str(exc):
+            raise OptionError(f"--ledger {where}: {exc}") from exc
+        held = False
+    if held:
+        raise OptionError(f"--ledger {where} already holds a ledger; use a new schema")
+    key = generate_private_key()
+    try:  # the key first: a ledger is never made without the key that signs it
+        save_private_key(key, key_file)
+    except (KeyFileError, OSError) as exc:
+        raise OptionError(f"--ledger-key {str(key_file)!r}: {exc}") from exc
+    try:
+        ledger = open_ledger(url, key=key, origin="catallax.local/train", create=True)
+    except LedgerError as exc:
+        key_file.unlink(missing_ok=True)  # nothing was made: leave nothing behind
+        pub.unlink(missing_ok=True)
+        raise OptionError(f"--ledger {where}: {exc}") from exc
+    return ledger, LedgerRecorder(ledger, task=task, issuer_key=key)
+
+
 def run(opts: TrainOptions, on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
     """Build, train with CAPITALISM, and evaluate greedily (on a ledger if asked)."""
+    from catallax.exchange.ledger.location import describe
+
     ledger = recorder = None
     if opts.ledger is not None:
         make_env_factory(opts.env_id, opts.memory)  # bad ids fail before a folder is made
         task = "train." + "".join(c if c.isalnum() or c in "._-/" else "_" for c in opts.env_id)
-        ledger, recorder = open_run_ledger(opts.ledger, task)
+        ledger, recorder = open_run_ledger(opts.ledger, task, opts.ledger_key)
     try:
         make, market = build(opts, journal=recorder)
         start = time.perf_counter()
@@ -332,7 +393,7 @@ def run(opts: TrainOptions, on_progress: Callable[[Progress], None] | None = Non
         if ledger is not None and recorder is not None:
             recorder.check_all(market)
             record = {
-                "dir": str(opts.ledger),
+                "dir": describe(opts.ledger),
                 "rounds": recorder.rounds,
                 "entries": ledger.size,
                 "checkpoint": ledger.checkpoint,

@@ -246,3 +246,46 @@ def test_an_exchange_node_runs_on_a_postgres_ledger(tmp_path: Path, postgres_url
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok:") and "balances sum to 0" in done.stdout
+
+
+def test_train_records_a_run_on_a_postgresql_ledger_and_refuses_what_would_clash(
+    postgres_url: str, tmp_path: Path, catallax_cli
+) -> None:
+    """``catallax train --ledger URL --ledger-key FILE``: the run's rounds are committed
+    to a new ledger in the URL's schema, its key written to FILE, and the ledger audits
+    against FILE.pub; a second run on the same schema, a key file that exists, a URL
+    without ``--ledger-key`` and ``--ledger-key`` with a folder are refused with one line
+    and exit status 2, and leave nothing behind."""
+    import json
+
+    from catallax.exchange.ledger.location import describe
+
+    key = tmp_path / "run.pem"
+    status, out, err = catallax_cli(
+        "train", "CliffWalking-v1", "--episodes", "3", "--envs", "2", "--eval-episodes", "1",
+        "--ledger", postgres_url, "--ledger-key", str(key), "--json",
+    )  # fmt: skip
+    assert status == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["ledger"]["rounds"] > 0 and summary["ledger"]["dir"] == describe(postgres_url)
+    with open_ledger(postgres_url) as ledger:
+        assert ledger.size == summary["ledger"]["entries"]
+        kinds = {e.kind.value for _, e in ledger.entries() if isinstance(e, Transfer)}
+    assert {"cost", "allowance"} <= kinds  # a task of costs, on the ledger's rules
+    status, out, err = catallax_cli("ledger", "audit", postgres_url, "--key", f"{key}.pub")
+    assert status == 0 and out.startswith("ok:"), out + err
+
+    def refused(argv: list[str], says: str) -> None:
+        before = sorted(p.name for p in tmp_path.iterdir())
+        status, _, err = catallax_cli("train", "catallax/Chain-v0", "--episodes", "2", *argv)
+        assert status == 2 and len(err.strip().splitlines()) == 1 and says in err, err
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    refused(["--ledger", postgres_url, "--ledger-key", str(tmp_path / "new.pem")],
+            "already holds a ledger; use a new schema")  # fmt: skip
+    refused(["--ledger", postgres_url, "--ledger-key", str(key)], "exists; use a new file")
+    refused(["--ledger", postgres_url], "needs --ledger-key FILE")
+    refused(["--ledger", str(tmp_path / "folder"), "--ledger-key", str(tmp_path / "k.pem")],
+            "--ledger-key is for a PostgreSQL --ledger URL")  # fmt: skip
+    with open_ledger(postgres_url) as ledger:
+        assert ledger.size == summary["ledger"]["entries"]  # the refused runs wrote nothing

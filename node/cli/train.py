@@ -152,15 +152,23 @@ def train(
         Path | None, typer.Option(help="Write a PNG of return, wealth and bids.")
     ] = None,
     ledger: Annotated[
+        str | None,
+        typer.Option(
+            help="Record the run on a new signed ledger, one round per step: in this folder "
+            "(the exchange key is written beside it: keep a copy elsewhere as the trust anchor of "
+            "catallax ledger audit DIR --key COPY), or at a postgresql://...?schema=NAME URL "
+            "whose schema holds none (with --ledger-key)."
+        ),
+    ] = None,
+    ledger_key: Annotated[
         Path | None,
         typer.Option(
-            help="Record the run on a new signed ledger in this folder, one round per step "
-            "(the exchange key is written beside it: keep a copy elsewhere as the trust anchor of "
-            "catallax ledger audit DIR --key COPY)."
+            help="For a PostgreSQL --ledger: a new file for its exchange key (and FILE.pub)."
         ),
     ] = None,
 ) -> None:
     """Train a deep market on an environment with CAPITALISM and report how well it acts."""
+    from catallax.exchange.ledger.location import is_url
     from catallax.node.training import TrainOptions
 
     check_png(plot)
@@ -181,7 +189,8 @@ def train(
         royalty=royalty,
         optimism=optimism,
         max_steps=max_steps,
-        ledger=ledger,
+        ledger=None if ledger is None else (ledger if is_url(ledger) else Path(ledger)),
+        ledger_key=ledger_key,
     )
     result = run_with_progress(opts)
     if plot is not None:
@@ -196,7 +205,14 @@ def train(
         print_summary(result)
         if plot is not None:
             out.print(f"plot written to {plot}")
-        if result.ledger is not None:
+        if result.ledger is not None and ledger_key is not None:
+            out.print(
+                f"ledger: {result.ledger['rounds']} rounds, {result.ledger['entries']} entries "
+                f"in {result.ledger['dir']}; audit with catallax ledger audit URL --key "
+                f"{ledger_key}.pub",
+                markup=False,
+            )
+        elif result.ledger is not None:
             out.print(
                 f"ledger: {result.ledger['rounds']} rounds, {result.ledger['entries']} entries "
                 f"in {result.ledger['dir']}; keep a copy of its exchange.pem.pub outside that "
