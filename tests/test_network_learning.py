@@ -97,3 +97,29 @@ def test_several_traders_with_royalties_settle_every_round(tmp_path):
     with open_ledger(net.ledger_dir) as ledger:
         kinds = {e.kind.value for _, e in ledger.entries() if isinstance(e, Transfer)}
     assert {"royalty", "royalty_tax", "bid", "tax"} <= kinds, kinds
+
+
+def test_the_tasks_value_level_reaches_the_remote_bidders(tmp_path):
+    """On Duality (returns up to 5 a 10-step episode) the exchange's value level grows
+    past 1 credit from the finished episodes' discounted returns, as the in-process loop's
+    does, and the remote adaptive bidders raise their optimism to it: the level the task
+    reports is the last one the trader's log says it was told."""
+    net = start_deep_network(
+        tmp_path, "catallax/Duality-v0", slots=2, task="duality", seed=2,
+        rules={"rounds": 300, "bid_deadline_ms": 5000, "allowance": 100.0},
+        traders=[("adaptive", {})],
+    )  # fmt: skip
+    try:
+        info = wait_task(net.exchange.address, "duality", lambda i: i.state == "done", timeout=240)
+    finally:
+        net.stop()
+    level = info.value_level / 1e6
+    assert level >= 2 and math.log2(level).is_integer(), level
+    told = [
+        float(line.rsplit("level=", 1)[1])
+        for line in net.traders[0].log.read_text().splitlines()
+        if "event=optimism" in line
+    ]
+    assert told and told == sorted(told) and told[-1] == level, told
+    audit = net.audit()
+    assert audit.returncode == 0, audit.stdout + audit.stderr

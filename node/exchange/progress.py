@@ -51,6 +51,7 @@ class Progress:
         rounds: training rounds settled.
         episodes: training episodes finished.
         evaluated: the greedy returns of its finished evaluation (``None``: not evaluated).
+        value_level: the task's value level, credits (see ``Settled.value_level``).
         ledger_size, ledger_root: the ledger's size and root (base64) when written.
     """
 
@@ -58,6 +59,7 @@ class Progress:
     rounds: int = 0
     episodes: int = 0
     evaluated: list[float] | None = None
+    value_level: float = 1.0
     ledger_size: int = 0
     ledger_root: str = field(default="")
 

@@ -48,7 +48,7 @@ import gymnasium as gym
 import numpy as np
 
 from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
-from catallax.exchange.deep import DeepMarket
+from catallax.exchange.deep import DeepMarket, ScaleTracker
 from catallax.exchange.ledger import Ledger, LedgerUnavailable
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
@@ -166,6 +166,10 @@ class DeepTask(Admitting, Hosting):
         self.greedy_returns: list[float] = []
         #: The greedy returns of an evaluation finished before a restart (None: none).
         self._evaluated: list[float] | None = None
+        #: The task's value level in credits (:mod:`catallax.exchange.deep.scale`): what
+        #: its finished training episodes have shown they can pay, told to the traders.
+        self.value_level = 1.0
+        self._tracker: ScaleTracker | None = None
         self._restore_progress()
         self.market: DeepMarket | None = None
         self.slots = 0
@@ -202,6 +206,7 @@ class DeepTask(Admitting, Hosting):
             return
         got = book.restore(self.name, self.rules.hex(), self.ctx.ledger)
         self.rounds, self.episodes, self._evaluated = got.rounds, got.episodes, got.evaluated
+        self.value_level = max(1.0, float(got.value_level))
         if self.ctx.episodes is not None and got.episodes:
             mine = [
                 float(e["return"])
@@ -219,7 +224,7 @@ class DeepTask(Admitting, Hosting):
         evaluated = list(self.greedy_returns) if self.state == "done" else None
         size, root = self.journal.committed
         book.note(self.name, size, root, now=now, rounds=self.rounds, episodes=self.episodes,
-                  evaluated=evaluated)  # fmt: skip
+                  evaluated=evaluated, value_level=self.value_level)  # fmt: skip
 
     @property
     def allowance_units(self) -> int:
@@ -378,6 +383,8 @@ class DeepTask(Admitting, Hosting):
                     assert self.market is not None
                     self.market.new_episodes()
                     self.journal.new_episodes(self.slots)
+                    self._tracker = ScaleTracker(self.slots, self.cfg.discount)
+                    self._tracker.level = self.value_level
                     self._running_return = np.zeros(self.slots)
                     if self._done_training() and self._evaluated is not None:
                         # done before a restart: its evaluation stands
@@ -498,6 +505,9 @@ class DeepTask(Admitting, Hosting):
         ended = terminated | truncated
         self._running_return += rewards
         value = market.settlement(decision, rewards, terminated, truncated, next_obs)
+        if self._tracker is not None:  # (a failed commit begins new episodes and a tracker)
+            self._tracker.observe(rewards, ended)
+            self.value_level = self._tracker.level
         done = np.flatnonzero(ended).tolist()
         cfg = self.cfg
         finishing = (cfg.episodes > 0 and self.episodes + len(done) >= cfg.episodes) or (
@@ -590,8 +600,9 @@ class DeepTask(Admitting, Hosting):
         market = self.market
         assert market is not None
         settled = exchange_pb2.Settled(
-            round=self.round - 1, checkpoint=checkpoint_to_proto(self.ctx.ledger.checkpoint)
-        )
+            round=self.round - 1, checkpoint=checkpoint_to_proto(self.ctx.ledger.checkpoint),
+            value_level=int(to_units(self.value_level)),
+        )  # fmt: skip
         prices = to_units(np.asarray(decision.price, dtype=np.float64))
         for e in range(self.slots):
             w = int(decision.winner[e])
@@ -648,6 +659,7 @@ class DeepTask(Admitting, Hosting):
             allowance_left=self.budget_left, state=self.state, rounds=self.rounds,
             episodes=self.episodes, sessions=len(self.sessions),
             identities=len(self.remote.identities), removed=self.removed, born=self.born,
+            value_level=int(to_units(self.value_level)),
         )  # fmt: skip
         if self.recent:
             msg.mean_return = float(np.mean(self.recent))

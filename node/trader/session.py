@@ -6,7 +6,9 @@ the task's spaces and rules (``ListTasks``), registers its identity (the key's
 members, once; a re-registration grants nothing), opens a ``Trade`` stream with a
 signed ``Hello``, and then, for every ``Round`` the exchange sends, first teaches its
 population from the results it carries (its own statement: outcomes, balances, members
-retired or born) and then, if it opens a round, answers with one signed ``Bids``
+retired or born; and the task's value level, which a population with
+``raise_optimism`` fits its optimism to, as in process) and then, if it opens a
+round, answers with one signed ``Bids``
 (every member's bid and action in every slot: bids NaN or infinite are "no bid" and
 are not sent; a negative bid is an ask, to be paid for taking a state worth less than
 nothing; bids are rounded to units and positive ones held to the member's balance).
@@ -84,6 +86,8 @@ class SessionStats:
     balances: list[int] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
     last_round: int = -1
+    #: The task's value level last told to the population, credits (0: none yet).
+    value_level: float = 0.0
 
 
 class Reconnecting:
@@ -353,6 +357,7 @@ class TraderSession(Reconnecting):
     def _learn(self, settled: exchange_pb2.Settled) -> None:
         """Teach the population from this identity's statement of a settled round (a
         round settled before this session opened may have none)."""
+        self._raise_optimism(settled.value_level / UNITS_PER_CREDIT)
         mine = next((s for s in settled.statements if s.identity == self.public_key), None)
         if mine is None:
             return
@@ -371,6 +376,18 @@ class TraderSession(Reconnecting):
             pop.retire(np.asarray(mine.retired, dtype=np.int64))
         if mine.born:
             self._grow(len(mine.born))
+
+    def _raise_optimism(self, level: float) -> None:
+        """The task's value level grew: tell a population that wants it
+        (``raise_optimism(level)``, as adaptive bidders do), as the in-process training
+        loop does, so its optimism fits what the task has shown it can pay."""
+        if not level > self.stats.value_level:
+            return
+        self.stats.value_level = level
+        raiser = getattr(self.population, "raise_optimism", None)
+        if raiser is not None:
+            raiser(level)
+            log.info("event=optimism exchange=%s task=%s level=%g", self.address, self.task, level)
 
     def _grow(self, count: int) -> None:
         """The exchange admitted ``count`` new members of this identity (births replacing

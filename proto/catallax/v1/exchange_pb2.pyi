@@ -55,7 +55,7 @@ class ListTasksReply(_message.Message):
     def __init__(self, tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., exchange: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class TaskInfo(_message.Message):
-    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms", "env_id", "rules_json", "rules", "max_members", "allowance_left", "state", "rounds", "episodes", "mean_return", "sessions", "identities", "greedy_returns", "recent_round_ms", "removed", "born")
+    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms", "env_id", "rules_json", "rules", "max_members", "allowance_left", "state", "rounds", "episodes", "mean_return", "sessions", "identities", "greedy_returns", "recent_round_ms", "removed", "born", "value_level")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
     AUCTION_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class TaskInfo(_message.Message):
     RECENT_ROUND_MS_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     BORN_FIELD_NUMBER: _ClassVar[int]
+    VALUE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     name: str
     market: str
     auction: str
@@ -102,7 +103,8 @@ class TaskInfo(_message.Message):
     recent_round_ms: _containers.RepeatedScalarFieldContainer[float]
     removed: int
     born: int
-    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., rules_json: _Optional[str] = ..., rules: _Optional[bytes] = ..., max_members: _Optional[int] = ..., allowance_left: _Optional[int] = ..., state: _Optional[str] = ..., rounds: _Optional[int] = ..., episodes: _Optional[int] = ..., mean_return: _Optional[float] = ..., sessions: _Optional[int] = ..., identities: _Optional[int] = ..., greedy_returns: _Optional[_Iterable[float]] = ..., recent_round_ms: _Optional[_Iterable[float]] = ..., removed: _Optional[int] = ..., born: _Optional[int] = ...) -> None: ...
+    value_level: int
+    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., rules_json: _Optional[str] = ..., rules: _Optional[bytes] = ..., max_members: _Optional[int] = ..., allowance_left: _Optional[int] = ..., state: _Optional[str] = ..., rounds: _Optional[int] = ..., episodes: _Optional[int] = ..., mean_return: _Optional[float] = ..., sessions: _Optional[int] = ..., identities: _Optional[int] = ..., greedy_returns: _Optional[_Iterable[float]] = ..., recent_round_ms: _Optional[_Iterable[float]] = ..., removed: _Optional[int] = ..., born: _Optional[int] = ..., value_level: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "exchange", "task")
@@ -173,16 +175,18 @@ class Round(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., settled: _Optional[_Union[Settled, _Mapping]] = ..., open: _Optional[bool] = ..., round: _Optional[int] = ..., slots: _Optional[_Iterable[int]] = ..., obs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., deadline_ms: _Optional[int] = ..., greedy: _Optional[bool] = ...) -> None: ...
 
 class Settled(_message.Message):
-    __slots__ = ("round", "awards", "checkpoint", "statements")
+    __slots__ = ("round", "awards", "checkpoint", "statements", "value_level")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     AWARDS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     STATEMENTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_LEVEL_FIELD_NUMBER: _ClassVar[int]
     round: int
     awards: _containers.RepeatedCompositeFieldContainer[Award]
     checkpoint: _ledger_pb2.Checkpoint
     statements: _containers.RepeatedCompositeFieldContainer[Statement]
-    def __init__(self, round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., statements: _Optional[_Iterable[_Union[Statement, _Mapping]]] = ...) -> None: ...
+    value_level: int
+    def __init__(self, round: _Optional[int] = ..., awards: _Optional[_Iterable[_Union[Award, _Mapping]]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., statements: _Optional[_Iterable[_Union[Statement, _Mapping]]] = ..., value_level: _Optional[int] = ...) -> None: ...
 
 class Statement(_message.Message):
     __slots__ = ("identity", "balances", "outcomes", "retired", "born")
