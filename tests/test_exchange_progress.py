@@ -67,6 +67,9 @@ def test_the_record_is_read_back_for_its_ledger_and_rules_only(tmp_path, ledger,
     (folder / PROGRESS_FILE).write_text('{"tasks": {"chain": {"rules": "aa", "rounds": "x"')
     assert ProgressBook(folder).restore("chain", "aa", ledger).rounds == 0
     assert "event=progress_unreadable" in caplog.text
+    (folder / PROGRESS_FILE).write_text('{"rounds": 8}')
+    assert ProgressBook(folder).restore("chain", "aa", ledger).rounds == 0
+    assert "no tasks table" in caplog.text
 
 
 def _training_rounds(net) -> set[int]:

@@ -80,12 +80,14 @@ class ProgressBook:
             return {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
-                raise ValueError("no tasks table")
-            return data["tasks"]
         except (OSError, ValueError) as exc:
-            log.warning("event=progress_unreadable path=%s why=%r", self.path, str(exc))
-            return {}
+            why = str(exc)
+        else:
+            if isinstance(data, dict) and isinstance(data.get("tasks"), dict):
+                return data["tasks"]
+            why = "no tasks table"
+        log.warning("event=progress_unreadable path=%s why=%r", self.path, why)
+        return {}
 
     def restore(self, task: str, rules: str, ledger: Ledger) -> Progress:
         """The recorded progress of ``task`` if it is of these ``rules`` and this
