@@ -17,9 +17,15 @@ per environment:
   evaluation episode of every seed, over the exact optimum (goal >= 0.95), with the
   standard error and the count on the line before it.
 
-Environments: ``catallax/Chain-v0`` (1 slot, royalty 0.9) and ``FrozenLake-v1`` (8
-slots, royalty 0, count bonus 0.05: the learning benchmark's FrozenLake settings and
-budget). Every
+Environments, with the learning benchmark's one setting (royalty 0, no count bonus) and
+budgets: ``catallax/Chain-v0`` (1 slot), ``FrozenLake-v1`` (8 slots) and
+``CliffWalking-v1`` (costs only, optimum -13; 8 slots here, where the learning benchmark
+uses 1, so that a networked run takes about a minute; the in-process market runs with
+the same 8). In process the scale of money ``S`` follows the task (CliffWalking: 1024);
+the network's allowance and floor are paid as the task's rules name them, so each
+networked task gets the in-process run's final ``10 S`` and ``S`` per slot. "Learnt"
+is a return at or above ``bench/learning.py``'s target: 95 % of a positive optimum,
+within 5 % of a negative one's size (-13.65 for -13). Every
 networked ledger is audited (``catallax ledger audit``). Timings go to the output too:
 FrozenLake over the network takes minutes (about 6 rounds per finished episode).
 
@@ -49,7 +55,7 @@ import grpc
 import gymnasium as gym
 import numpy as np
 from _common import parse_args
-from learning import TABULAR, Curve, train_market
+from learning import TABULAR, Curve, horizon_of, target_of, train_market
 from learning import Args as LearningArgs
 
 import catallax.exchange.envs as envs
@@ -74,12 +80,18 @@ class Args:
     """greedy evaluation episodes over the network per Chain seed (deterministic)"""
     frozenlake_eval: int = 400
     """greedy evaluation episodes over the network per FrozenLake seed (8 slots share them)"""
+    cliff_eval: int = 8
+    """greedy evaluation episodes over the network per CliffWalking seed (deterministic)"""
+    cliff_slots: int = 8
+    """parallel slots of CliffWalking, in process and over the network"""
     bid_deadline_ms: int = 5000
     """how long a round waits for bids (generous: the machine is shared)"""
     run_timeout: float = 1800.0
     """seconds one networked run may take before it is reported as timed out"""
     quick: bool = False
     """smoke test: Chain only, one seed"""
+    only: str = ""
+    """run only the environments whose id contains this"""
 
 
 @dataclass
@@ -113,6 +125,7 @@ class Run:
     rounds: int = 0
     greedy: list[float] = field(default_factory=list)
     network_s: float = 0.0
+    scale: float = 1.0
     audit: str = ""
     removed: int = 0
     born: int = 0
@@ -126,7 +139,17 @@ def settings(args: Args) -> list[Setting]:
                     learning.bonus)  # fmt: skip
     lake = Setting("FrozenLake-v1", TABULAR["FrozenLake-v1"][1], TABULAR["FrozenLake-v1"][0],
                    learning.royalty, args.frozenlake_eval, learning.bonus)  # fmt: skip
-    return [chain] if args.quick else [chain, lake]
+    cliff = Setting("CliffWalking-v1", args.cliff_slots, TABULAR["CliffWalking-v1"][0],
+                    learning.royalty, args.cliff_eval, learning.bonus)  # fmt: skip
+    chosen = [chain] if args.quick else [chain, lake, cliff]
+    return [s for s in chosen if args.only in s.env_id]
+
+
+def score(value: float, optimum: float) -> float:
+    """``value`` as a share of the optimum, ``1 - (optimum - value) / |optimum|``: value /
+    optimum for a positive optimum, and for a negative one 1 at the optimum and 0.95 at
+    ``bench/learning.py``'s target (-13.65 for -13), so the goal reads the same."""
+    return 1.0 - (optimum - value) / abs(optimum)
 
 
 def in_process(s: Setting, run: Run, target: float, optimum: float, margin: float) -> int:
@@ -139,7 +162,7 @@ def in_process(s: Setting, run: Run, target: float, optimum: float, margin: floa
     the network is to train."""
     make = partial(gym.make, s.env_id)
     env = make()
-    model, horizon = envs.transition_model(env), envs.episode_horizon(env)
+    model, horizon = envs.transition_model(env), horizon_of(env)
     longer = math.ceil(margin * s.budget)
     market, curve = train_market(
         make,
@@ -158,10 +181,11 @@ def in_process(s: Setting, run: Run, target: float, optimum: float, margin: floa
     run.needed, run.learnt = prefix.reached(target, s.budget)
     allowed = max(math.floor(margin * run.needed), 1)
     at = min(int(np.searchsorted(episodes, allowed)), len(returns) - 1)
-    run.at_margin = float(returns[at] / optimum)
+    run.at_margin = score(float(returns[at]), optimum)
     window = (episodes >= run.needed) & (episodes <= allowed)
     run.dips = float(np.mean(returns[window] < target)) if window.any() else 0.0
     run.deaths = int(market.deaths)
+    run.scale = float(market.scale)
     return allowed
 
 
@@ -196,8 +220,9 @@ def networked(s: Setting, run: Run, episodes: int, args: Args, folder: Path) -> 
     """Train ``episodes`` episodes over the network, evaluate greedily, audit the ledger."""
     learning = LearningArgs()
     rules = {
-        "auction": "vickrey", "allowance": learning.allowance, "discount": learning.discount,
-        "floor": learning.floor, "royalty": s.royalty, "rent": 0.0, "episodes": episodes,
+        "auction": "vickrey", "allowance": learning.allowance * run.scale,
+        "discount": learning.discount, "floor": learning.floor * run.scale,
+        "royalty": s.royalty, "rent": 0.0, "episodes": episodes,
         "eval_episodes": s.eval_episodes, "bid_deadline_ms": args.bid_deadline_ms,
     }  # fmt: skip
     started = time.perf_counter()
@@ -238,6 +263,8 @@ def report(s: Setting, runs: list[Run], optimum: float, args: Args) -> bool:
         f"{name}: optimal {optimum:.3f}; in-process episodes to {100 * args.threshold:.0f}% "
         f"(budget {s.budget}, {s.slots} parallel, royalty {s.royalty:g}), per seed: "
         + " ".join(f"{r.needed}" + ("(never)" if not r.learnt else "") for r in runs)
+        + "; scale of money S (the network's allowance 10 S and floor S per slot): "
+        + " ".join(f"{r.scale:g}" for r in runs)
     )
     needed = float(np.mean([r.needed for r in runs]))
     trained = float(np.mean([r.episodes for r in runs]))
@@ -251,13 +278,14 @@ def report(s: Setting, runs: list[Run], optimum: float, args: Args) -> bool:
     )
     pooled = [g for r in runs for g in r.greedy]
     mean, se = mean_se(pooled)
-    per_seed = " ".join(f"{mean_se(r.greedy)[0] / optimum:.3f}" for r in runs)
+    per_seed = " ".join(f"{score(mean_se(r.greedy)[0], optimum):.3f}" for r in runs)
     print(
         f"{name}: networked greedy return {mean:.3f} ± {se:.3f} (standard error) over "
         f"{len(pooled)} episodes ({len(runs)} seeds, every episode started reported); "
         f"optimal {optimum:.3f}; greedy/optimal per seed {per_seed}"
     )
-    print(f"networked greedy/optimal {name}: {mean / optimum:.3f} (goal >= {args.threshold:g})")
+    got = score(mean, optimum)
+    print(f"networked greedy/optimal {name}: {got:.3f} (goal >= {args.threshold:g})")
     print(
         f"{name}: in process, exact greedy/optimal at the network's episode count, per seed: "
         + " ".join(f"{r.at_margin:.3f}" for r in runs)
@@ -286,11 +314,7 @@ def report(s: Setting, runs: list[Run], optimum: float, args: Args) -> bool:
         if not a.startswith("ok:"):
             print(f"{name}: ledger audit {a}")
     sys.stdout.flush()
-    return (
-        mean / optimum >= args.threshold
-        and ok_audits == len(runs)
-        and not any(r.failure for r in runs)
-    )
+    return got >= args.threshold and ok_audits == len(runs) and not any(r.failure for r in runs)
 
 
 def main(args: Args) -> None:
@@ -307,13 +331,14 @@ def main(args: Args) -> None:
     with tempfile.TemporaryDirectory(prefix="catallax-netlearn-") as tmp:
         for s in settings(args):
             env = gym.make(s.env_id)
-            model, horizon = envs.transition_model(env), envs.episode_horizon(env)
+            model, horizon = envs.transition_model(env), horizon_of(env)
             optimum = envs.optimal_return(model, horizon)
             runs = []
             for seed in range(args.seeds):
                 t = time.perf_counter()
                 run = Run(seed)
-                allowed = in_process(s, run, args.threshold * optimum, optimum, args.margin)
+                target = target_of(optimum, args.threshold)
+                allowed = in_process(s, run, target, optimum, args.margin)
                 run.in_process_s = time.perf_counter() - t
                 networked(s, run, allowed, args, Path(tmp) / f"{s.short}-{seed}")
                 runs.append(run)

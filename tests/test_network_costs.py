@@ -60,3 +60,21 @@ def test_remote_traders_pay_asks_on_a_cost_task_and_the_ledger_audits(tmp_path):
         if t.evidence is not None and t.evidence.message == "Bids"
     ]
     assert any(b.amount < 0 for body in bodies for b in body.bids), "no signed bid was an ask"
+
+
+def test_greedy_evaluation_on_a_task_without_a_time_limit_is_capped(tmp_path):
+    """CliffWalking has no time limit, and a greedy policy that has barely learnt walks
+    into a wall or off the cliff forever: each evaluation episode is cut at the cap
+    (1,000 steps, as in process), reported with its return so far, and counted."""
+    net = start_deep_network(
+        tmp_path, "CliffWalking-v1", slots=2, task="cliff", seed=1,
+        rules={"allowance": 1000.0, "rounds": 1, "eval_episodes": 2, "bid_deadline_ms": 5000},
+        traders=[("adaptive", {})],
+    )  # fmt: skip
+    try:
+        info = wait_task(net.exchange.address, "cliff", lambda i: i.state == "done", timeout=240)
+    finally:
+        net.stop()
+    assert info.eval_cap == 1000
+    assert len(info.greedy_returns) == 2 and info.eval_capped == 2, info
+    assert all(r <= -1000 for r in info.greedy_returns), list(info.greedy_returns)

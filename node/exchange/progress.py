@@ -52,6 +52,7 @@ class Progress:
         episodes: training episodes finished.
         evaluated: the greedy returns of its finished evaluation (``None``: not evaluated).
         value_level: the task's value level, credits (see ``Settled.value_level``).
+        eval_capped: how many of ``evaluated``'s episodes the evaluation cap cut.
         ledger_size, ledger_root: the ledger's size and root (base64) when written.
     """
 
@@ -60,6 +61,7 @@ class Progress:
     episodes: int = 0
     evaluated: list[float] | None = None
     value_level: float = 1.0
+    eval_capped: int = 0
     ledger_size: int = 0
     ledger_root: str = field(default="")
 

@@ -48,7 +48,7 @@ import gymnasium as gym
 import numpy as np
 
 from catallax.exchange.crypto import Ed25519PrivateKey, public_key_bytes
-from catallax.exchange.deep import DeepMarket, ScaleTracker
+from catallax.exchange.deep import EVALUATION_CAP, DeepMarket, ScaleTracker
 from catallax.exchange.ledger import Ledger, LedgerUnavailable
 from catallax.exchange.money import UNITS_PER_CREDIT, to_units
 from catallax.exchange.protocols import Outcomes
@@ -170,7 +170,6 @@ class DeepTask(Admitting, Hosting):
         #: its finished training episodes have shown they can pay, told to the traders.
         self.value_level = 1.0
         self._tracker: ScaleTracker | None = None
-        self._restore_progress()
         self.market: DeepMarket | None = None
         self.slots = 0
         self.n_actions = 0
@@ -192,8 +191,16 @@ class DeepTask(Admitting, Hosting):
         self._running_return = np.zeros(0)
         self._eval_quota = 0
         self._eval_done = np.zeros(0, dtype=np.int64)
+        self._eval_steps = np.zeros(0, dtype=np.int64)
+        #: Steps after which a greedy evaluation episode is cut: the environment's own
+        #: limit, else ``EVALUATION_CAP`` (as in process: a greedy policy may loop).
+        self.eval_cap = EVALUATION_CAP
+        #: Evaluation episodes the cap cut (their returns are reported as they stood).
+        self.eval_capped = 0
+        self._evaluated_capped = 0
         #: The last settled round's results, until a ``Round`` message carries them.
         self._settled: exchange_pb2.Settled | None = None
+        self._restore_progress()
 
     # -- set-up -----------------------------------------------------------------------
 
@@ -207,6 +214,7 @@ class DeepTask(Admitting, Hosting):
         got = book.restore(self.name, self.rules.hex(), self.ctx.ledger)
         self.rounds, self.episodes, self._evaluated = got.rounds, got.episodes, got.evaluated
         self.value_level = max(1.0, float(got.value_level))
+        self._evaluated_capped = int(got.eval_capped)
         if self.ctx.episodes is not None and got.episodes:
             mine = [
                 float(e["return"])
@@ -224,7 +232,8 @@ class DeepTask(Admitting, Hosting):
         evaluated = list(self.greedy_returns) if self.state == "done" else None
         size, root = self.journal.committed
         book.note(self.name, size, root, now=now, rounds=self.rounds, episodes=self.episodes,
-                  evaluated=evaluated, value_level=self.value_level)  # fmt: skip
+                  evaluated=evaluated, value_level=self.value_level,
+                  eval_capped=self.eval_capped)  # fmt: skip
 
     @property
     def allowance_units(self) -> int:
@@ -243,6 +252,7 @@ class DeepTask(Admitting, Hosting):
             raise TaskPaused(
                 f"environment {spec.env_id} has {space}; a deep market needs Discrete(n) actions"
             )
+        self.eval_cap = spec.max_episode_steps or EVALUATION_CAP
         if self.market is None:
             self.slots, self.n_actions = spec.slots, int(space.n)
             self.observation_space, self.action_space = spec.observation_space, space
@@ -389,6 +399,7 @@ class DeepTask(Admitting, Hosting):
                     if self._done_training() and self._evaluated is not None:
                         # done before a restart: its evaluation stands
                         self.greedy_returns = list(self._evaluated)
+                        self.eval_capped = self._evaluated_capped
                         self._set_state("done")
                     elif self._done_training():
                         self._start_evaluation()
@@ -566,19 +577,26 @@ class DeepTask(Admitting, Hosting):
         every episode started is played to its end and reported), then be done."""
         self._eval_quota = -(-self.cfg.eval_episodes // max(self.slots, 1))
         self._eval_done = np.zeros(self.slots, dtype=np.int64)
+        self._eval_steps = np.zeros(self.slots, dtype=np.int64)
+        self.eval_capped = 0
         self._running_return[:] = 0.0
         self._set_state("evaluating" if self.cfg.eval_episodes else "done")
 
     async def _greedy_step(self, obs, slots, next_obs, rewards, ended) -> np.ndarray:
         """An evaluation round: no money moved; each slot plays its quota of episodes,
-        every one of them to its end, and only those are reported."""
+        every one of them to its end or to :attr:`eval_cap` steps, and only those are
+        reported (a cut one with its return so far; :attr:`eval_capped` counts them)."""
         self.round += 1
         obs = np.array(obs, copy=True)
         obs[slots] = next_obs
         self._running_return[slots] += rewards
+        self._eval_steps[slots] += 1
+        cut = ~ended & (self._eval_steps[slots] >= self.eval_cap)
+        self.eval_capped += int(cut.sum())
         restart = []
-        for i in np.flatnonzero(ended).tolist():
+        for i in np.flatnonzero(ended | cut).tolist():
             e = slots[i]
+            self._eval_steps[e] = 0
             self.greedy_returns.append(float(self._running_return[e]))
             self._eval_done[e] += 1
             self._running_return[e] = 0.0
@@ -659,7 +677,8 @@ class DeepTask(Admitting, Hosting):
             allowance_left=self.budget_left, state=self.state, rounds=self.rounds,
             episodes=self.episodes, sessions=len(self.sessions),
             identities=len(self.remote.identities), removed=self.removed, born=self.born,
-            value_level=int(to_units(self.value_level)),
+            value_level=int(to_units(self.value_level)), eval_cap=self.eval_cap,
+            eval_capped=self.eval_capped,
         )  # fmt: skip
         if self.recent:
             msg.mean_return = float(np.mean(self.recent))

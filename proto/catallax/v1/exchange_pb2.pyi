@@ -55,7 +55,7 @@ class ListTasksReply(_message.Message):
     def __init__(self, tasks: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ..., exchange: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class TaskInfo(_message.Message):
-    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms", "env_id", "rules_json", "rules", "max_members", "allowance_left", "state", "rounds", "episodes", "mean_return", "sessions", "identities", "greedy_returns", "recent_round_ms", "removed", "born", "value_level")
+    __slots__ = ("name", "market", "auction", "slots", "observation_space", "action_space", "allowance", "bid_deadline_ms", "env_id", "rules_json", "rules", "max_members", "allowance_left", "state", "rounds", "episodes", "mean_return", "sessions", "identities", "greedy_returns", "recent_round_ms", "removed", "born", "value_level", "eval_cap", "eval_capped")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MARKET_FIELD_NUMBER: _ClassVar[int]
     AUCTION_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +80,8 @@ class TaskInfo(_message.Message):
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     BORN_FIELD_NUMBER: _ClassVar[int]
     VALUE_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    EVAL_CAP_FIELD_NUMBER: _ClassVar[int]
+    EVAL_CAPPED_FIELD_NUMBER: _ClassVar[int]
     name: str
     market: str
     auction: str
@@ -104,7 +106,9 @@ class TaskInfo(_message.Message):
     removed: int
     born: int
     value_level: int
-    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., rules_json: _Optional[str] = ..., rules: _Optional[bytes] = ..., max_members: _Optional[int] = ..., allowance_left: _Optional[int] = ..., state: _Optional[str] = ..., rounds: _Optional[int] = ..., episodes: _Optional[int] = ..., mean_return: _Optional[float] = ..., sessions: _Optional[int] = ..., identities: _Optional[int] = ..., greedy_returns: _Optional[_Iterable[float]] = ..., recent_round_ms: _Optional[_Iterable[float]] = ..., removed: _Optional[int] = ..., born: _Optional[int] = ..., value_level: _Optional[int] = ...) -> None: ...
+    eval_cap: int
+    eval_capped: int
+    def __init__(self, name: _Optional[str] = ..., market: _Optional[str] = ..., auction: _Optional[str] = ..., slots: _Optional[int] = ..., observation_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., action_space: _Optional[_Union[_common_pb2.Space, _Mapping]] = ..., allowance: _Optional[int] = ..., bid_deadline_ms: _Optional[int] = ..., env_id: _Optional[str] = ..., rules_json: _Optional[str] = ..., rules: _Optional[bytes] = ..., max_members: _Optional[int] = ..., allowance_left: _Optional[int] = ..., state: _Optional[str] = ..., rounds: _Optional[int] = ..., episodes: _Optional[int] = ..., mean_return: _Optional[float] = ..., sessions: _Optional[int] = ..., identities: _Optional[int] = ..., greedy_returns: _Optional[_Iterable[float]] = ..., recent_round_ms: _Optional[_Iterable[float]] = ..., removed: _Optional[int] = ..., born: _Optional[int] = ..., value_level: _Optional[int] = ..., eval_cap: _Optional[int] = ..., eval_capped: _Optional[int] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "exchange", "task")
