@@ -220,6 +220,8 @@ def networked(s: Setting, run: Run, episodes: int, args: Args, folder: Path) -> 
     """Train ``episodes`` episodes over the network, evaluate greedily, audit the ledger."""
     learning = LearningArgs()
     rules = {
+        # room for a thousand members' allowances (births included) at the task's scale
+        "allowance_budget": max(100_000.0, 1000 * learning.allowance * run.scale * s.slots),
         "auction": "vickrey", "allowance": learning.allowance * run.scale,
         "discount": learning.discount, "floor": learning.floor * run.scale,
         "royalty": s.royalty, "rent": 0.0, "episodes": episodes,
