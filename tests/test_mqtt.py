@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import aiomqtt
@@ -32,6 +33,7 @@ from catallax.exchange.ledger import (
     decode_entry,
     open_ledger,
 )
+from catallax.exchange.ledger.evidence import authorize_transfers
 from catallax.node.errors import BadPayload, NotTrusted, Rollback, SplitView
 from catallax.node.ledger_service import serve_ledger
 from catallax.node.monitor import (
@@ -135,6 +137,35 @@ def test_payloads_round_trip_and_match_the_schema():
     assert rounds[1].first_index == 5 and rounds[1].last_index == 6
     for r in rounds:
         assert parse_round(valid("rounds", round_payload(r))) == r
+
+
+def test_a_round_of_asks_and_costs_has_negative_prices_and_rewards():
+    """On a task of costs the winners are paid to take the state (an ``ask``, from the
+    seller or the issuer) and pay costs: the round's summary says so with negative
+    prices and rewards, and the payload keeps them (the schema's ``signed_units``)."""
+    key = generate_private_key()
+    traders = [generate_private_key() for _ in range(2)]
+    books = memory_books(key, [public_key_bytes(t) for t in traders])
+    a, b = books.accounts
+    books.ledger.commit_round([
+        Transfer("t.1.0", f"{TASK}.issuer", a, 5000, TransferKind.ALLOWANCE, TASK, 0),
+        Transfer("t.1.1", f"{TASK}.issuer", b, 5000, TransferKind.ALLOWANCE, TASK, 0),
+    ])  # fmt: skip
+    signers = {f"{TASK}.issuer": key, **dict(zip(books.accounts, traders, strict=True))}
+    books.ledger.commit_round(authorize_transfers([
+        Transfer("t.2.0", f"{TASK}.issuer", a, 700, TransferKind.ASK, TASK, 2),  # a is paid
+        Transfer("t.2.1", a, f"{TASK}.issuer", 100, TransferKind.COST, TASK, 2),
+        Transfer("t.2.2", b, a, 40, TransferKind.BID, TASK, 2),  # b buys at a positive price
+        Transfer("t.2.3", f"{TASK}.issuer", b, 3, TransferKind.REWARD, TASK, 2),
+    ], signers, ORIGIN))  # fmt: skip
+    ex = exchange_id(books.pub)
+    (r,) = summarise_rounds(ex, list(books.ledger.entries()))
+    assert r.round == 2
+    assert r.winners == ((a, -700), (b, 40))
+    assert r.rewards == ((a, -100), (b, 3))
+    assert parse_round(valid("rounds", round_payload(r))) == r
+    with pytest.raises(BadPayload, match="beyond the signed 64-bit range"):
+        parse_round(round_payload(replace(r, winners=((a, -(2**63)),))))
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from typing import Any
 
 from catallax.exchange.ledger import Opening, Transfer, decode_entry
 from catallax.exchange.ledger.errors import LedgerError
+from catallax.exchange.ledger.model import MAX_AMOUNT as MAX_UNITS
 from catallax.node.errors import BadPayload
 
 __all__ = [
@@ -294,8 +295,9 @@ def parse_entry(payload: bytes | str) -> EntryMsg:
 class RoundMsg:
     """A settled round of a task, from its ledger entries (:mod:`.rounds`).
 
-    ``winners``: ``(account, price in units)`` for each winning bid paid; ``rewards``:
-    ``(account, units)`` for each reward paid; ``transfers`` and ``volume`` (units)
+    ``winners``: ``(account, price in units)`` for each winning bid paid (negative: an
+    ask, what the winner was paid to take the state); ``rewards``: ``(account, units)``
+    for each reward paid (negative: a cost the owner paid); ``transfers`` and ``volume`` (units)
     count every transfer of the round but allowances; ``first_index`` .. ``last_index``
     are its first and last such entries.
     """
@@ -335,7 +337,10 @@ def parse_round(payload: bytes | str) -> RoundMsg:
         for item in f.items(name):
             if not isinstance(item, dict):
                 raise BadPayload(f"rounds: field {name!r}: expected objects")
-            out.append((f.get("account", str, item), f.count(amount, item)))
+            units = f.get(amount, int, item)
+            if not -MAX_UNITS <= units <= MAX_UNITS:
+                raise BadPayload(f"rounds: field {amount!r}: beyond the signed 64-bit range")
+            out.append((f.get("account", str, item), units))
         return tuple(out)
 
     return RoundMsg(
