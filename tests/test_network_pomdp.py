@@ -27,7 +27,11 @@ fifteen stays at the memoryless 0.5: a corridor write that erases the cue wins i
 price and the writer/reader pair never leaves the saddle). The networked run's tie
 draws depend on the trader's fresh key, so its runs are independent draws: the test
 gives the network up to :data:`ATTEMPTS` fresh networks and asserts that one of them
-solves the maze; each one's ledger must audit.
+solves the maze; each one's ledger must audit. Measured over the network on 2 December
+2026 (8 fresh networks at a time on the two-core machine): 13 of 16 runs solved it,
+and 6 of 8 at the code of the day before. With about one run in five failing, three
+attempts failed together about once in a hundred test runs (a CI run did), so there
+are five: about once in three thousand.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from catallax.node.exchange.watch import wait_task
 from catallax.node.localnet import start_deep_network
 from catallax.traders import AdaptiveBidders
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = pytest.mark.timeout(600)
 
 TMAZE = "catallax/TMaze-v0"
 SLOTS = 8
@@ -59,7 +63,7 @@ TRADER = {"quotes": False, "preference": 1e-6, "prior": 1.0}
 IN_PROCESS_EPISODES = 664
 EPISODES = math.ceil(1.5 * IN_PROCESS_EPISODES)
 EVAL_EPISODES = 2 * SLOTS
-ATTEMPTS = 3
+ATTEMPTS = 5
 SEED = 1
 
 
