@@ -65,6 +65,7 @@ finished episodes and the tasks' progress record. Every problem is a
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -123,6 +124,11 @@ class TaskConfig:
         allowance): a lone asker is paid its ask by the state's seller, so without a
         limit it could take a seller's whole balance in one round."""
         return self.allowance if self.ask_limit is None else self.ask_limit
+
+    def rules_json(self) -> str:
+        """:meth:`rules` as canonical JSON (sorted keys, no spaces): the bytes whose
+        SHA-256 a deep task's bids sign."""
+        return json.dumps(self.rules(), sort_keys=True, separators=(",", ":"))
 
     def rules(self) -> dict[str, Any]:
         """What a trader accepts by bidding: everything that decides what it pays."""

@@ -73,6 +73,7 @@ class ProgressBook:
         self.path = Path(folder) / PROGRESS_FILE
         self.interval = interval
         self._tasks: dict[str, Progress] = {}
+        self._roots: dict[str, bytes] = {}
         self._dirty = False
         self._written = -math.inf  # the first note writes at once
         self._stored = self._read()
@@ -132,7 +133,7 @@ class ProgressBook:
         for name, value in changes.items():
             setattr(progress, name, value)
         progress.ledger_size = int(size)
-        progress.ledger_root = base64.b64encode(root).decode()
+        self._roots[task] = root  # encoded when written
         self._dirty = True
         if now or time.monotonic() - self._written >= self.interval:
             self.flush()
@@ -141,6 +142,9 @@ class ProgressBook:
         """Write the record now if anything changed since the last write."""
         if not self._dirty:
             return
+        for name, root in self._roots.items():
+            self._tasks[name].ledger_root = base64.b64encode(root).decode()
+        self._roots.clear()
         tasks = {**self._stored, **{name: asdict(p) for name, p in self._tasks.items()}}
         data = json.dumps({"tasks": tasks}, sort_keys=True, indent=1) + "\n"
         temp = self.path.with_name(self.path.name + ".tmp")

@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import time
 from collections import deque
@@ -149,7 +148,7 @@ class DeepTask(Admitting, Hosting):
             credentials=ca_credentials(cfg.env_ca),
         )
         self.history = history
-        self.rules_json = json.dumps(cfg.rules(), sort_keys=True, separators=(",", ":"))
+        self.rules_json = cfg.rules_json()
         self.rules = hashlib.sha256(self.rules_json.encode()).digest()
         self.issuer_id, self.treasury_id = special_accounts(self.name)
         self.remote = RemoteMembers(self.name)

@@ -35,20 +35,28 @@ def summarise_rounds(
         out.append(
             RoundMsg(
                 exchange, task, round_, rows[0][0], rows[-1][0],
-                tuple(_signed(rows, TransferKind.BID, TransferKind.ASK)),
-                tuple(_signed(rows, TransferKind.REWARD, TransferKind.COST)),
+                _signed(rows, _WINNERS),
+                _signed(rows, _REWARDS),
                 len(rows), sum(t.amount for _, t in rows),
             )
         )  # fmt: skip
     return out
 
 
-def _signed(rows: list[tuple[int, Transfer]], paid: TransferKind, owed: TransferKind):
-    """``(account, units)`` in entry order: for ``paid`` the payer and the amount when
-    it is a bid, the payee and the amount when it is a reward; for ``owed`` (an ask, a
-    cost) the trader it concerns and minus the amount."""
+#: Per transfer kind: whether the trader it concerns is the payee, and the sign of what
+#: it means for that trader (a winner's price; a reward).
+_WINNERS = {TransferKind.BID: (False, 1), TransferKind.ASK: (True, -1)}
+_REWARDS = {TransferKind.REWARD: (True, 1), TransferKind.COST: (False, -1)}
+
+
+def _signed(
+    rows: list[tuple[int, Transfer]], kinds: dict[TransferKind, tuple[bool, int]]
+) -> tuple[tuple[str, int], ...]:
+    """``(account, signed units)`` of the transfers of ``kinds``, in entry order."""
+    out = []
     for _, t in rows:
-        if t.kind is paid:
-            yield (t.payer, t.amount) if paid is TransferKind.BID else (t.payee, t.amount)
-        elif t.kind is owed:
-            yield (t.payee, -t.amount) if owed is TransferKind.ASK else (t.payer, -t.amount)
+        side = kinds.get(t.kind)
+        if side is not None:
+            payee, sign = side
+            out.append((t.payee if payee else t.payer, sign * t.amount))
+    return tuple(out)

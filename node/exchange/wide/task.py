@@ -135,7 +135,7 @@ class WideTask(Admitting, Hosting):
         #: :mod:`catallax.node.exchange.progress`).
         self.committed: tuple[int, bytes] = (ctx.ledger.size, ctx.ledger.root)
         if ctx.progress is not None:  # go on from the rounds cleared before a restart
-            digest = hashlib.sha256(json.dumps(cfg.rules(), sort_keys=True).encode()).hexdigest()
+            digest = hashlib.sha256(cfg.rules_json().encode()).hexdigest()
             self.rounds = ctx.progress.restore(self.name, digest, ctx.ledger).rounds
         self.economy: Economy | None = None
         self.goods: tuple[str, ...] = ()
