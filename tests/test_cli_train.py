@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from catallax.node.cli.demo import DEEP_ROUNDS
+
 SCRIPT = Path(sys.executable).parent / "catallax"
 
 
@@ -128,7 +130,7 @@ def test_demo_runs_a_network_that_learns_chain_and_audits(tmp_path):
     for key in ("rounds", "greedy_return", "optimal_return", "ledger_verified",
                 "ledger_audited", "data_dir"):  # fmt: skip
         assert key in s, key
-    assert s["rounds"] == 400 and s["optimal_return"] == pytest.approx(0.8)
+    assert s["rounds"] == DEEP_ROUNDS and s["optimal_return"] == pytest.approx(0.8)
     assert s["greedy_return"] >= 0.95 * s["optimal_return"], s
     assert s["ledger_verified"] and s["ledger_audited"]
     assert len(s["richest"]) == 3 and all(t["credits"] > 0 for t in s["richest"])
