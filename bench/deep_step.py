@@ -29,7 +29,7 @@ from _common import median_ms, parse_args
 
 from catallax.exchange.auctions import run_auction
 from catallax.exchange.deep import DeepMarket
-from catallax.exchange.deep.accounts import round_mask
+from catallax.exchange.deep.accounts import state_masks
 
 
 @dataclass
@@ -130,13 +130,14 @@ def limit_of(market: DeepMarket, bids: np.ndarray):
 
 def check(market: DeepMarket, bids: np.ndarray) -> None:
     """The market's auction equals the numpy reference on these bids, and money sums to 0."""
-    d = market.act(np.arange(market.n_envs))
+    obs = np.arange(market.n_envs)
+    d = market.act(obs)
     ref = run_auction(
         bids,
         market.caps(),
         "vickrey",
         keys=market.accounts.key,
-        mask=round_mask(market.steps),
+        mask=state_masks(obs, market.tie_epoch),
     )
     same = (
         np.array_equal(d.winner, ref.winner)

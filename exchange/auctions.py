@@ -23,8 +23,8 @@ Rules shared by every kind (the paper's Algorithm 1):
   than the trader holds.
 * **Winner.** The highest capped bid wins; between equal capped bids the smaller tie
   rank ``splitmix64(key XOR mask)`` wins (the deep market passes each account's tie key
-  and the round's mask: a fresh draw every round, see
-  :mod:`catallax.exchange.deep.accounts`).
+  and a mask per episode from its observation, drawn anew whenever an episode ends,
+  see :mod:`catallax.exchange.deep.accounts`).
 * **Second.** The best capped bid of the others; where nobody else bid, the lesser of
   0 and the winner's bid (a lone buyer pays nothing; a lone asker is paid its ask).
 * **Nobody bids.** The winner is ``-1``: the world (the environment's issuer account)
@@ -95,7 +95,7 @@ def run_auction(
     kind: AuctionKind | str = AuctionKind.VICKREY,
     *,
     keys: np.ndarray | None = None,
-    mask: int = 0,
+    mask: int | np.ndarray = 0,
 ) -> AuctionResult:
     """Run one sealed-bid auction per episode.
 
@@ -106,7 +106,8 @@ def run_auction(
             removed traders and those without money). A cap of 0 admits a bid of 0.
         kind: the auction rule (see the module docstring).
         keys: ``(N,)`` uint64 tie keys (default: the trader index).
-        mask: the round's tie mask; between equal capped bids the smaller rank
+        mask: the tie mask, one for every episode or ``(E,)`` (the deep market's: of
+            each episode's observation); between equal capped bids the smaller rank
             ``splitmix64(key ^ mask)`` wins (see :mod:`catallax.exchange.deep.accounts`);
             without keys, the lowest index.
 
@@ -129,13 +130,17 @@ def run_auction(
     if n == 0:
         zeros = np.zeros(e)
         return AuctionResult(np.full(e, NO_WINNER), zeros, zeros, zeros, zeros)
-    rank = np.arange(n, dtype=np.uint64) if keys is None else tie_rank(keys, mask)
+    if keys is None:
+        rank = np.broadcast_to(np.arange(n, dtype=np.uint64)[:, None], (n, e))
+    else:
+        masks = np.broadcast_to(np.asarray(mask, dtype=np.uint64), (e,))
+        rank = tie_rank(np.asarray(keys, dtype=np.uint64)[:, None], masks[None, :])
     valid = np.isfinite(bids) & (caps >= 0)[:, None]
     capped = np.where(valid, np.minimum(bids, caps[:, None]), -np.inf)
     top = capped.max(axis=0)
     # Among the traders at the top, the smallest rank.
     at_top = (capped == top) & valid
-    ranked = np.where(at_top, rank[:, None], np.iinfo(np.uint64).max)
+    ranked = np.where(at_top, rank, np.iinfo(np.uint64).max)
     winner = ranked.argmin(axis=0)
     if n > 1:
         capped[winner, cols] = -np.inf
@@ -158,11 +163,12 @@ def run_auction(
     return AuctionResult(winner=winner, top=top, second=second, price=price, proceeds=proceeds)
 
 
-def tie_rank(keys: int | np.ndarray, mask: int) -> np.ndarray:
-    """The tie rank of ``keys`` (an int or uint64 array) in the round of ``mask``:
-    splitmix64's finaliser of ``keys ^ mask`` (see :mod:`catallax.exchange.deep.accounts`)."""
+def tie_rank(keys: int | np.ndarray, mask: int | np.ndarray) -> np.ndarray:
+    """The tie rank of ``keys`` (an int or uint64 array) under ``mask`` (one, or an array
+    that broadcasts with ``keys``): splitmix64's finaliser of ``keys ^ mask`` (see
+    :mod:`catallax.exchange.deep.accounts`)."""
     with np.errstate(over="ignore"):
-        z = np.asarray(keys, dtype=np.uint64) ^ np.uint64(mask)
+        z = np.asarray(keys, dtype=np.uint64) ^ np.asarray(mask, dtype=np.uint64)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))

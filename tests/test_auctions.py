@@ -5,6 +5,7 @@ import pytest
 
 from catallax.exchange import NO_WINNER, AuctionKind, BidError, run_auction
 from catallax.exchange.deep.accounts import tie_rank
+from catallax.exchange.deep.kernel import top_two
 
 NAN, INF = np.nan, np.inf
 
@@ -135,3 +136,17 @@ def test_rejects_bids_that_are_not_a_matrix_and_unknown_kinds():
         run_auction(np.ones((2, 1)), np.ones(3))
     with pytest.raises(ValueError):
         run_auction(np.ones((1, 1)), np.ones(1), "dutch")
+
+
+def test_the_compiled_kernel_breaks_ties_per_episode_as_the_reference_does():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n, e = int(rng.integers(1, 9)), int(rng.integers(1, 6))
+        bids = rng.integers(0, 3, size=(n, e)).astype(np.float64)  # ties everywhere
+        caps = rng.choice([-1.0, 1.0, 5.0], size=n)
+        keys = rng.integers(0, 2**63, size=n, dtype=np.int64).astype(np.uint64)
+        masks = rng.integers(0, 2**63, size=e, dtype=np.int64).astype(np.uint64)
+        winner, top, second = top_two(np.ascontiguousarray(bids), caps, keys, masks)
+        ref = run_auction(bids, caps, "vickrey", keys=keys, mask=masks)
+        assert winner.tolist() == ref.winner.tolist()
+        assert top.tolist() == ref.top.tolist() and second.tolist() == ref.second.tolist()

@@ -4,7 +4,7 @@
 that runs the auction: :meth:`~ForwardPass.decide` on a bid matrix and actions given by
 the caller (what an exchange collected from signed bids), :meth:`~ForwardPass.act` on
 bids and actions pulled from the populations. Both cap each bid by ``balance // E``,
-run the compiled auction kernel (``kernel.py``) with the round's tie mask, and price
+run the compiled auction kernel (``kernel.py``) with each observation's tie mask, and price
 the winners by the auction kind; where nobody bid the world acts at random.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from catallax.exchange.auctions import AuctionKind
-from catallax.exchange.deep.accounts import round_mask
+from catallax.exchange.deep.accounts import state_masks
 from catallax.exchange.deep.kernel import top_two
 from catallax.exchange.deep.values import Decision
 from catallax.exchange.errors import ActionError, BidError, MarketInputError
@@ -76,12 +76,13 @@ class ForwardPass:
         self._layout_cache, self._layout_size = out, key
         return out
 
-    def _auction(self, bids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _auction(
+        self, obs: np.ndarray, bids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not bids.flags.c_contiguous:
             bids = np.ascontiguousarray(bids)
-        if self._mask_step != self.steps:
-            self._mask, self._mask_step = round_mask(self.steps), self.steps
-        return top_two(bids, self.caps(), self.accounts.key, self._mask)
+        masks = state_masks(obs, self.tie_epoch)
+        return top_two(bids, self.caps(), self.accounts.key, masks)
 
     def _decision(self, obs: np.ndarray, winner, top, second, chosen) -> Decision:
         """Prices from the auction kind, the world's random actions where nobody won."""
@@ -136,7 +137,7 @@ class ForwardPass:
                 f"actions must be a ({self.size}, {e}) integer matrix, got shape "
                 f"{actions.shape} and dtype {actions.dtype}"
             )
-        winner, top, second = self._auction(bids.astype(np.float64, copy=False))
+        winner, top, second = self._auction(obs, bids.astype(np.float64, copy=False))
         won = np.flatnonzero(winner >= 0)
         chosen = actions[winner[won], won]
         self._check_actions(chosen, "the caller")
@@ -149,7 +150,7 @@ class ForwardPass:
         acts; call :meth:`settle` after the environment steps to train.
         """
         obs = _episodes(obs)
-        winner, top, second = self._auction(self.bids(obs))
+        winner, top, second = self._auction(obs, self.bids(obs))
         won = np.flatnonzero(winner >= 0)
         chosen = np.empty(len(won), dtype=np.int64)
         if len(won):

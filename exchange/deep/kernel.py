@@ -24,7 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["top_two"]
+__all__ = ["fold_rows", "top_two"]
 
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -40,8 +40,36 @@ def _rank(key, mask):  # pragma: no cover - compiled
     return z ^ (z >> np.uint64(31))
 
 
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_SALT = np.uint64(0x636174616C6C6178)  # "catallax"
+
+
+@numba.njit(cache=True, inline="always")
+def _mix(z):  # pragma: no cover - compiled
+    """One SplitMix64 step: add the golden gamma, then the finaliser."""
+    return _rank(z + _GAMMA, np.uint64(0))
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _top_two(bids, cap, key, mask, winner, top, second):  # pragma: no cover - compiled
+def _fold_rows(words, epoch, out):  # pragma: no cover - compiled
+    n, m = words.shape
+    for i in range(n):
+        h = _mix(_SALT ^ epoch)
+        for k in range(m):
+            h = _mix(h ^ words[i, k])
+        out[i] = h
+
+
+def fold_rows(words: np.ndarray, epoch: int) -> np.ndarray:
+    """``(N,)`` uint64: each row of the ``(N, M)`` uint64 ``words`` folded into the draw of
+    ``epoch`` by SplitMix64 steps (the tie masks of :mod:`catallax.exchange.deep.accounts`)."""
+    out = np.empty(len(words), dtype=np.uint64)
+    _fold_rows(words, np.uint64(epoch), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _top_two(bids, cap, key, masks, winner, top, second):  # pragma: no cover - compiled
     n, e = bids.shape
     for j in range(e):
         winner[j] = -1
@@ -61,7 +89,7 @@ def _top_two(bids, cap, key, mask, winner, top, second):  # pragma: no cover - c
             if b > c:
                 b = c
             t = top[j]
-            if b > t or (b == t and _rank(k, mask) < _rank(key[winner[j]], mask)):
+            if b > t or (b == t and _rank(k, masks[j]) < _rank(key[winner[j]], masks[j])):
                 second[j] = t
                 top[j] = b
                 winner[j] = i
@@ -79,7 +107,7 @@ def top_two(
     bids: np.ndarray,
     cap: np.ndarray,
     key: np.ndarray,
-    mask: int = 0,
+    mask: int | np.ndarray = 0,
     out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(winner, top, second)`` per episode of a ``(N, E)`` bid matrix.
@@ -89,8 +117,9 @@ def top_two(
             negative: an ask).
         cap: ``(N,)`` float64 caps in credits; a negative cap means the trader cannot bid.
         key: ``(N,)`` uint64 tie keys.
-        mask: this round's tie mask: between equal capped bids the smaller
-            ``rank(key, mask)`` wins (see :func:`catallax.exchange.deep.accounts.tie_rank`).
+        mask: the tie mask of each episode, ``(E,)`` uint64 (or one for all): between
+            equal capped bids in episode ``j`` the smaller ``rank(key, mask[j])`` wins
+            (the deep market's masks: :mod:`catallax.exchange.deep.accounts`).
         out: optional ``(winner int64, top float64, second float64)`` arrays of shape
             ``(E,)`` to fill (saves three allocations per step).
 
@@ -102,5 +131,8 @@ def top_two(
     e = bids.shape[1]
     if out is None:
         out = (np.empty(e, np.int64), np.empty(e), np.empty(e))
-    _top_two(bids, cap, key, np.uint64(mask), *out)
+    masks = np.asarray(mask, dtype=np.uint64)
+    if masks.shape != (e,):
+        masks = np.full(e, masks, dtype=np.uint64)
+    _top_two(bids, cap, key, masks, *out)
     return out

@@ -151,12 +151,13 @@ class DeepMarket(Membership, ForwardPass):
         self.births = 0
         self.deaths = 0
         self.steps = 0
+        #: Episodes finished so far: the tie rule's epoch (see :mod:`.accounts`).
+        self.tie_epoch = 0
         self.version = 0
         self._clear_episodes()
         self._bid_buffer: np.ndarray | None = None
         self._layout_cache: list = []
         self._layout_size: tuple = ()
-        self._mask, self._mask_step = 0, -1
         self._cap = np.zeros(0)
         self._cap_version = -1
         self._members = [0] * len(self.populations)
@@ -338,6 +339,7 @@ class DeepMarket(Membership, ForwardPass):
             self._retire(s.deaths)
             self.deaths += len(s.deaths)
         self.steps += 1
+        self.tie_epoch += int(np.count_nonzero(s.ended))  # each episode end: a new draw
         self.version += 1
         for p, outcomes in s.outcomes:
             self.populations[p].learn(outcomes)
