@@ -49,6 +49,16 @@ def test_seal_and_open():
     assert open_envelope(envelope, exchange_pb2.Bids) == body
 
 
+def test_a_kept_public_key_seals_the_same_envelope():
+    body = _bids()
+    kept = seal(KEY, "Bids", body, public_key=public_key_bytes(KEY))
+    assert kept == seal(KEY, "Bids", body)  # Ed25519 signatures are deterministic
+    # A key that is not the signer's makes an envelope that no receiver accepts.
+    other = seal(KEY, "Bids", body, public_key=public_key_bytes(generate_private_key()))
+    with pytest.raises(BadSignature):
+        open_envelope(_wire(other), "Bids")
+
+
 def test_the_signature_covers_the_domain_and_the_body():
     envelope = seal(KEY, exchange_pb2.Bids, _bids())
     KEY.public_key().verify(envelope.signature, signing_input("Bids", envelope.body))

@@ -218,7 +218,8 @@ class EnvironmentClient:
             if not self.epoch:
                 await self.spec()
             body.epoch = self.epoch
-        envelope = seal(self.key, type(body), self.sequencer.stamp(body))
+        body = self.sequencer.stamp(body)
+        envelope = seal(self.key, type(body), body, public_key=self.sequencer.public_key)
         try:
             reply = await getattr(self._stub, rpc)(envelope, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:

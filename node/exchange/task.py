@@ -124,7 +124,8 @@ class ExchangeContext:
 
     def seal(self, body) -> Envelope:
         """``body`` stamped with the exchange's next sequence number and signed."""
-        return seal(self.key, type(body), self.sequencer.stamp(body))
+        body = self.sequencer.stamp(body)
+        return seal(self.key, type(body), body, public_key=self.public_key)
 
 
 class DeepTask(Admitting, Hosting):
