@@ -33,7 +33,11 @@ solves the maze; each one's ledger must audit. Measured over the network on 2 De
 2026 (8 fresh networks at a time on the two-core machine): 13 of 16 runs solved it,
 and 6 of 8 at the code of the day before. With about one run in five failing, three
 attempts failed together about once in a hundred test runs (a CI run did), so there
-are five: about once in three thousand.
+were five: about once in three thousand. With the tie rule's one draw per state and
+epoch (same day): 34 of 50 networked runs solved it (the old rule, measured beside it:
+13 of 16), so there are six attempts: all six fail about once in a thousand test runs.
+Why the network solves it less often than the in-process market with rounded bids
+(56 of 60) is not known.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ TRADER = {"quotes": False, "preference": 1e-6, "prior": 1.0}
 IN_PROCESS_EPISODES = 664
 EPISODES = math.ceil(1.5 * IN_PROCESS_EPISODES)
 EVAL_EPISODES = 2 * SLOTS
-ATTEMPTS = 5
+ATTEMPTS = 6
 SEED = 1
 
 
