@@ -321,7 +321,7 @@ def open_run_ledger(
 def _open_url_ledger(url: str, task: str, key_file: Path | None) -> tuple[Ledger, LedgerRecorder]:
     """:func:`open_run_ledger` for a PostgreSQL URL."""
     from catallax.exchange.crypto import generate_private_key
-    from catallax.exchange.ledger import LedgerError, open_ledger
+    from catallax.exchange.ledger import LedgerError, NoLedger, open_ledger
     from catallax.exchange.ledger.location import describe
     from catallax.node.keys import KeyFileError, save_private_key
     from catallax.node.recording import LedgerRecorder
@@ -344,10 +344,10 @@ def _open_url_ledger(url: str, task: str, key_file: Path | None) -> tuple[Ledger
     try:
         with open_ledger(url):  # read-only: does the schema hold a ledger already?
             held = True
-    except LedgerError as exc:
-        if "no ledger here" not in str(exc):
-            raise OptionError(f"--ledger {where}: {exc}") from exc
+    except NoLedger:
         held = False
+    except LedgerError as exc:
+        raise OptionError(f"--ledger {where}: {exc}") from exc
     if held:
         raise OptionError(f"--ledger {where} already holds a ledger; use a new schema")
     key = generate_private_key()

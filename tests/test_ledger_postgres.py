@@ -18,6 +18,7 @@ from catallax.exchange.ledger import (
     InvalidArgument,
     LedgerStateError,
     LedgerUnavailable,
+    NoLedger,
     Transfer,
     WriterLocked,
     open_ledger,
@@ -69,7 +70,7 @@ def test_open_ledger_on_a_url_writes_reopens_and_audits(filled, tmp_path: Path) 
     with pytest.raises(LedgerStateError, match="origin"):
         open_ledger(url, key=key, origin="catallax.test/other")
     empty = url.rsplit("schema=", 1)[0] + "schema=nothing_here"
-    with pytest.raises(LedgerStateError, match="no ledger here"):
+    with pytest.raises(NoLedger, match="no ledger here"):
         open_ledger(empty)
     with pytest.raises(InvalidArgument, match="schema"):
         open_ledger(url.rsplit("schema=", 1)[0] + "schema=No%20Such")

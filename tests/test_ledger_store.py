@@ -27,6 +27,7 @@ from catallax.exchange.ledger import (
     LedgerStateError,
     LedgerStore,
     MemoryStore,
+    NoLedger,
     SqliteStore,
     StoreHeader,
     TreeState,
@@ -356,9 +357,9 @@ class TestPostgresStore(StoreSuite):
         reader.close()
         missing = f"{postgres_server}{'&' if '?' in postgres_server else '?'}schema=nobody_here"
         for create in (False, True):
-            with pytest.raises(LedgerStateError, match="no ledger here"):
+            with pytest.raises(NoLedger, match="no ledger here"):
                 PostgresStore(missing, readonly=True, create=create)
-        with pytest.raises(LedgerStateError, match="no ledger here"):
+        with pytest.raises(NoLedger, match="no ledger here"):
             PostgresStore(missing)
         assert self._sql("SELECT 1 FROM pg_namespace WHERE nspname = 'nobody_here'") == []
 
@@ -445,3 +446,13 @@ class TestPostgresStore(StoreSuite):
 
 def _fields(batch: Batch) -> dict:
     return {name: getattr(batch, name) for name in Batch.__dataclass_fields__}
+
+
+def test_a_folder_without_a_ledger_is_no_ledger(tmp_path: Path) -> None:
+    from catallax.exchange.ledger import open_ledger
+
+    (tmp_path / "empty").mkdir()
+    for where in (tmp_path / "empty", tmp_path / "absent"):
+        with pytest.raises(NoLedger, match="no ledger here"):
+            open_ledger(where)
+    assert issubclass(NoLedger, LedgerStateError)  # callers catching the old class still do

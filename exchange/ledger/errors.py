@@ -119,6 +119,11 @@ class LedgerStateError(LedgerError):
     """The ledger was used wrongly: it is read-only or closed, or a round is already open."""
 
 
+class NoLedger(LedgerStateError):
+    """The place given holds no ledger (a folder without its file, a schema without its
+    tables) and none was to be made there."""
+
+
 class WriterLocked(LedgerStateError):
     """Another writer (process or ledger object) holds the ledger folder's writer lock."""
 

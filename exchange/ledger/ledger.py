@@ -27,7 +27,12 @@ from catallax.exchange.ledger.checkpoint import (
     sign_checkpoint,
 )
 from catallax.exchange.ledger.encoding import decode_entry
-from catallax.exchange.ledger.errors import InvalidArgument, LedgerStateError, UnknownAccount
+from catallax.exchange.ledger.errors import (
+    InvalidArgument,
+    LedgerStateError,
+    NoLedger,
+    UnknownAccount,
+)
 from catallax.exchange.ledger.hashing import EMPTY_ROOT, HASH_SIZE
 from catallax.exchange.ledger.integrity import (
     AuditReport,
@@ -358,7 +363,7 @@ def open_store(
     if initial is not None:
         folder.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
-        raise LedgerStateError(f"{folder}: no ledger here (expected {LEDGER_FILE})")
+        raise NoLedger(f"{folder}: no ledger here (expected {LEDGER_FILE})")
     return SqliteStore(path, create=initial is not None, readonly=readonly, initial=initial)
 
 

@@ -66,6 +66,7 @@ from catallax.exchange.ledger.errors import (
     InvalidArgument,
     LedgerStateError,
     LedgerUnavailable,
+    NoLedger,
     WriterLocked,
 )
 from catallax.exchange.ledger.location import parse_url
@@ -239,7 +240,7 @@ class PostgresStore(LedgerStore):
                 self._take_lock()
             if not self._has_relations():
                 if not create or readonly:
-                    raise LedgerStateError(
+                    raise NoLedger(
                         f"{self.where}: no ledger here (schema {self.schema!r} holds no tables)"
                     )
                 self._create(initial)
