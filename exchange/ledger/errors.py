@@ -15,6 +15,7 @@ Every refusal leaves the ledger unchanged. ::
     │   ├── MissingEvidence        a debit from a trader, or a reward, without signed evidence
     │   └── BadEvidence            the evidence signature does not verify, or the wrong signer
     ├── LedgerStateError           the ledger is used wrongly: read-only, closed, round open...
+    │   ├── NoLedger               the folder or schema holds no ledger (and none was made)
     │   ├── WriterLocked           another writer holds the ledger folder's lock
     │   └── LedgerUnavailable      the store's server cannot be reached, or a commit was
     │                              cut short and its outcome is unknown: reopen the ledger
@@ -57,6 +58,7 @@ __all__ = [
     "MalformedEntry",
     "MalformedProof",
     "MissingEvidence",
+    "NoLedger",
     "NotAnEntry",
     "Overdraft",
     "ProofError",
