@@ -134,6 +134,14 @@ def test_rounds_go_on_across_hosts_through_loss_a_slow_link_and_delay(tmp_path, 
                 now = info.rounds
                 info = until(net, phase, lambda i, now=now: i.rounds >= now + 20)
                 phases[phase] = bids_paid(net, begin)
+                # A TCP connection that lost packets may stall for seconds (its
+                # retransmission timer backs off): rounds go on without its bids
+                # meanwhile (a CI run saw 20 such rounds in a row). So wait, for at
+                # most 100 rounds, until a signed bid has paid on the bad link.
+                while not sum(phases[phase].values()) and info.rounds < now + 100:
+                    later = info.rounds
+                    info = until(net, phase, lambda i, later=later: i.rounds >= later + 10)
+                    phases[phase] = bids_paid(net, begin)
                 for h in everyone:
                     undo(h)
 
