@@ -49,14 +49,20 @@ def test_seal_and_open():
     assert open_envelope(envelope, exchange_pb2.Bids) == body
 
 
-def test_a_kept_public_key_seals_the_same_envelope():
+def test_each_key_seals_with_its_own_public_key_every_time():
     body = _bids()
-    kept = seal(KEY, "Bids", body, public_key=public_key_bytes(KEY))
-    assert kept == seal(KEY, "Bids", body)  # Ed25519 signatures are deterministic
-    # A key that is not the signer's makes an envelope that no receiver accepts.
-    other = seal(KEY, "Bids", body, public_key=public_key_bytes(generate_private_key()))
+    first = seal(KEY, "Bids", body)
+    assert seal(KEY, "Bids", body) == first  # the key derived once, deterministic signatures
+    other_key = generate_private_key()
+    other = seal(other_key, "Bids", body)
+    assert other.public_key == public_key_bytes(other_key) != first.public_key
+    assert open_envelope(_wire(other), "Bids") == body
+    # Another key's public key on this key's signature: no receiver accepts it.
+    forged = Envelope()
+    forged.CopyFrom(first)
+    forged.public_key = other.public_key
     with pytest.raises(BadSignature):
-        open_envelope(_wire(other), "Bids")
+        open_envelope(_wire(forged), "Bids")
 
 
 def test_the_signature_covers_the_domain_and_the_body():

@@ -50,7 +50,6 @@ __all__ = ["Accounts", "state_masks", "tie_key", "tie_rank"]
 
 _ID = re.compile(r"[\x21-\x7e]{1,200}")  # what the ledger accepts: printable ASCII
 _TIE_PREFIX = b"catallax/v1/tie\x00"
-_WORD = (1 << 64) - 1
 
 
 def tie_key(account_id: str) -> int:
@@ -76,7 +75,7 @@ def state_masks(obs: np.ndarray, epoch: int) -> np.ndarray:
         words = (rows.astype(np.float64) + 0.0).view(np.uint64)  # + 0.0: -0.0 -> 0.0
     else:
         raise MarketInputError(f"observations must be numbers to break ties, got {a.dtype}")
-    return fold_rows(np.ascontiguousarray(words), int(epoch) & _WORD)
+    return fold_rows(np.ascontiguousarray(words), int(epoch))
 
 
 class Accounts:

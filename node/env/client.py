@@ -218,8 +218,7 @@ class EnvironmentClient:
             if not self.epoch:
                 await self.spec()
             body.epoch = self.epoch
-        body = self.sequencer.stamp(body)
-        envelope = seal(self.key, type(body), body, public_key=self.sequencer.public_key)
+        envelope = seal(self.key, type(body), self.sequencer.stamp(body))
         try:
             reply = await getattr(self._stub, rpc)(envelope, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:

@@ -384,7 +384,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentServicer):
             signer = key_fingerprint(req.signer)
             body = await work(req)
             self.sequencer.stamp(body)
-            reply = seal(self.key, reply_name, body, public_key=self.public_key)
+            reply = seal(self.key, reply_name, body)
         except Exception as exc:
             code = status_of(exc)
             _log(rpc, signer, code, start, error=f"{type(exc).__name__}: {exc}")

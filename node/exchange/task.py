@@ -124,8 +124,7 @@ class ExchangeContext:
 
     def seal(self, body) -> Envelope:
         """``body`` stamped with the exchange's next sequence number and signed."""
-        body = self.sequencer.stamp(body)
-        return seal(self.key, type(body), body, public_key=self.public_key)
+        return seal(self.key, type(body), self.sequencer.stamp(body))
 
 
 class DeepTask(Admitting, Hosting):

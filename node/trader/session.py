@@ -114,8 +114,7 @@ class Reconnecting:
 
     def _seal(self, body) -> common_pb2.Envelope:
         """``body`` stamped with the identity's next sequence number and signed."""
-        body = self.sequencer.stamp(body)
-        return seal(self.key, type(body), body, public_key=self.public_key)
+        return seal(self.key, type(body), self.sequencer.stamp(body))
 
     def _open(self, envelope: common_pb2.Envelope, name: str):
         """The body of a message from the exchange: its key, signature and sequence

@@ -16,6 +16,7 @@ signer's sequence numbers).
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError, Message
@@ -72,18 +73,15 @@ def message_class(message: str | type[Message]) -> type[Message]:
         raise WrongMessage(f"no catallax.v1 message is named {message!r}") from None
 
 
-def seal(
-    key: Ed25519PrivateKey,
-    message: str | type[Message],
-    body: Message,
-    *,
-    public_key: bytes | None = None,
-) -> Envelope:
-    """Serialize ``body`` once, sign those bytes as ``message`` with ``key``, wrap them.
+@functools.lru_cache(maxsize=64)
+def _signer(key: Ed25519PrivateKey) -> bytes:
+    """``key``'s raw public key, derived once per key object: deriving it on every
+    message cost about 0.1 ms a round in each trader process (cProfile, 8 traders)."""
+    return public_key_bytes(key)
 
-    ``public_key``: ``key``'s raw public key, when the caller keeps it (deriving it costs
-    about as much as a signature's tenth, on every message); it must be ``key``'s.
-    """
+
+def seal(key: Ed25519PrivateKey, message: str | type[Message], body: Message) -> Envelope:
+    """Serialize ``body`` once, sign those bytes as ``message`` with ``key``, wrap them."""
     cls = message_class(message)
     if not isinstance(body, cls):
         raise WrongMessage(
@@ -91,9 +89,9 @@ def seal(
         )
     name = cls.DESCRIPTOR.name
     data = body.SerializeToString()
-    if public_key is None:
-        public_key = public_key_bytes(key)
-    return Envelope(body=data, public_key=public_key, signature=sign(key, name, data), message=name)
+    return Envelope(
+        body=data, public_key=_signer(key), signature=sign(key, name, data), message=name
+    )
 
 
 def open_envelope(
