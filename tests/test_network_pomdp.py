@@ -21,23 +21,26 @@ Two settings differ from ``catallax train``'s defaults, for reasons measured:
   (median 261); with its bids rounded to units as the network rounds them, 56 of 60,
   90 % from at most :data:`IN_PROCESS_EPISODES` (median 285). Without the prior, 16 of
   20. The network gets 1.5 times that 90th percentile. Measured again after the tie rule
-became one draw per state and epoch (rounded bids, seeds 0..59): 56 of 60, 90 % from at
-most 490 episodes (median 275); the budget keeps the larger figure.
+  became one draw per state and epoch (rounded bids, seeds 0..59): 56 of 60, 90 % from
+  at most 490 episodes (median 275); the budget keeps the larger figure.
 
-The market does not solve the T-maze every time, in process either (about one run in
-fifteen stays at the memoryless 0.5: a corridor write that erases the cue wins its
-price and the writer/reader pair never leaves the saddle). The networked run's tie
-draws depend on the trader's fresh key, so its runs are independent draws: the test
-gives the network up to :data:`ATTEMPTS` fresh networks and asserts that one of them
-solves the maze; each one's ledger must audit. Measured over the network on 2 December
-2026 (8 fresh networks at a time on the two-core machine): 13 of 16 runs solved it,
-and 6 of 8 at the code of the day before. With about one run in five failing, three
-attempts failed together about once in a hundred test runs (a CI run did), so there
-were five: about once in three thousand. With the tie rule's one draw per state and
-epoch (same day): 34 of 50 networked runs solved it (the old rule, measured beside it:
-13 of 16), so there are six attempts: all six fail about once in a thousand test runs.
-Why the network solves it less often than the in-process market with rounded bids
-(56 of 60) is not known.
+The market does not solve the T-maze every time, in process either (about one seed in
+ten stays at the memoryless 0.5 within this budget: a corridor write that erases the cue
+wins its price and the writer/reader pair never leaves the saddle). So the test gives
+the network up to :data:`ATTEMPTS` independent runs, attempt ``k`` with seed
+``NETWORK_SEED + k`` (the environment's streams and the trader's), and asserts that one
+of them solves the maze; each one's ledger must audit.
+
+Measured on 2 December 2026 at this budget (996 episodes): in process, bids rounded to
+units, 75 of 80 seeds solved (random account ids, as a network's keys give), 36 of 40
+with the default ids; over the network, seeds 100-107, 200-207, 300-307 and 400-407:
+28 of 32, the same within chance (a one-sided Fisher test of 28/32 against 75/80 gives
+p = 0.23). With four independent attempts and about one in eight failing, all four fail
+about once in four thousand test runs. Runs of one seed are *not* independent: with the
+seed fixed a networked run is deterministic but for tie draws between clones of one
+primitive (the identity's fresh key), and seed 1 fails the same way, to the round (859
+rounds, greedy 0.6875), whenever the draws do not move it; fixed-seed retries (the
+earlier form of this test) solved 34 of 50, which is seed 1's figure, not the network's.
 """
 
 from __future__ import annotations
@@ -69,8 +72,10 @@ TRADER = {"quotes": False, "preference": 1e-6, "prior": 1.0}
 IN_PROCESS_EPISODES = 664
 EPISODES = math.ceil(1.5 * IN_PROCESS_EPISODES)
 EVAL_EPISODES = 2 * SLOTS
-ATTEMPTS = 6
+ATTEMPTS = 4
+#: The in-process reference's seed, and the first networked run's (the measured range).
 SEED = 1
+NETWORK_SEED = 100
 
 
 def make_tmaze() -> gym.Env:
@@ -126,7 +131,7 @@ def test_the_tmaze_with_a_message_register_is_solved_over_the_network(tmp_path) 
     for attempt in range(ATTEMPTS):
         net = start_deep_network(
             tmp_path / f"net-{attempt}", TMAZE, slots=SLOTS, memory=MESSAGES, task="tmaze",
-            seed=SEED,
+            seed=NETWORK_SEED + attempt,
             rules={**RULES, "episodes": EPISODES, "eval_episodes": EVAL_EPISODES,
                    "bid_deadline_ms": 5000},
             traders=[("adaptive", {k: str(v).lower() for k, v in TRADER.items()})],
