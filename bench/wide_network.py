@@ -16,8 +16,9 @@ Measured in one run, for each producer count of ``--producers``:
    rounding to units) of its orders is timed.
 3. The bare network limit, in the same run: a bare ``grpc.aio`` stream to each
    producer (in ``processes`` client processes; the server writes one message of a
-   ``WideRequest``'s size to every stream and waits for one answer of an ``Orders``' size
-   from each), a bare unary round trip of ``ProduceRequest``/``ProduceReply`` sizes to
+   ``WideRound``'s size, the request with every producer's statement of the last round,
+   to every stream and waits for one answer of an ``Orders``' size from each), a bare
+   unary round trip of ``ProduceRequest``/``ProduceReply`` sizes to
    another process, and a durable SQLite commit (WAL, synchronous=FULL) of as many rows
    as a round commits, of their mean size, timed per round.
 
@@ -178,9 +179,10 @@ def in_process(args: Args, n: int) -> tuple[float, dict[str, int]]:
         t0 = time.perf_counter()
         rc = clear_round(*args_)
         times.append(time.perf_counter() - t0)
-    request = wide_pb2.WideRequest(exchange="x", task=TASK, round=1, supply=world.tolist(),
-                                   world=world.tolist(), prices=rc.prices.tolist(),
-                                   deadline_ms=1, rules=b"r" * 32)  # fmt: skip
+    request = wide_pb2.WideRound(
+        exchange="x", task=TASK, open=True, round=1, supply=world.tolist(),
+        world=world.tolist(), prices=rc.prices.tolist(), deadline_ms=1, rules=b"r" * 32,
+    )  # fmt: skip
     world_ = EconomyWorld(economy)
     world_.reset(world / UNITS_PER_GOOD)
     accounts = [f"{TASK}.{'a' * 32}.{k}" for k in range(n)]
@@ -199,8 +201,23 @@ def in_process(args: Args, n: int) -> tuple[float, dict[str, int]]:
     )  # fmt: skip
     if made.report is not None:
         reply.production.CopyFrom(envelope_to_proto(made.report))
+    # The last round's results ride on the request: one statement per producer (each
+    # its own identity here), as the exchange sends them.
+    settled = request.settled
+    settled.round, settled.prices[:] = 0, rc.prices.tolist()
+    settled.supply[:] = world.tolist()
+    produced = rc.bundles - made.consumed + made.made
+    for k in range(n):
+        names = [accounts[k]] + [f"{accounts[k]}/{g}" for g in economy.goods]
+        settled.statements.add(
+            identity=os.urandom(32), bought=tensor_to_proto(rc.bundles[k : k + 1]),
+            produced=tensor_to_proto(produced[k : k + 1]),
+            removed=tensor_to_proto(made.taken[k : k + 1]),
+            rewards=made.payments[k : k + 1].tolist(), accounts=names,
+            balances=[int(market.balance[k]), *np.rint(rc.bundles[k]).astype(int).tolist()],
+        )  # fmt: skip
     sizes = {
-        "WideRequest": len(seal(key, "WideRequest", request).SerializeToString()),
+        "WideRound": len(seal(key, "WideRound", request).SerializeToString()),
         "Orders": int(np.mean([len(b.SerializeToString()) for b in bodies])),
         "ProduceRequest": len(seal(key, "ProduceRequest", produce_request).SerializeToString()),
         "ProduceReply": len(seal(key, "ProduceReply", reply).SerializeToString()),
@@ -258,7 +275,7 @@ async def limit(args: Args, folder: Path, n: int, procs: int, seen: dict, sizes:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
     rows, blob = max(1, round(seen["rows"])), os.urandom(max(1, round(seen["row_bytes"])))
-    request, produce = os.urandom(sizes["WideRequest"]), os.urandom(sizes["ProduceRequest"])
+    request, produce = os.urandom(sizes["WideRound"]), os.urandom(sizes["ProduceRequest"])
     times, start = [], 0
     try:
         line = await asyncio.wait_for(asyncio.to_thread(helpers[-1].stdout.readline), 60)
@@ -316,7 +333,7 @@ def main() -> None:
         )
         print(
             f"{n} producers: in-process clearing {clearing * 1000:.2f} ms + bare limit "
-            f"{bare * 1000:.2f} ms (stream of {sizes['WideRequest']} B out, {sizes['Orders']} "
+            f"{bare * 1000:.2f} ms (stream of {sizes['WideRound']} B out, {sizes['Orders']} "
             f"B back; unary {sizes['ProduceRequest']}/{sizes['ProduceReply']} B; commit) = "
             f"{base * 1000:.2f} ms: {1 / base:.1f} rounds/s"
         )

@@ -284,12 +284,13 @@ class Raw:
     def __init__(self, node: ExchangeNode, members: int = 2) -> None:
         self.node, self.members = node, members
         self.key = crypto.generate_private_key()
-        self.sequencer = Sequencer(crypto.public_key_bytes(self.key))
+        self.key_bytes = crypto.public_key_bytes(self.key)
+        self.sequencer = Sequencer(self.key_bytes)
 
     def seal(self, body):
         return seal(self.key, type(body), self.sequencer.stamp(body))
 
-    async def open(self, channel) -> tuple[Any, wide_pb2.WideRequest]:
+    async def open(self, channel) -> tuple[Any, wide_pb2.WideRound]:
         stub = exchange_pb2_grpc.ExchangeStub(channel)
         reply = await stub.Register(
             self.seal(exchange_pb2.Registration(exchange=ORIGIN, task=TASK, members=self.members)),
@@ -300,8 +301,10 @@ class Raw:
         await call.write(self.seal(exchange_pb2.Hello(exchange=ORIGIN, task=TASK)))
         while True:
             envelope = await call.read()
-            if envelope.message == "WideRequest":
-                return call, open_envelope(envelope, "WideRequest")
+            if envelope.message == "WideRound":
+                message = open_envelope(envelope, "WideRound")
+                if message.open:
+                    return call, message
 
     def orders(self, request, task, **changes) -> wide_pb2.Orders:
         """Honest orders: member 0 buys ore and coal with half its balance."""
@@ -313,6 +316,18 @@ class Raw:
         order.valuation.linear.SetInParent()
         body.plans.add(member=0, recipe=0, runs=4.0)
         return body
+
+
+async def settled_round(call) -> wide_pb2.WideSettled:
+    """The next results on a wide stream: a WideRound's ``settled`` (one signed message a
+    round carries every identity's statement and the next request)."""
+    while True:
+        envelope = await call.read()
+        assert envelope is not grpc.aio.EOF, "the stream ended before the results"
+        if envelope.message == "WideRound":
+            message = open_envelope(envelope, "WideRound")
+            if message.HasField("settled"):
+                return message.settled
 
 
 def _broken(name: str, body: wide_pb2.Orders) -> None:
@@ -385,10 +400,10 @@ async def test_bad_orders_each_get_their_status_and_nothing_is_written(tmp_path)
             raw = Raw(node)
             call, request = await raw.open(ch)
             await call.write(raw.seal(raw.orders(request, task)))
-            while (envelope := await call.read()).message != "WideResult":
-                pass
-            result = open_envelope(envelope, "WideResult")
-            assert result.refused == "" and result.round == request.round
+            settled = await settled_round(call)
+            assert settled.refused == "" and settled.round == request.round
+            mine = [s for s in settled.statements if s.identity == raw.key_bytes]
+            assert len(mine) == 1 and mine[0].accounts[0] == raw.accounts[0]
             assert ledger.balance(raw.accounts[0]) < 200_000_000  # it bought ore and coal
             call.cancel()
         async with node.between_commits() as settled:

@@ -44,7 +44,7 @@ def _sibling(name: str):
 _wide = _sibling("test_network_wide.py")
 ORIGIN, PATIENCE, TASK, Code, Raw = _wide.ORIGIN, _wide.PATIENCE, _wide.TASK, _wide.Code, _wide.Raw
 _until, network, per_round_sums = _wide._until, _wide.network, _wide.per_round_sums
-producers, running = _wide.producers, _wide.running
+producers, running, settled_round = _wide.producers, _wide.running, _wide.settled_round
 
 INTERACTIVE = {"mode": "interactive", "tol": 1e-3, "clearing_deadline_ms": 20_000}
 ROUNDS = 200
@@ -185,7 +185,7 @@ async def test_bad_demands_each_get_their_status_and_nothing_is_written(tmp_path
             greedy.demands[0].bundle[0] = 10**12  # a million ore: the prices must move
             await call.write(raw.seal(greedy))
             while (envelope := await call.read()).message != "PriceProposal":
-                assert envelope.message != "WideResult", "the round converged at once"
+                assert envelope.message != "WideRound", "the round converged at once"
             second = open_envelope(envelope, "PriceProposal")
             assert second.round == first.round and second.query == first.query + 1
             size = ledger.size
@@ -206,9 +206,7 @@ async def test_a_demand_after_the_deadline_is_refused_and_nothing_is_written(tmp
             raw = Raw(node)
             call, proposal = await _first_proposal(raw, ch)
             # The round ends unanswered at its deadline: the trader hears so ...
-            while (envelope := await call.read()).message != "WideResult":
-                pass
-            result = open_envelope(envelope, "WideResult")
+            result = await settled_round(call)
             assert result.round == proposal.round
             assert result.refused.startswith("uncertified: the clearing deadline passed")
             size = ledger.size

@@ -84,7 +84,7 @@ def test_signed_bodies_start_with_sequence_and_timestamp():
         exchange_pb2.Round, exchange_pb2.Bids,
         environment_pb2.SpecRequest, environment_pb2.EnvSpec, environment_pb2.ResetRequest,
         environment_pb2.ResetReply, environment_pb2.StepRequest, environment_pb2.StepReply,
-        wide_pb2.WideRequest, wide_pb2.Orders, wide_pb2.WideResult, wide_pb2.PriceProposal,
+        wide_pb2.WideRound, wide_pb2.Orders, wide_pb2.PriceProposal,
         wide_pb2.Demand,
     ]  # fmt: skip
     for body in bodies:

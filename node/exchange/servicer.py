@@ -296,7 +296,8 @@ class WideExchangeServicer(wide_pb2_grpc.WideExchangeServicer):
     async def Trade(
         self, request_iterator: AsyncIterator[common_pb2.Envelope], context: Any
     ) -> AsyncIterator[common_pb2.Envelope]:
-        """One session: a Hello, then Orders; the exchange sends WideRequests and results."""
+        """One session: a Hello, then Orders; the exchange sends one WideRound a round
+        (the last round's results and the next request)."""
         async for envelope in self.exchange.Trade(request_iterator, context, "wide"):
             yield envelope
 

@@ -6,12 +6,13 @@ as :class:`~catallax.traders.producers.LeontiefProducers` has) against a wide ta
 reads the task (``Exchange.ListTasks``: its goods and economy are in the rules),
 builds its population from the economy, registers (``Exchange.Register``), opens a
 ``WideExchange.Trade`` stream with a signed ``Hello``, and then for every
-``WideRequest`` answers one signed ``Orders``: each order of the population as a
-valuation over the goods it values, its budget rounded down to credit units and, per
-member, scaled down to what the member holds (the exchange refuses budgets above a
-balance), and each member's production plan; each ``WideResult`` teaches the
-population (a :class:`~catallax.exchange.wide.WideOutcome`) and brings its balances in
-every asset. Reconnection and its backoff are those of the deep session.
+``WideRound`` first learns from the results it carries (this identity's statement of
+the last round teaches the population, as a :class:`~catallax.exchange.wide.WideOutcome`,
+and brings its balances in every asset) and then, if it opens a round, answers one
+signed ``Orders``: each order of the population as a valuation over the goods it
+values, its budget rounded down to credit units and, per member, scaled down to what
+the member holds (the exchange refuses budgets above a balance), and each member's
+production plan. Reconnection and its backoff are those of the deep session.
 
 In a task of mode ``interactive`` (its rules' ``mode``) the session sends no ``Orders``:
 it answers every ``PriceProposal`` with one signed ``Demand`` (:func:`demand_body`),
@@ -167,19 +168,21 @@ class WideSession(Reconnecting):
                 envelope = await call.read()
                 if envelope is grpc.aio.EOF:
                     return
-                if envelope.message == "WideRequest":
-                    request = self._open(envelope, "WideRequest")
+                if envelope.message == "WideRound":
+                    message = self._open(envelope, "WideRound")
+                    if message.HasField("settled"):
+                        self._learn(message.settled)
+                    if not message.open:
+                        continue
                     self.stats.requests += 1
                     if self.mode == "interactive":  # the proposals follow
                         continue
-                    await call.write(self._seal(self._orders(request)))
+                    await call.write(self._seal(self._orders(message)))
                     self.stats.bids_sent += 1
                 elif envelope.message == "PriceProposal" and self.mode == "interactive":
                     proposal = self._open(envelope, "PriceProposal")
                     await call.write(self._seal(self._demand(proposal)))
                     self.stats.bids_sent += 1
-                elif envelope.message == "WideResult":
-                    self._learn(self._open(envelope, "WideResult"))
                 else:
                     raise Unanswered(f"an unexpected {envelope.message!r} on the stream")
         finally:
@@ -193,7 +196,7 @@ class WideSession(Reconnecting):
         rows = [[self.balances.get(f"{a}/{g}", 0) for g in self.goods] for a in self.stats.accounts]
         return np.asarray(rows, dtype=np.float64)[None] / UNITS_PER_GOOD
 
-    def _orders(self, request: wide_pb2.WideRequest) -> wide_pb2.Orders:
+    def _orders(self, request: wide_pb2.WideRound) -> wide_pb2.Orders:
         obs = np.asarray(request.supply, dtype=np.float64)[None] / UNITS_PER_GOOD
         orders = self.population.orders(obs, self.holdings())
         held = np.asarray([self.balances.get(a, 0) for a in self.stats.accounts], np.int64)
@@ -220,12 +223,20 @@ class WideSession(Reconnecting):
             digest=bytes(proposal.digest), rules=self.rules,
         )  # fmt: skip
 
-    def _learn(self, result: wide_pb2.WideResult) -> None:
-        self.stats.results += 1
-        self.stats.last_round = int(result.round)
-        if result.refused:
-            self.refused.append(result.refused)
+    def _learn(self, settled: wide_pb2.WideSettled) -> None:
+        """Teach the population from this identity's statement of a settled round (a
+        round settled before this session opened may have none); a refused round
+        teaches nothing and is kept in :attr:`refused`."""
+        if settled.refused:
+            self.stats.results += 1
+            self.stats.last_round = int(settled.round)
+            self.refused.append(settled.refused)
             return
+        result = next((s for s in settled.statements if s.identity == self.public_key), None)
+        if result is None:
+            return
+        self.stats.results += 1
+        self.stats.last_round = int(settled.round)
         for account, units in zip(result.accounts, result.balances, strict=True):
             self.balances[account] = int(units)
         self.stats.balances = [self.balances.get(a, 0) for a in self.stats.accounts]
@@ -234,8 +245,8 @@ class WideSession(Reconnecting):
             return
         g = UNITS_PER_GOOD
         outcome = WideOutcome(
-            prices=np.asarray(result.prices, dtype=np.float64)[None],
-            supply=np.asarray(result.supply, dtype=np.float64)[None] / g,
+            prices=np.asarray(settled.prices, dtype=np.float64)[None],
+            supply=np.asarray(settled.supply, dtype=np.float64)[None] / g,
             bought=tensor_from_proto(result.bought)[None] / g,
             produced=tensor_from_proto(result.produced)[None] / g,
             rewards=np.asarray(result.rewards, dtype=np.float64)[None] / UNITS_PER_CREDIT,

@@ -8,12 +8,13 @@ changes happen in its round loop (:meth:`WideTask.run`), one round at a time:
 
 1. admissions queued by ``Register`` are committed (the accounts of credits and of
    every good, the allowance) and applied;
-2. one signed ``WideRequest`` (the state, the world's stock, the last prices, a
-   deadline) goes to every session; the round waits until each has answered with its
-   signed ``Orders`` (checked as they arrive, :mod:`.orders`) or the deadline passes;
+2. one signed ``WideRound`` goes to every session: the last round's results (below)
+   and the request (the state, the world's stock, the last prices, a deadline); the
+   round waits until each session has answered with its signed ``Orders`` (checked as
+   they arrive, :mod:`.orders`) or the deadline passes;
 3. ``Equ`` (:func:`.rounds.clear_round`): the holdings of every member the orders name
    and the world's stock are pooled and cleared; the certificate is checked, and an
-   uncertified clearing is not settled (every session hears why in its ``WideResult``;
+   uncertified clearing is not settled (every session hears why in the results;
    nothing is written, the next round goes on);
 4. the environment node runs the round of the world (``Produce``: recipe runs,
    consumers, depreciation, the world's sales and inflow), and the exchange refuses a
@@ -23,8 +24,12 @@ changes happen in its round loop (:meth:`WideTask.run`), one round at a time:
    trader debit with the payer's signed ``Orders`` as its evidence, each production
    with the environment's signed report, each world delivery with its signed
    ``Debits``; balances are compared with the task's after the commit;
-6. each session is sent its ``WideResult``: prices, its members' fills, production,
-   rewards, every balance, the checkpoint.
+6. the results wait for the next ``WideRound`` (or one that opens no round, when the
+   task waits, ends or stops): the prices, the checkpoint and one statement per
+   identity (its members' fills, production, rewards and every balance). One message
+   signed once per round, as the deep task's ``Round``: before, each session got a
+   ``WideResult`` of its own, 8 more signatures and stream messages a round at 8
+   producers.
 """
 
 from __future__ import annotations
@@ -149,6 +154,8 @@ class WideTask(Admitting, Hosting):
         #: ``Equ``: :func:`catallax.exchange.wide.clear` (tests wrap it to tamper).
         self.equ = clear
         self._pending: list[tuple[bytes, int, asyncio.Future]] = []
+        #: The last round's results, until the next WideRound carries them.
+        self._settled: wide_pb2.WideSettled | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self.on_round: list[Callable[[WideTask], None]] = []
@@ -364,6 +371,7 @@ class WideTask(Admitting, Hosting):
                 await self._admit_pending()
                 done = self.cfg.rounds > 0 and self.rounds >= self.cfg.rounds
                 if done or not self._ready():
+                    self._flush_results()
                     self._set_state("done" if done else "waiting")
                     self._wake.clear()
                     await self._wake.wait()
@@ -416,7 +424,10 @@ class WideTask(Admitting, Hosting):
         self._wake.set()
 
     async def stop(self) -> None:
+        """After the loop has ended: deliver the last results, end every session and
+        close the environment client."""
         self.stopping()
+        self._flush_results()
         for session in list(self.sessions.values()):
             session.close(TaskPaused(f"the exchange is stopping; task {self.name} ends"))
         await self.env.close()
@@ -427,23 +438,20 @@ class WideTask(Admitting, Hosting):
         r, g = self.round, len(self.goods)
         sessions = [s for s in self.sessions.values() if not s.closed]
         deadline_ms = now_ms() + self.cfg.clearing_deadline_ms
-        request = wide_pb2.WideRequest(
-            exchange=self.ctx.origin, task=self.name, round=r,
+        request = wide_pb2.WideRound(
+            exchange=self.ctx.origin, task=self.name, open=True, round=r,
             supply=(self.holdings.sum(axis=0) + self.world).tolist(), world=self.world.tolist(),
             prices=self.prices.tolist(), deadline_ms=deadline_ms, rules=self.rules,
         )  # fmt: skip
-        envelope = self.ctx.seal(request)
         if self.interactive:
-            for s in sessions:
-                s.send(envelope)
+            self._broadcast(request, sessions)
             await self._interactive_round(r, sessions, deadline_ms)
             self.round_seconds.append(time.perf_counter() - started)
             for hook in self.on_round:
                 hook(self)
             return
         open_ = self.bidding.open_round(r, {s.identity.public_key for s in sessions})
-        for s in sessions:
-            s.send(envelope)
+        self._broadcast(request, sessions)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(open_.done.wait(), self.cfg.clearing_deadline_ms / 1000)
         books: list[OrderBook] = self.bidding.close_round()  # type: ignore[assignment]
@@ -603,39 +611,55 @@ class WideTask(Admitting, Hosting):
         log.warning("task=%s event=round_refused round=%d why=%r", self.name, round_, why)
         self.refused.append(why)
         self.round += 1
-        result = wide_pb2.WideResult(
-            exchange=self.ctx.origin, task=self.name, round=round_, refused=why
-        )
-        envelope = self.ctx.seal(result)
-        for session in list(self.sessions.values()):
-            session.send(envelope)
+        self._settled = wide_pb2.WideSettled(round=round_, refused=why)
 
     def _send_results(self, round_: int, rc, production, holdings: np.ndarray) -> None:
-        note = checkpoint_to_proto(self.ctx.ledger.checkpoint)
+        """Round ``round_`` is committed: its results, with a statement for every
+        identity with a session, wait for the next broadcast."""
         produced = rc.bundles - production.consumed + production.made
         # What was on offer: the offered holdings and the world's stock (conserved).
         offered = rc.clearing.bundles[0].sum(axis=0) + rc.clearing.world[0]
-        supply = np.rint(offered * UNITS_PER_GOOD).astype(np.int64)
-        for session in list(self.sessions.values()):
-            ident = session.identity
-            rows = ident.numbers
+        settled = wide_pb2.WideSettled(
+            round=round_, prices=rc.prices.tolist(),
+            supply=np.rint(offered * UNITS_PER_GOOD).astype(np.int64).tolist(),
+            checkpoint=checkpoint_to_proto(self.ctx.ledger.checkpoint),
+        )  # fmt: skip
+        for session in self.sessions.values():
+            if session.closed:
+                continue
+            rows = session.identity.numbers
             accounts, balances = [], []
-            for row, account in zip(rows, ident.accounts, strict=True):
+            for row, account in zip(rows, session.identity.accounts, strict=True):
                 accounts.append(account)
                 balances.append(int(self.balance[row]))
                 for j, good in enumerate(self.goods):
                     accounts.append(f"{account}/{good}")
                     balances.append(int(holdings[row, j]))
-            result = wide_pb2.WideResult(
-                exchange=self.ctx.origin, task=self.name, round=round_,
-                prices=rc.prices.tolist(), supply=supply.tolist(),
-                bought=tensor_to_proto(rc.bundles[rows]),
+            settled.statements.add(
+                identity=session.identity.public_key, bought=tensor_to_proto(rc.bundles[rows]),
                 produced=tensor_to_proto(produced[rows]),
                 removed=tensor_to_proto(production.taken[rows]),
                 rewards=production.payments[rows].tolist(), accounts=accounts,
-                balances=balances, checkpoint=note,
+                balances=balances,
             )  # fmt: skip
-            session.send(self.ctx.seal(result))
+        self._settled = settled
+
+    def _broadcast(self, message: wide_pb2.WideRound, sessions: list[Session]) -> None:
+        """Sign ``message`` once, with the results waiting (if any), and send it to each
+        of ``sessions``."""
+        settled, self._settled = self._settled, None
+        if settled is not None:
+            message.settled.CopyFrom(settled)
+        envelope = self.ctx.seal(message)
+        for session in sessions:
+            session.send(envelope)
+
+    def _flush_results(self) -> None:
+        """Send the results waiting in a ``WideRound`` that opens no round (the task
+        waits, ends or stops before the next round)."""
+        if self._settled is not None:
+            sessions = [s for s in self.sessions.values() if not s.closed]
+            self._broadcast(wide_pb2.WideRound(exchange=self.ctx.origin, task=self.name), sessions)
 
     # -- what ListTasks reports ---------------------------------------------------------
 

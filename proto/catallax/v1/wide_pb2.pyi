@@ -8,12 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class WideRequest(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "supply", "world", "prices", "deadline_ms", "rules")
+class WideRound(_message.Message):
+    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "settled", "open", "round", "supply", "world", "prices", "deadline_ms", "rules")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     SUPPLY_FIELD_NUMBER: _ClassVar[int]
     WORLD_FIELD_NUMBER: _ClassVar[int]
@@ -24,13 +26,49 @@ class WideRequest(_message.Message):
     timestamp_ms: int
     exchange: str
     task: str
+    settled: WideSettled
+    open: bool
     round: int
     supply: _containers.RepeatedScalarFieldContainer[int]
     world: _containers.RepeatedScalarFieldContainer[int]
     prices: _containers.RepeatedScalarFieldContainer[float]
     deadline_ms: int
     rules: bytes
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., supply: _Optional[_Iterable[int]] = ..., world: _Optional[_Iterable[int]] = ..., prices: _Optional[_Iterable[float]] = ..., deadline_ms: _Optional[int] = ..., rules: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., settled: _Optional[_Union[WideSettled, _Mapping]] = ..., open: _Optional[bool] = ..., round: _Optional[int] = ..., supply: _Optional[_Iterable[int]] = ..., world: _Optional[_Iterable[int]] = ..., prices: _Optional[_Iterable[float]] = ..., deadline_ms: _Optional[int] = ..., rules: _Optional[bytes] = ...) -> None: ...
+
+class WideSettled(_message.Message):
+    __slots__ = ("round", "prices", "supply", "checkpoint", "refused", "statements")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    PRICES_FIELD_NUMBER: _ClassVar[int]
+    SUPPLY_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    STATEMENTS_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    prices: _containers.RepeatedScalarFieldContainer[float]
+    supply: _containers.RepeatedScalarFieldContainer[int]
+    checkpoint: _ledger_pb2.Checkpoint
+    refused: str
+    statements: _containers.RepeatedCompositeFieldContainer[WideStatement]
+    def __init__(self, round: _Optional[int] = ..., prices: _Optional[_Iterable[float]] = ..., supply: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., refused: _Optional[str] = ..., statements: _Optional[_Iterable[_Union[WideStatement, _Mapping]]] = ...) -> None: ...
+
+class WideStatement(_message.Message):
+    __slots__ = ("identity", "bought", "produced", "removed", "rewards", "accounts", "balances")
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    BOUGHT_FIELD_NUMBER: _ClassVar[int]
+    PRODUCED_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    REWARDS_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    BALANCES_FIELD_NUMBER: _ClassVar[int]
+    identity: bytes
+    bought: _common_pb2.Tensor
+    produced: _common_pb2.Tensor
+    removed: _common_pb2.Tensor
+    rewards: _containers.RepeatedScalarFieldContainer[int]
+    accounts: _containers.RepeatedScalarFieldContainer[str]
+    balances: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, identity: _Optional[bytes] = ..., bought: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., produced: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., removed: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., rewards: _Optional[_Iterable[int]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Orders(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "rules", "orders", "plans", "goods")
@@ -101,40 +139,6 @@ class Plan(_message.Message):
     recipe: int
     runs: float
     def __init__(self, member: _Optional[int] = ..., recipe: _Optional[int] = ..., runs: _Optional[float] = ...) -> None: ...
-
-class WideResult(_message.Message):
-    __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "prices", "supply", "bought", "produced", "removed", "rewards", "accounts", "balances", "checkpoint", "refused")
-    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
-    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
-    TASK_FIELD_NUMBER: _ClassVar[int]
-    ROUND_FIELD_NUMBER: _ClassVar[int]
-    PRICES_FIELD_NUMBER: _ClassVar[int]
-    SUPPLY_FIELD_NUMBER: _ClassVar[int]
-    BOUGHT_FIELD_NUMBER: _ClassVar[int]
-    PRODUCED_FIELD_NUMBER: _ClassVar[int]
-    REMOVED_FIELD_NUMBER: _ClassVar[int]
-    REWARDS_FIELD_NUMBER: _ClassVar[int]
-    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
-    BALANCES_FIELD_NUMBER: _ClassVar[int]
-    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
-    REFUSED_FIELD_NUMBER: _ClassVar[int]
-    sequence: int
-    timestamp_ms: int
-    exchange: str
-    task: str
-    round: int
-    prices: _containers.RepeatedScalarFieldContainer[float]
-    supply: _containers.RepeatedScalarFieldContainer[int]
-    bought: _common_pb2.Tensor
-    produced: _common_pb2.Tensor
-    removed: _common_pb2.Tensor
-    rewards: _containers.RepeatedScalarFieldContainer[int]
-    accounts: _containers.RepeatedScalarFieldContainer[str]
-    balances: _containers.RepeatedScalarFieldContainer[int]
-    checkpoint: _ledger_pb2.Checkpoint
-    refused: str
-    def __init__(self, sequence: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., exchange: _Optional[str] = ..., task: _Optional[str] = ..., round: _Optional[int] = ..., prices: _Optional[_Iterable[float]] = ..., supply: _Optional[_Iterable[int]] = ..., bought: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., produced: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., removed: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., rewards: _Optional[_Iterable[int]] = ..., accounts: _Optional[_Iterable[str]] = ..., balances: _Optional[_Iterable[int]] = ..., checkpoint: _Optional[_Union[_ledger_pb2.Checkpoint, _Mapping]] = ..., refused: _Optional[str] = ...) -> None: ...
 
 class PriceProposal(_message.Message):
     __slots__ = ("sequence", "timestamp_ms", "exchange", "task", "round", "query", "prices", "digest", "deadline_ms", "supply", "rules")

@@ -46,8 +46,7 @@ class WideExchangeServicer:
 
     def Trade(self, request_iterator, context):
         """One trading session: Envelopes of "Hello" (first, once) and "Orders" (or, in an
-        interactive task, "Demand") in; of "WideRequest", "PriceProposal" and "WideResult"
-        out.
+        interactive task, "Demand") in; of "WideRound" and "PriceProposal" out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
