@@ -188,6 +188,11 @@ async def test_every_round_settles_certified_and_conserves_credits_and_goods(tmp
             assert ledger.balance(account) == task.balance[row]
             for j, good in enumerate(task.goods):
                 assert ledger.balance(f"{account}/{good}") == task.holdings[row, j]
+        # What each trader was told of the last round (one statement per identity in the
+        # WideRound that followed it) is its balances on the ledger, in every asset.
+        for session in (a, b):
+            assert len(session.balances) == 3 * (1 + len(task.goods))
+            assert {k: ledger.balance(k) for k in session.balances} == session.balances
         # Consumers bought final goods, and producers were paid for them.
         kinds = {e.kind.value for _, e in ledger.entries() if isinstance(e, Transfer)}
         assert {"trade", "delivery", "production", "reward", "allowance"} <= kinds
