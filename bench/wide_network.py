@@ -204,8 +204,8 @@ def in_process(args: Args, n: int) -> tuple[float, dict[str, int]]:
     # The last round's results ride on the request: one statement per producer (each
     # its own identity here), as the exchange sends them.
     settled = request.settled
-    settled.round, settled.prices[:] = 0, rc.prices.tolist()
-    settled.supply[:] = world.tolist()
+    settled.prices.extend(rc.prices.tolist())
+    settled.supply.extend(world.tolist())
     produced = rc.bundles - made.consumed + made.made
     for k in range(n):
         names = [accounts[k]] + [f"{accounts[k]}/{g}" for g in economy.goods]

@@ -73,8 +73,9 @@ IN_PROCESS_EPISODES = 664
 EPISODES = math.ceil(1.5 * IN_PROCESS_EPISODES)
 EVAL_EPISODES = 2 * SLOTS
 ATTEMPTS = 4
-#: The in-process reference's seed, and the first networked run's (the measured range).
+#: The in-process reference's seed.
 SEED = 1
+#: The first networked attempt's seed (the measured range starts there).
 NETWORK_SEED = 100
 
 

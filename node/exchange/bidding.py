@@ -43,6 +43,7 @@ from catallax.node.errors import (
     UnknownSlot,
     WrongPlace,
 )
+from catallax.node.exchange.config import TaskConfig
 from catallax.node.exchange.remote import Identity
 from catallax.node.wire import MAX_SEQUENCE, Envelope, SequenceBook, now_ms, scoped
 from catallax.node.wire.sequence import check_window
@@ -81,14 +82,23 @@ class Session:
 
 class Hosting:
     """The sessions half of a task (a mixin, deep and wide alike): one session per
-    identity, a newer one closing the older. The task provides ``name``, ``sessions``,
-    ``bidding`` and ``_wake`` (its loop's event); :meth:`_forget` is what else it forgets
-    of an identity whose session ends (a wide task's open query)."""
+    identity, a newer one closing the older. The task provides ``name``, ``cfg``,
+    ``sessions``, ``bidding`` and ``_wake`` (its loop's event); :meth:`_forget` is what
+    else it forgets of an identity whose session ends (a wide task's open query)."""
 
     name: str
+    cfg: TaskConfig
     sessions: dict[bytes, Session]
     bidding: Bidding
     _wake: asyncio.Event
+
+    def live_sessions(self) -> list[Session]:
+        """The sessions still open, one per identity connected."""
+        return [s for s in self.sessions.values() if not s.closed]
+
+    def _ready(self) -> bool:
+        """Enough identities are connected for rounds (``min_traders``, at least one)."""
+        return len(self.live_sessions()) >= max(1, self.cfg.min_traders)
 
     def open_session(self, ident: Identity, peer: str) -> Session:
         """A new session for ``ident``; an older one of the same identity is closed."""

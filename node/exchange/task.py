@@ -430,10 +430,6 @@ class DeepTask(Admitting, Hosting):
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def _ready(self) -> bool:
-        connected = sum(1 for s in self.sessions.values() if not s.closed)
-        return connected >= max(1, self.cfg.min_traders)
-
     def _done_training(self) -> bool:
         cfg = self.cfg
         return (cfg.episodes > 0 and self.episodes >= cfg.episodes) or (
@@ -477,7 +473,7 @@ class DeepTask(Admitting, Hosting):
     async def _one_round(self, obs: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
         greedy = self.state == "evaluating"
-        sessions = [s for s in self.sessions.values() if not s.closed]
+        sessions = self.live_sessions()
         r = self.round
         deadline = now_ms() + self.cfg.bid_deadline_ms
         message = exchange_pb2.Round(
@@ -662,7 +658,7 @@ class DeepTask(Admitting, Hosting):
         """Send the results waiting in a ``Round`` that opens no round (the loop waits,
         pauses or ends before the next round)."""
         if self._settled is not None:
-            sessions = [s for s in self.sessions.values() if not s.closed]
+            sessions = self.live_sessions()
             self._broadcast(exchange_pb2.Round(exchange=self.ctx.origin, task=self.name), sessions)
 
     # -- what ListTasks reports ---------------------------------------------------------

@@ -227,16 +227,14 @@ class WideSession(Reconnecting):
         """Teach the population from this identity's statement of a settled round (a
         round settled before this session opened may have none); a refused round
         teaches nothing and is kept in :attr:`refused`."""
-        if settled.refused:
-            self.stats.results += 1
-            self.stats.last_round = int(settled.round)
-            self.refused.append(settled.refused)
-            return
         result = next((s for s in settled.statements if s.identity == self.public_key), None)
-        if result is None:
+        if result is None and not settled.refused:
             return
         self.stats.results += 1
         self.stats.last_round = int(settled.round)
+        if settled.refused:
+            self.refused.append(settled.refused)
+            return
         for account, units in zip(result.accounts, result.balances, strict=True):
             self.balances[account] = int(units)
         self.stats.balances = [self.balances.get(a, 0) for a in self.stats.accounts]

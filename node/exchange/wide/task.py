@@ -391,10 +391,6 @@ class WideTask(Admitting, Hosting):
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def _ready(self) -> bool:
-        connected = sum(1 for s in self.sessions.values() if not s.closed)
-        return connected >= max(1, self.cfg.min_traders)
-
     def _set_state(self, state: str) -> None:
         if state != self.state:
             level = logging.WARNING if state.startswith("paused") else logging.INFO
@@ -436,7 +432,7 @@ class WideTask(Admitting, Hosting):
         started = time.perf_counter()
         assert self.economy is not None and self.world is not None
         r, g = self.round, len(self.goods)
-        sessions = [s for s in self.sessions.values() if not s.closed]
+        sessions = self.live_sessions()
         deadline_ms = now_ms() + self.cfg.clearing_deadline_ms
         request = wide_pb2.WideRound(
             exchange=self.ctx.origin, task=self.name, open=True, round=r,
@@ -624,9 +620,7 @@ class WideTask(Admitting, Hosting):
             supply=np.rint(offered * UNITS_PER_GOOD).astype(np.int64).tolist(),
             checkpoint=checkpoint_to_proto(self.ctx.ledger.checkpoint),
         )  # fmt: skip
-        for session in self.sessions.values():
-            if session.closed:
-                continue
+        for session in self.live_sessions():
             rows = session.identity.numbers
             accounts, balances = [], []
             for row, account in zip(rows, session.identity.accounts, strict=True):
@@ -658,8 +652,8 @@ class WideTask(Admitting, Hosting):
         """Send the results waiting in a ``WideRound`` that opens no round (the task
         waits, ends or stops before the next round)."""
         if self._settled is not None:
-            sessions = [s for s in self.sessions.values() if not s.closed]
-            self._broadcast(wide_pb2.WideRound(exchange=self.ctx.origin, task=self.name), sessions)
+            message = wide_pb2.WideRound(exchange=self.ctx.origin, task=self.name)
+            self._broadcast(message, self.live_sessions())
 
     # -- what ListTasks reports ---------------------------------------------------------
 
